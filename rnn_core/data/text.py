@@ -1,0 +1,183 @@
+"""Shared text pipeline: tokenize, split 7:1:2, vocabulary from train only, encode once, cache.
+
+The encoded corpus is one flat ``int32`` token array plus offsets per split, saved as ``.npy``
+files keyed by source and options, so trials load integer arrays (memory-mapped) instead of
+re-tokenizing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.model_selection import train_test_split
+
+from rnn_core.data.cache import cache_dir
+
+__all__ = ["PAD", "UNK", "TextOptions", "Split", "EncodedCorpus", "tokenize", "encode_corpus"]
+
+log = logging.getLogger(__name__)
+PAD, UNK = "<pad>", "<unk>"
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_FORMAT = 1  # bump when the encoding changes
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How raw text becomes token ids (every field is part of the cache key)."""
+
+    min_freq: int = 5
+    max_length: int = 256
+    remove_stop_words: bool = True
+    seed: int = 0
+    split: tuple[float, float, float] = (0.7, 0.1, 0.2)
+
+
+@dataclass
+class Split:
+    """One split: ``tokens[offsets[i]:offsets[i+1]]`` are the ids of example ``i``."""
+
+    tokens: np.ndarray  # (N_tokens,) int32
+    offsets: np.ndarray  # (N + 1,) int64
+    labels: np.ndarray  # (N,) int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, n: int | None, seed: int = 0) -> Split:
+        """The first ``n`` examples of a seeded permutation (all when ``n`` is None or too big)."""
+        if n is None or n >= len(self):
+            return self
+        idx = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        lens = self.lengths[idx]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        tokens = np.concatenate([self.tokens[self.offsets[i]:self.offsets[i + 1]] for i in idx])
+        return Split(tokens.astype(np.int32), offsets, self.labels[idx])
+
+
+@dataclass
+class EncodedCorpus:
+    """Vocabulary plus the three encoded splits."""
+
+    itos: list[str]
+    splits: dict[str, Split]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    @property
+    def pad_index(self) -> int:
+        return 0
+
+
+def tokenize(text: str, remove_stop_words: bool = True) -> list[str]:
+    """Lower-case word tokens; English stop words (scikit-learn's list) dropped if asked."""
+    toks = _TOKEN.findall(text.lower())
+    if remove_stop_words:
+        toks = [t for t in toks if t not in ENGLISH_STOP_WORDS]
+    return toks
+
+
+def _cache_key(source: str, opts: TextOptions) -> str:
+    blob = json.dumps({"source": source, "opts": asdict(opts), "format": _FORMAT}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def encode_corpus(frame: pd.DataFrame | None, source: str, opts: TextOptions,
+                  load_frame=None) -> EncodedCorpus:
+    """Encode a ``text,label`` frame, or load the cached encoding for ``source`` + ``opts``.
+
+    Args:
+        frame: the cleaned reviews; may be None when ``load_frame`` is given (called on a miss).
+        source: a key naming the source (see ``imdb.source_id``).
+        opts: tokenization and split options.
+        load_frame: zero-argument callable returning the frame, only used on a cache miss.
+    """
+    folder = cache_dir() / "encoded" / _cache_key(source, opts)
+    if (folder / "meta.json").exists():
+        return _load(folder)
+    if frame is None:
+        frame = load_frame()
+    t0 = time.perf_counter()
+    labels = frame["label"].to_numpy()
+    idx = np.arange(len(frame))
+    train_share, val_share, test_share = opts.split
+    rest, test = train_test_split(idx, test_size=test_share, stratify=labels,
+                                  random_state=opts.seed)
+    train, val = train_test_split(rest, test_size=val_share / (train_share + val_share),
+                                  stratify=labels[rest], random_state=opts.seed)
+    texts = frame["text"].tolist()
+    toks = [tokenize(t, opts.remove_stop_words) for t in texts]
+    counts = Counter(w for i in train for w in toks[i])
+    itos = [PAD, UNK] + sorted((w for w, c in counts.items() if c >= opts.min_freq),
+                               key=lambda w: (-counts[w], w))
+    stoi = {w: i for i, w in enumerate(itos)}
+    splits = {name: _encode([toks[i] for i in rows], labels[rows], stoi, opts.max_length)
+              for name, rows in (("train", train), ("val", val), ("test", test))}
+    train_tokens = sum(counts.values())
+    covered = sum(c for w, c in counts.items() if w in stoi)
+    stats = {
+        "source": source,
+        "vocab_size": len(itos),
+        "examples": {k: len(v) for k, v in splits.items()},
+        "tokens_before_truncation": {"train": train_tokens},
+        "tokens": {k: int(v.lengths.sum()) for k, v in splits.items()},
+        "train_token_coverage": covered / max(train_tokens, 1),
+        "encode_seconds": round(time.perf_counter() - t0, 2),
+        "options": asdict(opts),
+    }
+    corpus = EncodedCorpus(itos, splits, stats)
+    _save(folder, corpus)
+    log.info("encoded %s: vocabulary %d, tokens %s", source, len(itos), stats["tokens"])
+    return corpus
+
+
+def _encode(docs: list[list[str]], labels: np.ndarray, stoi: dict[str, int],
+            max_length: int) -> Split:
+    unk = stoi[UNK]
+    ids = [[stoi.get(w, unk) for w in d[:max_length]] or [unk] for d in docs]
+    lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    tokens = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
+    return Split(tokens, offsets, np.asarray(labels, dtype=np.int64))
+
+
+def _save(folder: Path, corpus: EncodedCorpus) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, s in corpus.splits.items():
+        for part in ("tokens", "offsets", "labels"):
+            np.save(tmp / f"{name}_{part}.npy", getattr(s, part))
+    (tmp / "itos.json").write_text(json.dumps(corpus.itos))
+    (tmp / "meta.json").write_text(json.dumps(corpus.stats, indent=1))
+    if folder.exists():  # another process won the race
+        return
+    tmp.rename(folder)
+
+
+def _load(folder: Path) -> EncodedCorpus:
+    splits = {
+        name: Split(*(np.load(folder / f"{name}_{part}.npy", mmap_mode="r")
+                      for part in ("tokens", "offsets", "labels")))
+        for name in ("train", "val", "test")
+    }
+    itos = json.loads((folder / "itos.json").read_text())
+    stats = json.loads((folder / "meta.json").read_text())
+    return EncodedCorpus(itos, splits, stats)

@@ -1,0 +1,72 @@
+"""Sequence classifier: token ids -> embedding -> recurrent stack -> last valid state -> linear."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rnn_core.stack import RecurrentStack
+
+__all__ = ["ModelConfig", "SequenceClassifier", "count_parameters"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the model (saved beside every checkpoint)."""
+
+    vocab_size: int
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int = 1
+    cell: str = "lstm"
+    bidirectional: bool = False
+    dropout: float = 0.5
+    num_classes: int = 2
+    pad_index: int = 0
+    backend: str = "native"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SequenceClassifier(nn.Module):
+    """Embedding(pad) -> dropout -> RecurrentStack -> dropout(final state) -> Linear."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=cfg.pad_index)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = RecurrentStack(cfg.cell, cfg.embedding_dim, cfg.hidden_size, cfg.num_layers,
+                                  cfg.bidirectional, cfg.dropout, cfg.backend)
+        self.head = nn.Linear(self.rnn.output_size, cfg.num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier input weights, orthogonal recurrent weights, zero biases (LSTM forget gate 1)."""
+        nn.init.normal_(self.embedding.weight, std=0.1)
+        with torch.no_grad():
+            self.embedding.weight[self.cfg.pad_index].zero_()
+        for name, p in self.rnn.named_parameters():
+            if "weight_ih" in name:
+                nn.init.xavier_uniform_(p)
+            elif "weight_hh" in name:
+                for block in p.chunk(p.shape[0] // p.shape[1]):
+                    nn.init.orthogonal_(block)
+            elif "bias" in name:
+                nn.init.zeros_(p)
+                if self.cfg.cell == "lstm" and "bias_ih" in name:
+                    h = p.shape[0] // 4
+                    p.data[h:2 * h] = 1.0  # forget gate (Gers et al., 2000)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """tokens (B, T) int64, lengths (B,) -> logits (B, num_classes)."""
+        x = self.drop(self.embedding(tokens))  # (B, T, E)
+        _, last = self.rnn(x, lengths)  # (B, D*H)
+        return self.head(self.drop(last))
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -9,21 +9,12 @@ slower per token for the backward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NATIVE_CELLS", "RecurrentStack", "reverse_within_length", "last_valid"]
+from rnn_core.cells import get_cell, layer_builder
 
-# name -> native torch module builder (input_size, hidden_size, num_layers, batch_first, dropout)
-NATIVE_CELLS: dict[str, Callable[..., nn.RNNBase]] = {
-    "rnn_tanh": partial(nn.RNN, nonlinearity="tanh"),
-    "rnn_relu": partial(nn.RNN, nonlinearity="relu"),
-    "lstm": nn.LSTM,
-    "gru": nn.GRU,
-}
+__all__ = ["RecurrentStack", "reverse_within_length", "last_valid"]
 
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
@@ -45,13 +36,14 @@ class RecurrentStack(nn.Module):
     """Multi-layer, optionally bidirectional recurrent stack.
 
     Args:
-        cell: registry name (see ``NATIVE_CELLS``).
+        cell: registry name (see ``rnn_core.cells.CELLS``).
         input_size: features per step.
         hidden_size: hidden units per direction.
         num_layers: stacked layers.
         bidirectional: add a backward direction per layer.
         dropout: dropout between layers (not after the last).
-        backend: ``"native"`` (torch ``nn.RNN/LSTM/GRU``).
+        backend: ``"native"`` (torch ``nn.RNN/LSTM/GRU``) or ``"scratch"`` (``rnn_core.cells``
+            layers, one per layer and direction, with dropout between layers as torch does).
     """
 
     def __init__(
@@ -65,27 +57,30 @@ class RecurrentStack(nn.Module):
         backend: str = "native",
     ) -> None:
         super().__init__()
-        if cell not in NATIVE_CELLS:
-            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(sorted(NATIVE_CELLS))}")
-        if backend != "native":
-            raise ValueError(f"unknown backend {backend!r}; valid backends: native")
+        build = layer_builder(cell, backend)  # validates cell and backend
         if num_layers < 1 or hidden_size < 1 or input_size < 1:
             raise ValueError("num_layers, hidden_size and input_size must be at least 1")
-        build = NATIVE_CELLS[cell]
         self.cell, self.bidirectional, self.num_layers = cell, bidirectional, num_layers
         self.hidden_size = hidden_size
         self.output_size = hidden_size * (2 if bidirectional else 1)
-        if not bidirectional:
+        self.fused = backend == "native" and not bidirectional
+        if self.fused:
             # one fused multi-layer call: the fastest native path
-            self.rnn = build(input_size, hidden_size, num_layers, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0)
+            self.rnn = get_cell(cell).native(
+                input_size,
+                hidden_size,
+                num_layers,
+                batch_first=True,
+                dropout=dropout if num_layers > 1 else 0.0,
+            )
         else:
             self.fwd = nn.ModuleList()
             self.bwd = nn.ModuleList()
             for layer in range(num_layers):
-                size_in = input_size if layer == 0 else 2 * hidden_size
-                self.fwd.append(build(size_in, hidden_size, 1, batch_first=True))
-                self.bwd.append(build(size_in, hidden_size, 1, batch_first=True))
+                size_in = input_size if layer == 0 else self.output_size
+                self.fwd.append(build(size_in, hidden_size))
+                if bidirectional:
+                    self.bwd.append(build(size_in, hidden_size))
             self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -99,7 +94,7 @@ class RecurrentStack(nn.Module):
             outputs (B, T, D*H) of the top layer (padding positions are undefined) and the
             final state (B, D*H): forward at each sequence's last token, backward at its first.
         """
-        if not self.bidirectional:
+        if self.fused:
             out, _ = self.rnn(x)
             return out, last_valid(out, lengths)
         h = x
@@ -107,8 +102,13 @@ class RecurrentStack(nn.Module):
             if layer:
                 h = self.drop(h)
             f, _ = self.fwd[layer](h)
-            b_rev, _ = self.bwd[layer](reverse_within_length(h, lengths))
-            b = reverse_within_length(b_rev, lengths)
-            h = torch.cat([f, b], dim=-1)
-        last = torch.cat([last_valid(f, lengths), b[:, 0]], dim=-1)
+            if self.bidirectional:
+                b_rev, _ = self.bwd[layer](reverse_within_length(h, lengths))
+                b = reverse_within_length(b_rev, lengths)
+                h = torch.cat([f, b], dim=-1)
+            else:
+                h = f
+        last = last_valid(f, lengths)
+        if self.bidirectional:
+            last = torch.cat([last, b[:, 0]], dim=-1)
         return h, last

@@ -1,0 +1,64 @@
+"""Write a sweep's report: ``report.html``, ``study_table.csv``/``.md``, ``trials.csv``."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
+from reports.plots import plot_curves, plot_pareto
+
+__all__ = ["build_report", "write_report"]
+
+
+def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
+                 title: str = "sweep") -> str:
+    """Write the report files into ``out``; returns a short text summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    trials = trials_frame(runs)
+    front = pareto_frame(trials)
+    table = study_table(trials)
+    trials.to_csv(out / "trials.csv", index=False)
+    table.to_csv(out / "study_table.csv", index=False)
+    (out / "study_table.md").write_text(to_markdown(table))
+    named = front[front["on_front"]]
+    failed = trials[trials["status"] == "failed"]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(trials)} trials: {html.escape(str(trials['status'].value_counts().to_dict()))}"
+        "</p>",
+        plot_pareto(front).to_html(full_html=False, include_plotlyjs=True, div_id="pareto"),
+        "<h2>Pareto front (fewest parameters for their validation accuracy)</h2>",
+        named[["run_name", "n_params", "best_val_acc", "test_acc", "status"]].to_html(
+            index=False, na_rep=""),
+        plot_curves(history, trials).to_html(full_html=False, include_plotlyjs=False,
+                                             div_id="curves"),
+        "<h2>Study table</h2>", table.to_html(index=False, na_rep=""),
+    ]
+    if len(failed):
+        parts += ["<h2>Failed trials</h2>",
+                  failed[["run_name", "error"]].to_html(index=False, na_rep="")]
+    (out / "report.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title></head><body>" + "\n".join(parts) + "</body></html>")
+    lines = [f"report written to {out}", "Pareto front (params -> best val_acc, test_acc):"]
+    lines += [f"  {r.run_name}: {r.n_params:,} -> {r.best_val_acc:.4f}, "
+              f"test {r.test_acc if pd.notna(r.test_acc) else 'n/a'}"
+              for r in named.itertuples()]
+    if len(failed):
+        lines.append(f"failed trials: {', '.join(failed['run_name'])}")
+    return "\n".join(lines)
+
+
+def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
+                 experiment_name: str | None = None) -> str:
+    """Read a finished sweep from MLflow and write its report into ``out``."""
+    from rnn_core.tuning import fetch_sweep
+
+    runs, history, parent = fetch_sweep(tracking_uri, parent_run_id, experiment_name)
+    if runs.empty:
+        raise ValueError(f"sweep {parent} has no trial runs")
+    return write_report(runs, history, out, title=f"sweep {parent}")

@@ -1,0 +1,85 @@
+"""Pure frame computations for sweep reports (no plotting, no I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "study_table", "to_markdown"]
+
+HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional")
+_INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
+
+
+def trials_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial with typed hyperparameters and its key metrics.
+
+    Args:
+        runs: child runs as read from MLflow (``param.*`` columns, metrics, ``status``).
+    """
+    df = pd.DataFrame({"run_name": runs.get("run_name", pd.Series(dtype=str))})
+    for key in HYPERPARAMS:
+        col = runs.get(f"param.{key}")
+        if col is None:
+            continue
+        if key in _INT_PARAMS:
+            df[key] = pd.to_numeric(col, errors="coerce").astype("Int64")
+        elif key == "bidirectional":
+            df[key] = col.astype(str).str.lower().eq("true")
+        else:
+            df[key] = col
+    for key in ("status", "epochs_run", "n_params", "best_val_acc", "val_acc", "test_acc",
+                "tokens_per_s", "seconds", "error", "run_id"):
+        df[key] = runs[key] if key in runs else np.nan
+    if "n_params" in df:
+        df["n_params"] = pd.to_numeric(df["n_params"], errors="coerce").astype("Int64")
+    return df.sort_values(["status", "best_val_acc"], ascending=[True, False]).reset_index(
+        drop=True)
+
+
+def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc") -> pd.DataFrame:
+    """Mark the trials no other trial beats on both axes (fewer ``x``, higher ``y``).
+
+    Returns a copy with a boolean ``on_front`` column, rows sorted by ``x``. Trials missing
+    either value are never on the front.
+    """
+    out = df.copy()
+    out["on_front"] = False
+    ok = out[x].notna() & out[y].notna()
+    cand = out[ok].sort_values([x, y], ascending=[True, False])
+    best = -np.inf
+    front = []
+    for idx, val in zip(cand.index, cand[y].astype(float), strict=True):
+        if val > best:  # strictly better than every smaller model
+            front.append(idx)
+            best = val
+    out.loc[front, "on_front"] = True
+    return out.sort_values(x, na_position="last").reset_index(drop=True)
+
+
+def study_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The reference study's table: hyperparams, test_num_params, test_acc (best first)."""
+    cols = [c for c in ("num_layers", "hidden_size", "embedding_dim") if c in df]
+    table = df[cols].copy()
+    table["test_num_params"] = df["n_params"]
+    table["test_acc"] = df["test_acc"].astype(float).round(4)
+    table["best_val_acc"] = df["best_val_acc"].astype(float).round(4)
+    table["epochs_run"] = df["epochs_run"]
+    table["status"] = df["status"]
+    return table.sort_values(["test_acc", "best_val_acc"], ascending=False,
+                             na_position="last").reset_index(drop=True)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (empty cells for missing values)."""
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return ""
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return f"{v:,}"
+        return str(v)
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,151 @@
+"""One training path for every study: ``config dict -> per-epoch metrics``.
+
+The trial config is a flat dict of primitives (what Ray Tune and MLflow see); the model is built
+from a typed ``ModelConfig``. Each epoch reports that epoch's metrics (not running means) so ASHA
+compares like with like. The best-on-validation state is kept in memory and the test split is
+touched once, at the end, by that best state.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnn_core.data.batching import iterate_batches
+from rnn_core.data.text import EncodedCorpus, Split
+from rnn_core.models import ModelConfig, SequenceClassifier, count_parameters
+
+__all__ = ["DEFAULTS", "OPTIMIZERS", "TrainingDiverged", "build_model", "evaluate", "train"]
+
+log = logging.getLogger(__name__)
+
+# Study S3's recipe (RMSprop was its best optimizer); every key can be overridden by the config.
+DEFAULTS: dict[str, Any] = {
+    "cell": "lstm", "backend": "native", "num_layers": 1, "hidden_size": 100,
+    "embedding_dim": 32, "bidirectional": False, "dropout": 0.5,
+    "optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64,
+    "grad_clip": 5.0, "max_epochs": 5, "seed": 0, "threads": 1, "eval_batch_size": 256,
+    "train_subset": None, "val_subset": None, "test_subset": None, "device": "cpu",
+}
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: dict, vocab_size: int, pad_index: int = 0) -> SequenceClassifier:
+    return SequenceClassifier(ModelConfig(
+        vocab_size=vocab_size, embedding_dim=int(cfg["embedding_dim"]),
+        hidden_size=int(cfg["hidden_size"]), num_layers=int(cfg["num_layers"]),
+        cell=cfg["cell"], bidirectional=bool(cfg["bidirectional"]),
+        dropout=float(cfg["dropout"]), pad_index=pad_index, backend=cfg["backend"]))
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device
+             ) -> tuple[float, float]:
+    """(mean loss, accuracy) over a split, in length-sorted batches."""
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
+        logits = model(tokens.to(device), lengths)
+        labels = labels.to(device)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(1) == labels).sum())
+        n += len(labels)
+    return loss_sum / max(n, 1), correct / max(n, 1)
+
+
+def train(config: dict, data: EncodedCorpus,
+          report: Callable[[dict, dict | None], None] | None = None) -> dict:
+    """Train one configuration and return its final metrics.
+
+    Args:
+        config: flat trial config; missing keys take ``DEFAULTS``.
+        data: the encoded corpus (shared, read-only).
+        report: called after every epoch with (metrics, best checkpoint or None); the checkpoint
+            ``{"state_dict", "config", "model_config"}`` is passed only when validation improved.
+
+    Returns:
+        The last epoch's metrics, with ``test_acc``/``test_loss`` of the best-on-validation state.
+    """
+    cfg = {**DEFAULTS, **config}
+    torch.set_num_threads(max(1, int(cfg["threads"])))
+    seed_everything(int(cfg["seed"]))
+    device = torch.device(cfg["device"])
+    sub_seed = int(cfg["seed"])
+    train_split = data.splits["train"].subset(cfg["train_subset"], sub_seed)
+    val_split = data.splits["val"].subset(cfg["val_subset"], sub_seed)
+    test_split = data.splits["test"].subset(cfg["test_subset"], sub_seed)
+
+    model = build_model(cfg, data.vocab_size, data.pad_index).to(device)
+    n_params = count_parameters(model)
+    opt = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=float(cfg["lr"]),
+                                       weight_decay=float(cfg["weight_decay"]))
+    rng = np.random.default_rng(int(cfg["seed"]))
+    best_val, best_state, metrics = -1.0, None, {}
+    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, correct, seen, tokens = 0.0, 0, 0, 0
+        for tok, lengths, labels in iterate_batches(train_split, int(cfg["batch_size"]),
+                                                    shuffle=True, rng=rng):
+            tok, labels = tok.to(device), labels.to(device)
+            logits = model(tok, lengths)
+            loss = nn.functional.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["grad_clip"]:
+                nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
+            opt.step()
+            loss_sum += loss.item() * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+            tokens += int(lengths.sum())
+        train_seconds = time.perf_counter() - t0
+        val_loss, val_acc = evaluate(model, val_split, int(cfg["eval_batch_size"]), device)
+        improved = val_acc > best_val
+        if improved:
+            best_val, best_state = val_acc, copy.deepcopy(model.state_dict())
+        metrics = {
+            "epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+            "val_loss": val_loss, "val_acc": val_acc, "best_val_acc": best_val,
+            "n_params": n_params, "tokens_per_s": tokens / train_seconds,
+            "epoch_seconds": time.perf_counter() - t0,
+        }
+        if epoch == int(cfg["max_epochs"]):
+            model.load_state_dict(best_state)
+            test_loss, test_acc = evaluate(model, test_split, int(cfg["eval_batch_size"]), device)
+            metrics.update(test_loss=test_loss, test_acc=test_acc)
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise TrainingDiverged(f"non-finite metrics at epoch {epoch}: {metrics}")
+        ckpt = ({"state_dict": best_state, "config": cfg, "model_config": model.cfg.to_dict()}
+                if improved else None)
+        if report is not None:
+            report(metrics, ckpt)
+        log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+    return metrics

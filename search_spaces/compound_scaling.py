@@ -1,0 +1,40 @@
+"""Study S3, compound scaling: layers x hidden size x embedding size for an LSTM on IMDB.
+
+Plain values only: lists are grid axes, scalars are fixed. ``rnn_core.tuning`` turns lists into
+Ray Tune grid searches.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GRID", "RECIPE", "PRESETS"]
+
+# 3 x 3 x 3 = 27 configurations, the reference study's grid.
+GRID: dict[str, list[int]] = {
+    "num_layers": [1, 2, 3],
+    "hidden_size": [100, 200, 300],
+    "embedding_dim": [32, 64, 128],
+}
+
+# The fixed recipe every configuration trains with (RMSprop was the study's best optimizer).
+RECIPE: dict[str, object] = {
+    "cell": "lstm",
+    "backend": "native",
+    "bidirectional": False,
+    "dropout": 0.5,
+    "optimizer": "rmsprop",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "batch_size": 64,
+    "grad_clip": 5.0,
+}
+
+# Presets: how much data and how many epochs. ``grid`` replaces GRID axes where given.
+PRESETS: dict[str, dict] = {
+    # all of IMDB's training split, up to 5 epochs (study S3's protocol)
+    "full": {"max_epochs": 5, "train_subset": None, "val_subset": None, "test_subset": None},
+    # the same 27 configs on a training subset: about 15 minutes on 2 CPU cores
+    "quick": {"max_epochs": 3, "train_subset": 4000, "val_subset": 1000, "test_subset": 2000},
+    # CI / --smoke-test: 4 small configs on a tiny subset, well under 2 minutes
+    "smoke": {"max_epochs": 2, "train_subset": 256, "val_subset": 128, "test_subset": 128,
+              "grid": {"num_layers": [1, 2], "hidden_size": [16, 32], "embedding_dim": [16]}},
+}

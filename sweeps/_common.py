@@ -1,0 +1,174 @@
+"""What every study script shares: its options, their checks, and the run -> report flow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from rnn_core.errors import ConfigError, DataError
+
+SCHEDULERS = ("asha", "fifo")
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least 1")
+    return values
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+
+    return parse
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def build_parser(doc: str | None, space: ModuleType) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
+                   default="full", help="data size and epochs (default: full)")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
+                   help="asha: early-stop weak trials on val_acc; fifo: run every trial fully")
+    p.add_argument("--max-epochs", type=_positive(int), help="epochs per trial (preset default)")
+    p.add_argument("--grace-period", type=_positive(int), default=1,
+                   help="ASHA: epochs before a trial can be stopped (default 1)")
+    p.add_argument("--reduction-factor", type=_positive(float), default=3,
+                   help="ASHA: keep the top 1/factor at each rung (default 3)")
+    p.add_argument("--num-samples", type=_positive(int), default=1,
+                   help="repeat the whole grid this many times (default 1)")
+    p.add_argument("--layers", type=_int_list, help="override the grid, e.g. 1,2")
+    p.add_argument("--hidden", type=_int_list, help="override the grid, e.g. 100,200")
+    p.add_argument("--embedding", type=_int_list, help="override the grid, e.g. 32,64")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
+    p.add_argument("--lr", type=_positive(float), help="override the recipe's learning rate")
+    p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
+                   help="CPUs (and torch threads) per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=_non_negative_float, default=0,
+                   help="GPUs per trial; fractions pack several trials on one GPU (default 0)")
+    p.add_argument("--address", help="join a running Ray cluster: auto, or host:port")
+    p.add_argument("--storage-path", default="ray_results",
+                   help="Ray Tune results and checkpoints (shared storage on a cluster)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the split, batching and weights")
+    p.add_argument("--data-path", help="an aclImdb/ folder or a review,sentiment CSV "
+                                       "(default: IMDB fetched once into the data cache)")
+    p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
+    p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
+    p.add_argument("--report-dir", help="also write the report here (default: only in MLflow)")
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.data_path is not None and not Path(args.data_path).exists():
+        raise DataError(f"--data-path {args.data_path} does not exist; expected an aclImdb/ "
+                        "folder or a CSV file with columns review,sentiment")
+    if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
+        raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
+    if args.scheduler == "fifo" and args.grace_period != 1:
+        raise ConfigError("--grace-period only applies to --scheduler asha")
+    if args.max_epochs is not None and args.grace_period > args.max_epochs:
+        raise ConfigError(f"--grace-period {args.grace_period} exceeds --max-epochs "
+                          f"{args.max_epochs}")
+    if not args.experiment_name.strip():
+        raise ConfigError("--experiment-name must not be empty")
+
+
+def run_study(study: str, args: argparse.Namespace, space: ModuleType,
+              parser: argparse.ArgumentParser) -> int:
+    """Check options, encode data once on the driver, sweep, report. Returns an exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _check(args)
+    preset_name = "smoke" if args.smoke_test else args.preset
+    preset = dict(space.PRESETS[preset_name])
+    grid = {**space.GRID, **preset.pop("grid", {})}
+    for key, opt in (("num_layers", args.layers), ("hidden_size", args.hidden),
+                     ("embedding_dim", args.embedding)):
+        if opt:
+            grid[key] = opt
+    max_epochs = args.max_epochs or preset.pop("max_epochs")
+    preset.pop("max_epochs", None)
+    recipe = dict(space.RECIPE)
+    if args.optimizer:
+        recipe["optimizer"] = args.optimizer
+    if args.lr:
+        recipe["lr"] = args.lr
+
+    from rnn_core import tuning
+    from rnn_core.data.imdb import load_imdb, source_id
+    from rnn_core.data.text import TextOptions, encode_corpus
+
+    tuning.check_tracking(args.tracking_uri, args.experiment_name)  # fails before any work
+    t0 = time.perf_counter()
+    corpus = encode_corpus(None, source_id(args.data_path), TextOptions(seed=args.seed),
+                           load_frame=lambda: load_imdb(args.data_path))
+    logging.info("data: vocabulary %d, examples %s, tokens %s (%.1f s)", corpus.vocab_size,
+                 corpus.stats["examples"], corpus.stats["tokens"], time.perf_counter() - t0)
+    n_trials = args.num_samples
+    for values in grid.values():
+        n_trials *= len(values)
+    spec = tuning.SweepSpec(
+        study=study, param_space=grid, base_config={**recipe, **preset, "seed": args.seed},
+        max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor, num_samples=args.num_samples,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        address=args.address, storage_path=args.storage_path, tracking_uri=args.tracking_uri,
+        experiment_name=args.experiment_name,
+        sweep_params={"preset": preset_name, "n_trials": n_trials, "max_epochs": max_epochs,
+                      "scheduler": args.scheduler, "grid": grid, "seed": args.seed,
+                      "data_source": corpus.stats["source"]})
+    outcome = tuning.run_sweep(spec, corpus)
+    print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
+          f"MLflow parent run {outcome.parent_run_id}")
+
+    from reports import build_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.report_dir or tmp)
+        summary = build_report(args.tracking_uri, outcome.parent_run_id, out)
+        tuning.log_report(args.tracking_uri, outcome.parent_run_id, out)
+    print(summary)
+    print(f"compare the trials: mlflow ui --backend-store-uri {args.tracking_uri}")
+    return 0
+
+
+def main_guard(main: Callable[[], int]) -> int:
+    """Run ``main``; bad input becomes one sentence on stderr and exit code 2."""
+    try:
+        return main()
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+

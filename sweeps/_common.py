@@ -21,7 +21,8 @@ def _int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+        msg = f"{text!r} is not a comma-separated list of integers"
+        raise argparse.ArgumentTypeError(msg) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
     if min(values) < 1:
@@ -34,7 +35,7 @@ def _positive(kind: type) -> Callable[[str], float]:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
         return value
@@ -46,7 +47,7 @@ def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value

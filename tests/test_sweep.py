@@ -1,0 +1,138 @@
+"""The main job end to end: a real Ray instance, a real SQLite MLflow store, the real data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
+
+
+def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("smoke")
+    uri = f"sqlite:///{tmp}/m.db"
+    proc = _run("--smoke-test", "--tracking-uri", uri, "--storage-path", str(tmp / "ray"),
+                "--report-dir", str(tmp / "report"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, uri, proc
+
+
+@pytest.mark.slow
+def test_smoke_sweep_lands_in_mlflow(smoke):
+    tmp, uri, _ = smoke
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rnn-sweeps")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) >= 4
+    for child in children:
+        assert {"num_layers", "hidden_size", "embedding_dim"} <= set(child.data.params)
+        history = client.get_metric_history(child.info.run_id, "val_acc")
+        assert [m.step for m in history] == list(range(1, len(history) + 1))
+        assert child.data.metrics["n_params"] > 0
+        status = child.data.tags["trial_status"]
+        assert status in {"finished", "stopped_early"}
+        assert ("test_acc" in child.data.metrics) == (status == "finished")
+        assert child.info.run_name.startswith("lstm-L")
+        ckpt = [a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")]
+        assert "checkpoint/best.pt" in ckpt
+    assert any(c.data.tags["trial_status"] == "finished" for c in children)
+    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/study_table.csv"} <= report
+    assert parent.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
+    import torch
+
+    from rnn_core.training import build_model
+
+    tmp, uri, _ = smoke
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rnn-sweeps")
+    child = client.search_runs([exp.experiment_id], "tags.trial_status = 'finished'")[0]
+    path = client.download_artifacts(child.info.run_id, "checkpoint/best.pt", str(tmp))
+    ckpt = torch.load(path, weights_only=True)
+    model = build_model(ckpt["config"], ckpt["model_config"]["vocab_size"])
+    model.load_state_dict(ckpt["state_dict"])
+    assert sum(p.numel() for p in model.parameters()) == child.data.metrics["n_params"]
+
+
+@pytest.mark.slow
+def test_report_standalone_matches_sweep(smoke, tmp_path):
+    tmp, uri, _ = smoke
+    proc = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri, "--out",
+                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "study_table.csv").read_text() == \
+        (tmp / "report" / "study_table.csv").read_text()
+    assert "Pareto front" in proc.stdout
+
+
+def _ray_session() -> str | None:
+    p = Path("/tmp/ray/session_latest")
+    return os.path.realpath(p) if p.exists() else None
+
+
+BAD = [
+    (["--scheduler", "hyperband"], "invalid choice: 'hyperband'"),
+    (["--layers", "0"], "every value must be at least 1"),
+    (["--hidden", "a,b"], "not a comma-separated list of integers"),
+    (["--max-epochs", "0"], "must be greater than 0"),
+    (["--data-path", "/no/such/reviews.csv"], "--data-path /no/such/reviews.csv does not exist"),
+    (["--tracking-uri", "ftp://host/x"], "is not supported"),
+    (["--grace-period", "4", "--max-epochs", "2"], "exceeds --max-epochs"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_input_one_sentence_exit_2_before_ray(tmp_path, args, message):
+    before = _ray_session()
+    proc = _run("--smoke-test", "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
+                "--storage-path", str(tmp_path / "ray"), *args, timeout=120)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert message in last and "error:" in last
+    assert "Traceback" not in proc.stderr
+    assert _ray_session() == before  # no Ray instance was started
+    assert not (tmp_path / "ray").exists()
+
+
+def test_corrupt_csv_is_refused_and_mlflow_keeps_its_runs(tmp_path):
+    from rnn_core.tuning import check_tracking
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    client, exp_id = check_tracking(uri, "rnn-sweeps")
+    kept = client.create_run(exp_id, run_name="earlier").info.run_id
+    bad = tmp_path / "reviews.csv"
+    bad.write_bytes(b'review,sentiment\n"never closed,positive\nok,negative\n')
+    proc = _run("--smoke-test", "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray"),
+                "--data-path", str(bad), timeout=120)
+    assert proc.returncode == 2
+    assert f"{bad} is not a readable CSV" in proc.stderr.strip().splitlines()[-1]
+    assert [r.info.run_id for r in client.search_runs([exp_id])] == [kept]
+
+
+def test_help_lists_the_options():
+    proc = _run("--help", timeout=60)
+    assert proc.returncode == 0
+    for opt in ("--preset", "--scheduler", "--max-epochs", "--num-samples", "--cpus-per-trial",
+                "--gpus-per-trial", "--address", "--storage-path", "--seed", "--data-path",
+                "--smoke-test", "--tracking-uri", "--experiment-name"):
+        assert opt in proc.stdout

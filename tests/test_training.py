@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnn_core.training import OPTIMIZERS, build_model, evaluate, train
+
+SMALL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 16, "max_epochs": 3,
+         "train_subset": 600, "val_subset": 200, "test_subset": 200, "optimizer": "adam",
+         "lr": 3e-3, "seed": 3}
+TIMING = {"tokens_per_s", "epoch_seconds"}
+
+
+def test_reports_every_epoch_and_tests_the_best_state_once(imdb):
+    reports = []
+    final = train(SMALL, imdb, report=lambda m, ckpt: reports.append((m, ckpt)))
+    assert [m["epoch"] for m, _ in reports] == [1, 2, 3]
+    assert {"train_loss", "val_loss", "val_acc", "n_params", "tokens_per_s"} <= set(final)
+    assert [("test_acc" in m) for m, _ in reports] == [False, False, True]
+    # a checkpoint travels exactly when validation improved
+    best = -1.0
+    for m, ckpt in reports:
+        assert (ckpt is not None) == (m["val_acc"] > best)
+        best = max(best, m["val_acc"])
+    assert final["best_val_acc"] == best
+    # test_acc is the best-on-validation state's, not the last epoch's
+    last_ckpt = [c for _, c in reports if c is not None][-1]
+    model = build_model(last_ckpt["config"], imdb.vocab_size)
+    model.load_state_dict(last_ckpt["state_dict"])
+    test = imdb.splits["test"].subset(200, 3)
+    _, acc = evaluate(model, test, 256, torch.device("cpu"))
+    assert acc == pytest.approx(final["test_acc"])
+    assert set(last_ckpt["model_config"]) >= {"vocab_size", "hidden_size", "cell"}
+
+
+def test_same_seed_same_metrics(imdb):
+    a = train({**SMALL, "max_epochs": 1}, imdb)
+    b = train({**SMALL, "max_epochs": 1}, imdb)
+    c = train({**SMALL, "max_epochs": 1, "seed": 4}, imdb)
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
+    assert strip(a) == strip(b)
+    assert strip(a) != strip(c)
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_trains(imdb, optimizer):
+    m = train({**SMALL, "optimizer": optimizer, "max_epochs": 1, "train_subset": 128,
+               "val_subset": 64, "test_subset": 64}, imdb)
+    assert 0.0 <= m["val_acc"] <= 1.0 and m["train_loss"] > 0

@@ -30,10 +30,14 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-# The MLflow UI on this folder's store, local only.
+# The MLflow UI on this folder's store, local only (127.0.0.1), quick to start: one uvicorn
+# worker and no job runner (MLflow otherwise starts ~8 Huey consumer processes for GenAI jobs).
+# `make mlflow-ui MLFLOW_DB=/path/m.db MLFLOW_PORT=5001` for another store or port.
+MLFLOW_DB ?= mlruns.db
+MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP)
-	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///mlruns.db --host 127.0.0.1 \
-		--port 5000 --workers 1
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server \
+		--backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf ray_results mlruns.db mlartifacts report

@@ -22,9 +22,11 @@ def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc") -> go.Figure:
     on = front[front["on_front"]].sort_values("n_params")
     fig.add_trace(go.Scatter(
         x=on["n_params"].astype(float), y=on[y], mode="lines+markers+text", name="Pareto front",
-        line={"shape": "hv", "dash": "dash"}, text=on["run_name"], textposition="top left"))
+        line={"shape": "hv", "dash": "dash"}, text=on["run_name"],
+        textposition="top center", cliponaxis=False))
     fig.update_layout(title=f"{y} vs parameter count", xaxis_title="parameters (log)",
-                      yaxis_title=y, xaxis_type="log", template="plotly_white")
+                      yaxis_title=y, xaxis_type="log", template="plotly_white",
+                      margin={"l": 90, "r": 90})
     return fig
 
 

@@ -228,6 +228,14 @@ def _trial_fn(config: dict, data: EncodedCorpus) -> None:
     training.train(config, data, report)
 
 
+def _export_project_path() -> None:
+    """Let local Ray workers import this project even when it is run from a checkout."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 def run_sweep(spec: SweepSpec, data: EncodedCorpus) -> SweepOutcome:
     """Run the sweep: MLflow parent run, Ray Tune trials, child runs; returns the parent id."""
     t0 = time.perf_counter()
@@ -243,6 +251,7 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus) -> SweepOutcome:
     sink = _MlflowTrials(client, exp_id, parent_id, spec.base_config, spec.max_epochs)
     try:
         if not ray.is_initialized():
+            _export_project_path()
             ray.init(address=spec.address, include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=False)
         scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=spec.max_epochs,

@@ -159,6 +159,9 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         tuning.log_report(args.tracking_uri, outcome.parent_run_id, out)
     print(summary)
     print(f"compare the trials: mlflow ui --backend-store-uri {args.tracking_uri}")
+    if not {"finished", "stopped_early"} & set(outcome.trials):
+        print("every trial failed; see the report's failed trials", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,13 +1,19 @@
 """Recurrent cells written from scratch, and the registry that maps a cell name to its layers.
 
-A scratch layer runs one direction of one layer over a padded, time-major batch:
+A scratch layer runs one direction of one layer as one ``autograd.Function`` over a padded,
+time-major batch:
 
-* the input projections of all T steps are ONE matrix product, ``x @ W_ih^T`` (autograd);
-* only the recurrence loops in Python, inside an ``autograd.Function`` whose backward pass is
-  written by hand (BPTT): per step one ``addmm`` with ``W_hh`` plus a few elementwise ops into
-  preallocated buffers; everything that does not depend on the carried gradient (gate
-  derivatives) is computed for all steps at once, and the ``W_hh`` gradient is one matrix
-  product over all steps. This avoids recording ~10 autograd nodes per step.
+* forward: the input projections of all T steps are ONE matrix product, x W_ih^T + b (T*B rows);
+  the recurrence then loops in Python over that buffer, finishing each step's gates in place:
+  one in-place ``addmm`` with W_hh plus a few elementwise ops into preallocated outputs;
+* backward (BPTT written by hand): the gate derivatives that do not depend on the carried
+  gradient are computed for all steps at once with torch's fused ``sigmoid_backward`` /
+  ``tanh_backward`` kernels and scaled in place inside the loop (per step one ``addmm`` and
+  2-5 elementwise ops); the gradients of x, W_ih, W_hh and the biases are then one matrix
+  product or sum each over all steps.
+
+No per-step autograd graph is recorded, and few large buffers are allocated (each costs page
+faults on every call). ``torch.jit.script`` is deprecated in torch 2.13, so none is used.
 
 Parameters have torch's names, shapes and gate order (``weight_ih_l0`` (G*H, I),
 ``weight_hh_l0`` (G*H, H), ``bias_ih_l0``, ``bias_hh_l0``; LSTM i,f,g,o; GRU r,z,n), so weights
@@ -43,11 +49,19 @@ __all__ = [
 ]
 
 BACKENDS = ("native", "scratch")
+_sigmoid_backward = torch.ops.aten.sigmoid_backward  # (grad, y) -> grad * y * (1 - y)
+_tanh_backward = torch.ops.aten.tanh_backward  # (grad, y) -> grad * (1 - y^2)
+_relu_backward = torch.ops.aten.threshold_backward  # (grad, y, 0) -> grad * (y > 0)
 
 
-def _prev(seq: Tensor) -> Tensor:
-    """States entering each step: (T, B, H) -> (T, B, H) = [0, seq[0], ..., seq[T-2]]."""
-    return torch.cat([seq.new_zeros((1, *seq.shape[1:])), seq[:-1]])
+def _steps(*tensors: Tensor) -> tuple[tuple[Tensor, ...], ...]:
+    """Per-step views of time-major tensors, made once (indexing in the loop costs ~3 us each)."""
+    return tuple(t.unbind(0) for t in tensors)
+
+
+def _project(x: Tensor, w_ih: Tensor, bias: Tensor) -> Tensor:
+    """All input projections in one product: x (T, B, I) -> x W_ih^T + bias (T, B, G*H)."""
+    return torch.addmm(bias, x.view(-1, x.shape[-1]), w_ih.t()).view(*x.shape[:2], -1)
 
 
 def _weight_grad(d_pre: Tensor, inputs: Tensor) -> Tensor:
@@ -55,195 +69,236 @@ def _weight_grad(d_pre: Tensor, inputs: Tensor) -> Tensor:
     return d_pre.reshape(-1, d_pre.shape[-1]).t() @ inputs.reshape(-1, inputs.shape[-1])
 
 
+def _input_grads(
+    ctx: FunctionCtx, d_pre: Tensor, x: Tensor, w_ih: Tensor
+) -> tuple[Tensor | None, Tensor, Tensor]:
+    """Gradients of x, W_ih and the (folded) bias from d pre-activations (T, B, G*H)."""
+    d2 = d_pre.view(-1, d_pre.shape[-1])
+    dx = (d2 @ w_ih).view(x.shape) if ctx.needs_input_grad[0] else None
+    return dx, d2.t() @ x.view(-1, x.shape[-1]), d2.sum(0)
+
+
 class _ElmanFn(torch.autograd.Function):
-    """h_t = act(gx_t + h_{t-1} W_hh^T); gx (T, B, H) already holds both biases."""
+    """h_t = act(x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T), act tanh or relu."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, gx: Tensor, w_hh: Tensor, relu: bool) -> Tensor:
-        out = torch.empty_like(gx)  # (T, B, H)
-        gxs, outs, w_t = gx.unbind(0), out.unbind(0), w_hh.t()
+    def forward(
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        b_ih: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor,
+        relu: bool,
+    ) -> Tensor:
+        out = _project(x, w_ih, b_ih + b_hh)  # pre-activations, turned into h_t step by step
+        outs, w_t = out.unbind(0), w_hh.t()
         act_ = torch.relu_ if relu else torch.tanh_
-        act_(outs[0].copy_(gxs[0]))
+        act_(outs[0])
         for t in range(1, len(outs)):
-            act_(torch.addmm(gxs[t], outs[t - 1], w_t, out=outs[t]))
-        ctx.save_for_backward(out, w_hh)
+            act_(outs[t].addmm_(outs[t - 1], w_t))
+        ctx.save_for_backward(x, w_ih, w_hh, out)
         ctx.relu = relu
         return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
-        out, w_hh = ctx.saved_tensors
-        deriv = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out  # d act / d pre, (T, B, H)
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, out = ctx.saved_tensors
+        grad = grad.contiguous()  # time-major: a strided grad slows every step
         d_pre = torch.empty_like(out)
-        ds, dps, gs = deriv.unbind(0), d_pre.unbind(0), grad.unbind(0)
+        outs, dps, gs = _steps(out, d_pre, grad)
         dh = gs[-1]
-        for t in range(len(gs) - 1, 0, -1):
-            torch.mul(dh, ds[t], out=dps[t])
-            dh = torch.addmm(gs[t - 1], dps[t], w_hh)
-        torch.mul(dh, ds[0], out=dps[0])
-        return d_pre, _weight_grad(d_pre[1:], out[:-1]), None
+        for t in range(len(gs) - 1, -1, -1):
+            if ctx.relu:
+                _relu_backward.grad_input(dh, outs[t], 0, grad_input=dps[t])
+            else:
+                _tanh_backward.grad_input(dh, outs[t], grad_input=dps[t])
+            if t:
+                dh = torch.addmm(gs[t - 1], dps[t], w_hh)
+        dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
+        return dx, dw_ih, db, _weight_grad(d_pre[1:], out[:-1]), db, None
 
 
 class _LSTMFn(torch.autograd.Function):
-    """Hochreiter & Schmidhuber (1997) with forget gate; gx (T, B, 4H) holds both biases."""
+    """Hochreiter & Schmidhuber (1997) with forget gate, torch's gate order i, f, g, o."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, gx: Tensor, w_hh: Tensor) -> Tensor:
-        t_len, b, four_h = gx.shape
+    def forward(
+        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
+    ) -> Tensor:
+        gates = _project(x, w_ih, b_ih + b_hh)  # (T, B, 4H), activated in place step by step
+        t_len, b, four_h = gates.shape
         h = four_h // 4
-        gates = torch.empty_like(gx)  # activated i, f, g, o
-        c, tc, out = (gx.new_empty(t_len, b, h) for _ in range(3))
-        i_f, g_, o_ = gates[..., : 2 * h], gates[..., 2 * h : 3 * h], gates[..., 3 * h :]
-        ii, ff = gates[..., :h].unbind(0), gates[..., h : 2 * h].unbind(0)
-        gxs, gts, ifs, gs, os = (v.unbind(0) for v in (gx, gates, i_f, g_, o_))
-        cs, tcs, outs, w_t = c.unbind(0), tc.unbind(0), out.unbind(0), w_hh.t()
+        c, tc, out = (gates.new_empty(t_len, b, h) for _ in range(3))  # c_t, tanh(c_t), h_t
+        gts, cs, tcs, outs = _steps(gates, c, tc, out)
+        ii, ff, gg, oo = _steps(*gates.split(h, -1))
+        w_t, c_prev, h_prev = w_hh.t(), gates.new_zeros(b, h), gates.new_zeros(b, h)
         for t in range(t_len):
             if t:
-                torch.addmm(gxs[t], outs[t - 1], w_t, out=gts[t])
-            else:
-                gts[0].copy_(gxs[0])
-            ifs[t].sigmoid_()
-            gs[t].tanh_()
-            os[t].sigmoid_()
-            if t:
-                torch.mul(ff[t], cs[t - 1], out=cs[t]).addcmul_(ii[t], gs[t])
-            else:
-                torch.mul(ii[0], gs[0], out=cs[0])
-            torch.mul(os[t], torch.tanh(cs[t], out=tcs[t]), out=outs[t])
-        ctx.save_for_backward(gates, c, tc, out, w_hh)
+                gts[t].addmm_(h_prev, w_t)
+            gg[t].mul_(2)  # tanh(a) = 2 sigmoid(2a) - 1: one sigmoid call for all four blocks
+            gts[t].sigmoid_()
+            gg[t].mul_(2).sub_(1)
+            c_prev = torch.mul(ff[t], c_prev, out=cs[t]).addcmul_(ii[t], gg[t])
+            h_prev = torch.mul(oo[t], torch.tanh(c_prev, out=tcs[t]), out=outs[t])
+        ctx.save_for_backward(x, w_ih, w_hh, gates, c, tc, out)
         return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
-        gates, c, tc, out, w_hh = ctx.saved_tensors
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, gates, c, tc, out = ctx.saved_tensors
+        grad = grad.contiguous()
         t_len, b, h = out.shape
-        i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
-        # d pre-activation per unit of carried gradient, all steps at once
-        q = o * (1 - tc * tc)  # dh -> dc
-        p = torch.cat([g * i * (1 - i), _prev(c) * f * (1 - f), i * (1 - g * g)], -1)
-        p_o = tc * o * (1 - o)  # dh -> d pre_o
+        i, f, g, o = gates.split(h, -1)
+        # d pre-activation per unit of carried gradient, all steps at once; per unit of dc:
+        # i <- g i (1-i), f <- c_{t-1} f (1-f), g <- i (1-g^2); per unit of dh: o <- tanh(c)
+        # o (1-o); and dc <- dh o (1 - tanh(c)^2). The loop scales them in place into d_pre.
         d_pre = torch.empty_like(gates)
-        d4 = d_pre.view(t_len, b, 4, h)
-        d_ifg, d_o = d4[:, :, :3].unbind(0), d4[:, :, 3].unbind(0)
-        ps, pos, qs = p.view(t_len, b, 3, h).unbind(0), p_o.unbind(0), q.unbind(0)
-        fs, gs, dps = f.unbind(0), grad.unbind(0), d_pre.unbind(0)
-        dh, dc = gs[-1], torch.zeros_like(gs[-1])
+        c_i, c_f, c_g, c_o = d_pre.split(h, -1)
+        _sigmoid_backward.grad_input(g, i, grad_input=c_i)
+        c_f[0].zero_()
+        _sigmoid_backward.grad_input(c[:-1], f[1:], grad_input=c_f[1:])
+        _tanh_backward.grad_input(i, g, grad_input=c_g)
+        _sigmoid_backward.grad_input(tc, o, grad_input=c_o)
+        q = _tanh_backward(o, tc)
+        d_ifg, d_o = _steps(d_pre.view(t_len, b, 4, h)[:, :, :3], c_o)
+        qs, fs, gs, dps = _steps(q, f, grad, d_pre)
+        dh, dc = gs[-1], torch.zeros_like(q[0])
         for t in range(t_len - 1, -1, -1):
-            dc = torch.addcmul(dc, dh, qs[t])
-            torch.mul(ps[t], dc.unsqueeze(1), out=d_ifg[t])
-            torch.mul(dh, pos[t], out=d_o[t])
+            dc.addcmul_(dh, qs[t])  # dL/dc_t
+            d_ifg[t].mul_(dc.unsqueeze(1))
+            d_o[t].mul_(dh)
             if t:
-                dc = dc * fs[t]
+                dc.mul_(fs[t])
                 dh = torch.addmm(gs[t - 1], dps[t], w_hh)
-        return d_pre, _weight_grad(d_pre[1:], out[:-1])
+        dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
+        return dx, dw_ih, db, _weight_grad(d_pre[1:], out[:-1]), db
 
 
 class _GRUFn(torch.autograd.Function):
-    """Cho et al. (2014), torch's form: n = tanh(gx_n + r * (W_hn h + b_hn)); gx holds b_ih."""
+    """Cho et al. (2014), torch's form: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, gx: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
-        t_len, b, three_h = gx.shape
+    def forward(
+        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
+    ) -> Tensor:
+        gates = _project(x, w_ih, b_ih)  # (T, B, 3H), activated to r, z, n in place
+        t_len, b, three_h = gates.shape
         h = three_h // 3
-        gh = torch.empty_like(gx)  # h_{t-1} W_hh^T + b_hh, (T, B, 3H)
-        rz = gx.new_empty(t_len, b, 2 * h)  # activated r, z
-        n, out = gx.new_empty(t_len, b, h), gx.new_empty(t_len, b, h)
-        gx_rz, gx_n = gx[..., : 2 * h].unbind(0), gx[..., 2 * h :].unbind(0)
-        ghs, gh_rz, gh_n = gh.unbind(0), gh[..., : 2 * h].unbind(0), gh[..., 2 * h :].unbind(0)
-        rzs, rs, zs = rz.unbind(0), rz[..., :h].unbind(0), rz[..., h:].unbind(0)
-        ns, outs, w_t = n.unbind(0), out.unbind(0), w_hh.t()
-        h_prev = gx.new_zeros(b, h)
+        gh_n, out = gates.new_empty(t_len, b, h), gates.new_empty(t_len, b, h)  # W_hn h + b_hn
+        gh = gates.new_empty(b, three_h)  # h_{t-1} W_hh^T + b_hh of the current step
+        gh_rz, gh_nt = gh[:, : 2 * h], gh[:, 2 * h :]
+        rz, rs, zs, ns, ghn, outs = _steps(gates[..., : 2 * h], *gates.split(h, -1), gh_n, out)
+        w_t, h_prev = w_hh.t(), gates.new_zeros(b, h)
         for t in range(t_len):
-            torch.addmm(b_hh, h_prev, w_t, out=ghs[t])
-            torch.add(gx_rz[t], gh_rz[t], out=rzs[t]).sigmoid_()
-            torch.addcmul(gx_n[t], rs[t], gh_n[t], out=ns[t]).tanh_()
+            torch.addmm(b_hh, h_prev, w_t, out=gh)
+            rz[t].add_(gh_rz).sigmoid_()
+            ns[t].addcmul_(rs[t], ghn[t].copy_(gh_nt)).tanh_()
             h_prev = torch.lerp(ns[t], h_prev, zs[t], out=outs[t])  # (1 - z) n + z h
-        ctx.save_for_backward(rz, n, gh[..., 2 * h :], out, w_hh)
+        ctx.save_for_backward(x, w_ih, w_hh, gates, gh_n, out)
         return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        rz, n, gh_n, out, w_hh = ctx.saved_tensors
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, gates, gh_n, out = ctx.saved_tensors
+        grad = grad.contiguous()
         t_len, b, h = out.shape
-        r, z = rz.chunk(2, dim=-1)
-        h_prev = _prev(out)
-        a_n = (1 - z) * (1 - n * n)  # dh -> d pre_n
-        a_r = gh_n * r * (1 - r)  # d pre_n -> d pre_r
-        a_z = (h_prev - n) * z * (1 - z)  # dh -> d pre_z
-        d_gh = torch.empty(t_len, b, 3 * h, dtype=out.dtype, device=out.device)
+        r, z, n = gates.split(h, -1)
+        # per unit of dh: pre_n <- (1-z)(1-n^2), pre_z <- (h_{t-1} - n) z (1-z); per unit of
+        # d pre_n: pre_r <- (W_hn h + b_hn) r (1-r), (W_hn h + b_hn) <- r. The loop scales
+        # them in place into d_gh, the gradient of h_{t-1} W_hh^T + b_hh (blocks r, z, n).
+        a_n = _tanh_backward.grad_input(1 - z, n, grad_input=torch.empty_like(n))
+        d_gh = torch.empty(t_len, b, 3, h, dtype=out.dtype, device=out.device)
+        a_r, a_z, a_hn = d_gh.unbind(2)
+        _sigmoid_backward.grad_input(gh_n, r, grad_input=a_r)
+        a_z[0] = n[0]
+        torch.sub(n[1:], out[:-1], out=a_z[1:])  # n_t - h_{t-1}
+        _sigmoid_backward.grad_input(a_z, z, grad_input=a_z).neg_()
+        a_hn.copy_(r)
         d_n = torch.empty_like(out)  # d pre_n, the input-side gradient of the n block
-        dgs, dns = d_gh.unbind(0), d_n.unbind(0)
-        dr, dz, dhn = (d_gh[..., k * h : (k + 1) * h].unbind(0) for k in range(3))
-        ans, ars, azs, rs, zs = (v.unbind(0) for v in (a_n, a_r, a_z, r, z))
-        gs = grad.unbind(0)
+        d_gh3 = d_gh.view(t_len, b, 3 * h)
+        ans, zs, gs, dns, d_rn, d_z, dgs = _steps(a_n, z, grad, d_n, d_gh[:, :, ::2], a_z, d_gh3)
         dh = gs[-1]
         for t in range(t_len - 1, -1, -1):
             torch.mul(dh, ans[t], out=dns[t])
-            torch.mul(dns[t], ars[t], out=dr[t])
-            torch.mul(dh, azs[t], out=dz[t])
-            torch.mul(dns[t], rs[t], out=dhn[t])
+            d_rn[t].mul_(dns[t].unsqueeze(1))
+            d_z[t].mul_(dh)
             if t:
                 dh = torch.addcmul(gs[t - 1], dh, zs[t]).addmm_(dgs[t], w_hh)
-        d_gx = torch.cat([d_gh[..., : 2 * h], d_n], -1)
-        return d_gx, _weight_grad(d_gh[1:], out[:-1]), d_gh.sum((0, 1))
+        # input side: d pre = [d_gh r, d_gh z, d_n]
+        x2, d_rz, d_n2 = x.view(-1, x.shape[-1]), d_gh3.view(-1, 3 * h)[:, : 2 * h], d_n.view(-1, h)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.addmm(d_n2 @ w_ih[2 * h :], d_rz, w_ih[: 2 * h]).view(x.shape)
+        dw_ih = torch.cat([d_rz.t() @ x2, d_n2.t() @ x2])
+        db_hh = d_gh3.sum((0, 1))
+        db_ih = torch.cat([db_hh[: 2 * h], d_n2.sum(0)])
+        return dx, dw_ih, db_ih, _weight_grad(d_gh3[1:], out[:-1]), db_hh
 
 
 class _MGUFn(torch.autograd.Function):
-    """Minimal gated unit; gx (T, B, 2H) = [W_f x + b_f, W_h x + b_h] (both biases folded)."""
+    """Minimal gated unit; pre-activations [W_f x + b_f, W_h x + b_h] (both biases folded)."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, gx: Tensor, w_hh: Tensor) -> Tensor:
-        t_len, b, two_h = gx.shape
+    def forward(
+        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
+    ) -> Tensor:
+        gates = _project(x, w_ih, b_ih + b_hh)  # (T, B, 2H), activated to f, h~ in place
+        t_len, b, two_h = gates.shape
         h = two_h // 2
-        f, fh, cand, out = (gx.new_empty(t_len, b, h) for _ in range(4))
-        gx_f, gx_h = gx[..., :h].unbind(0), gx[..., h:].unbind(0)
-        fs, fhs, cs, outs = (v.unbind(0) for v in (f, fh, cand, out))
-        wf_t, uh_t = w_hh[:h].t(), w_hh[h:].t()
-        h_prev = gx.new_zeros(b, h)
+        fh, out = gates.new_empty(t_len, b, h), gates.new_empty(t_len, b, h)  # f * h_{t-1}, h_t
+        fs, cs, fhs, outs = _steps(*gates.split(h, -1), fh, out)
+        wf_t, uh_t, h_prev = w_hh[:h].t(), w_hh[h:].t(), gates.new_zeros(b, h)
         for t in range(t_len):
-            torch.addmm(gx_f[t], h_prev, wf_t, out=fs[t]).sigmoid_()
-            torch.mul(fs[t], h_prev, out=fhs[t])
-            torch.addmm(gx_h[t], fhs[t], uh_t, out=cs[t]).tanh_()
+            fs[t].addmm_(h_prev, wf_t).sigmoid_()
+            cs[t].addmm_(torch.mul(fs[t], h_prev, out=fhs[t]), uh_t).tanh_()
             h_prev = torch.lerp(h_prev, cs[t], fs[t], out=outs[t])  # (1 - f) h + f h~
-        ctx.save_for_backward(f, fh, cand, out, w_hh)
+        ctx.save_for_backward(x, w_ih, w_hh, gates, fh, out)
         return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
-        f, fh, cand, out, w_hh = ctx.saved_tensors
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, gates, fh, out = ctx.saved_tensors
+        grad = grad.contiguous()
         t_len, b, h = out.shape
-        h_prev = _prev(out)
-        a_h = f * (1 - cand * cand)  # dh -> d pre_h~
-        a_fd = cand - h_prev  # dh -> df (direct path)
-        a_f = f * (1 - f)  # df -> d pre_f
-        keep = 1 - f  # dh -> dh_prev (direct path)
-        d_pre = torch.empty(t_len, b, 2 * h, dtype=out.dtype, device=out.device)
-        dfs, dhs = d_pre[..., :h].unbind(0), d_pre[..., h:].unbind(0)
-        ahs, afds, afs, keeps, fs, hps = (v.unbind(0) for v in (a_h, a_fd, a_f, keep, f, h_prev))
-        wf, uh, gs = w_hh[:h], w_hh[h:], grad.unbind(0)
+        f, cand = gates.split(h, -1)
+        a_h = _tanh_backward(f, cand)  # per unit of dh: pre_h~ <- f (1 - h~^2)
+        a_f = torch.empty_like(a_h)  # per unit of dh: f <- h~ - h_{t-1}
+        a_f[0] = cand[0]
+        torch.sub(cand[1:], out[:-1], out=a_f[1:])
+        keep = 1 - f  # per unit of dh: h_{t-1} <- 1 - f
+        d_pre = torch.empty_like(gates)
+        dfs, dhs, fs, ahs, afs, keeps, outs, gs = _steps(
+            *d_pre.split(h, -1), f, a_h, a_f, keep, out, grad
+        )
+        wf, uh = w_hh[:h], w_hh[h:]
         dh = gs[-1]
         for t in range(t_len - 1, -1, -1):
             torch.mul(dh, ahs[t], out=dhs[t])
             d_fh = dhs[t] @ uh  # gradient reaching f * h_{t-1}
-            df = torch.mul(dh, afds[t]).addcmul_(d_fh, hps[t])
-            torch.mul(df, afs[t], out=dfs[t])
+            df = torch.mul(dh, afs[t])
+            if t:
+                df.addcmul_(d_fh, outs[t - 1])
+            _sigmoid_backward.grad_input(df, fs[t], grad_input=dfs[t])
             if t:
                 dh = torch.addcmul(gs[t - 1], dh, keeps[t]).addcmul_(d_fh, fs[t])
                 dh.addmm_(dfs[t], wf)
-        d_w = torch.cat(
-            [_weight_grad(d_pre[1:, :, :h], out[:-1]), _weight_grad(d_pre[..., h:], fh)]
-        )
-        return d_pre, d_w
+        d_wf = _weight_grad(d_pre[1:, :, :h], out[:-1])
+        d_w = torch.cat([d_wf, _weight_grad(d_pre[..., h:], fh)])
+        dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
+        return dx, dw_ih, db, d_w, db
 
 
 class _ScratchLayer(nn.Module):
     """One direction of one layer; ``forward(x (B, T, I)) -> (outputs (B, T, H), None)``."""
 
     gates: int = 1
+    _fn: type[torch.autograd.Function]
+    _options: tuple = ()
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
@@ -261,18 +316,11 @@ class _ScratchLayer(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _project(self, x: Tensor, bias: Tensor) -> Tensor:
-        """All input projections at once: (B, T, I) -> (T, B, G*H)."""
-        xt = x.transpose(0, 1)  # (T, B, I); contiguous when x came from a scratch layer
-        flat = xt.reshape(-1, xt.shape[-1])
-        return torch.addmm(bias, flat, self.weight_ih_l0.t()).view(*xt.shape[:2], -1)
-
-    def _recur(self, x: Tensor) -> Tensor:  # (B, T, I) -> (T, B, H)
-        raise NotImplementedError
-
     def forward(self, x: Tensor) -> tuple[Tensor, None]:
         """x (B, T, I) -> (outputs (B, T, H), None); the stack reads final states itself."""
-        return self._recur(x).transpose(0, 1), None
+        xt = x.transpose(0, 1).contiguous()  # (T, B, I); no copy when x came from this layer
+        params = (self.weight_ih_l0, self.bias_ih_l0, self.weight_hh_l0, self.bias_hh_l0)
+        return self._fn.apply(xt, *params, *self._options).transpose(0, 1), None
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
@@ -281,17 +329,14 @@ class _ScratchLayer(nn.Module):
 class RNNLayer(_ScratchLayer):
     """Elman (1990) network: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu."""
 
-    gates = 1
+    gates, _fn = 1, _ElmanFn
 
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh") -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        self._options = (nonlinearity == "relu",)
         super().__init__(input_size, hidden_size)
-
-    def _recur(self, x: Tensor) -> Tensor:
-        gx = self._project(x, self.bias_ih_l0 + self.bias_hh_l0)
-        return _ElmanFn.apply(gx, self.weight_hh_l0, self.nonlinearity == "relu")
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, nonlinearity={self.nonlinearity!r}"
@@ -303,11 +348,7 @@ class LSTMLayer(_ScratchLayer):
     c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t).
     """
 
-    gates = 4
-
-    def _recur(self, x: Tensor) -> Tensor:
-        gx = self._project(x, self.bias_ih_l0 + self.bias_hh_l0)
-        return _LSTMFn.apply(gx, self.weight_hh_l0)
+    gates, _fn = 4, _LSTMFn
 
 
 class GRULayer(_ScratchLayer):
@@ -316,11 +357,7 @@ class GRULayer(_ScratchLayer):
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn));  h' = (1 - z) * n + z * h.
     """
 
-    gates = 3
-
-    def _recur(self, x: Tensor) -> Tensor:
-        gx = self._project(x, self.bias_ih_l0)
-        return _GRUFn.apply(gx, self.weight_hh_l0, self.bias_hh_l0)
+    gates, _fn = 3, _GRUFn
 
 
 class MGULayer(_ScratchLayer):
@@ -334,11 +371,7 @@ class MGULayer(_ScratchLayer):
     parts, rows [H:] are W_h and U_h; each block has ``bias_ih`` + ``bias_hh``.
     """
 
-    gates = 2
-
-    def _recur(self, x: Tensor) -> Tensor:
-        gx = self._project(x, self.bias_ih_l0 + self.bias_hh_l0)
-        return _MGUFn.apply(gx, self.weight_hh_l0)
+    gates, _fn = 2, _MGUFn
 
 
 class MGUCell(nn.Module):

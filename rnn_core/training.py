@@ -24,7 +24,8 @@ from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.models import ModelConfig, SequenceClassifier, count_parameters
 
-__all__ = ["DEFAULTS", "OPTIMIZERS", "TrainingDiverged", "build_model", "evaluate", "train"]
+__all__ = ["DEFAULTS", "OPTIMIZERS", "TrainingDiverged", "TrialOutOfMemory", "build_model",
+           "evaluate", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class TrialOutOfMemory(MemoryError):
+    """The model or a batch did not fit in memory (CPU RAM or GPU memory)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -79,14 +84,32 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
 
 
 def train(config: dict, data: EncodedCorpus,
-          report: Callable[[dict, dict | None], None] | None = None) -> dict:
+          report: Callable[[dict, dict], None] | None = None,
+          state: dict | None = None) -> dict:
+    """Train one configuration (see ``_train``); running out of memory is a ``TrialOutOfMemory``."""
+    try:
+        return _train(config, data, report, state)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise TrialOutOfMemory(f"out of memory: {str(exc).splitlines()[0][:300]}") from exc
+    except RuntimeError as exc:
+        if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+            raise TrialOutOfMemory(f"out of memory: {str(exc).splitlines()[0][:300]}") from exc
+        raise
+
+
+def _train(config: dict, data: EncodedCorpus,
+           report: Callable[[dict, dict], None] | None = None,
+           state: dict | None = None) -> dict:
     """Train one configuration and return its final metrics.
 
     Args:
         config: flat trial config; missing keys take ``DEFAULTS``.
         data: the encoded corpus (shared, read-only).
-        report: called after every epoch with (metrics, best checkpoint or None); the checkpoint
-            ``{"state_dict", "config", "model_config"}`` is passed only when validation improved.
+        report: called after every epoch with (metrics, state); ``state`` is everything needed
+            to resume (model, optimizer, RNG states, epoch) plus the best-on-validation
+            ``best_state``, ``config`` and ``model_config``; ``state["improved"]`` says whether
+            this epoch set a new best.
+        state: a ``state`` from an earlier report: training continues after its epoch.
 
     Returns:
         The last epoch's metrics, with ``test_acc``/``test_loss`` of the best-on-validation state.
@@ -105,8 +128,16 @@ def train(config: dict, data: EncodedCorpus,
     opt = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=float(cfg["lr"]),
                                        weight_decay=float(cfg["weight_decay"]))
     rng = np.random.default_rng(int(cfg["seed"]))
-    best_val, best_state, metrics = -1.0, None, {}
-    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+    best_val, best_state, metrics, start = -1.0, None, {}, 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        best_val, best_state, start = state["best_val"], state["best_state"], state["epoch"] + 1
+        metrics = state.get("metrics", {})
+        log.info("resuming after epoch %d (best val_acc %.4f)", state["epoch"], best_val)
+    for epoch in range(start, int(cfg["max_epochs"]) + 1):
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen, tokens = 0.0, 0, 0, 0
@@ -138,14 +169,18 @@ def train(config: dict, data: EncodedCorpus,
             "epoch_seconds": time.perf_counter() - t0,
         }
         if epoch == int(cfg["max_epochs"]):
-            model.load_state_dict(best_state)
-            test_loss, test_acc = evaluate(model, test_split, int(cfg["eval_batch_size"]), device)
+            best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is
+            best_model.load_state_dict(best_state)
+            test_loss, test_acc = evaluate(best_model, test_split, int(cfg["eval_batch_size"]),
+                                           device)
             metrics.update(test_loss=test_loss, test_acc=test_acc)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(f"non-finite metrics at epoch {epoch}: {metrics}")
-        ckpt = ({"state_dict": best_state, "config": cfg, "model_config": model.cfg.to_dict()}
-                if improved else None)
         if report is not None:
-            report(metrics, ckpt)
+            report(metrics, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "best_val": best_val, "best_state": best_state, "improved": improved,
+                "metrics": metrics, "config": cfg, "model_config": model.cfg.to_dict()})
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
     return metrics

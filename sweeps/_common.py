@@ -85,6 +85,11 @@ def build_parser(doc: str | None, space: ModuleType) -> argparse.ArgumentParser:
                                        "(default: IMDB fetched once into the data cache)")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
+    p.add_argument("--max-failures", type=int, default=0,
+                   help="retry a failing trial this many times from its last checkpoint")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="DIR",
+                   help="continue an interrupted sweep: its Ray folder, or the newest "
+                        "unfinished one under --storage-path")
     p.add_argument("--report-dir", help="also write the report here (default: only in MLflow)")
     return p
 
@@ -100,6 +105,11 @@ def _check(args: argparse.Namespace) -> None:
     if args.max_epochs is not None and args.grace_period > args.max_epochs:
         raise ConfigError(f"--grace-period {args.grace_period} exceeds --max-epochs "
                           f"{args.max_epochs}")
+    if args.max_failures < 0:
+        raise ConfigError(f"--max-failures {args.max_failures} must be 0 or more")
+    if args.resume not in (None, "latest") and not Path(args.resume).is_dir():
+        raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
+                          "results folder, or --resume alone for the newest unfinished sweep")
     if not args.experiment_name.strip():
         raise ConfigError("--experiment-name must not be empty")
 
@@ -128,37 +138,46 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     from rnn_core.data.imdb import load_imdb, source_id
     from rnn_core.data.text import TextOptions, encode_corpus
 
-    tuning.check_tracking(args.tracking_uri, args.experiment_name)  # fails before any work
+    resume = None
+    data_path, seed, tracking_uri = args.data_path, args.seed, args.tracking_uri
+    if args.resume is not None:
+        resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
+                  else Path(args.resume))
+        meta = tuning.sweep_meta(resume)
+        data_path = meta["sweep_params"].get("data_path")
+        seed, tracking_uri = meta["sweep_params"]["seed"], meta["tracking_uri"]
+        print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
+    tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
     t0 = time.perf_counter()
-    corpus = encode_corpus(None, source_id(args.data_path), TextOptions(seed=args.seed),
-                           load_frame=lambda: load_imdb(args.data_path))
+    corpus = encode_corpus(None, source_id(data_path), TextOptions(seed=seed),
+                           load_frame=lambda: load_imdb(data_path))
     logging.info("data: vocabulary %d, examples %s, tokens %s (%.1f s)", corpus.vocab_size,
                  corpus.stats["examples"], corpus.stats["tokens"], time.perf_counter() - t0)
     n_trials = args.num_samples
     for values in grid.values():
         n_trials *= len(values)
     spec = tuning.SweepSpec(
-        study=study, param_space=grid, base_config={**recipe, **preset, "seed": args.seed},
+        study=study, param_space=grid, base_config={**recipe, **preset, "seed": seed},
         max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, num_samples=args.num_samples,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        address=args.address, storage_path=args.storage_path, tracking_uri=args.tracking_uri,
-        experiment_name=args.experiment_name,
+        max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,
+        tracking_uri=tracking_uri, experiment_name=args.experiment_name,
         sweep_params={"preset": preset_name, "n_trials": n_trials, "max_epochs": max_epochs,
-                      "scheduler": args.scheduler, "grid": grid, "seed": args.seed,
-                      "data_source": corpus.stats["source"]})
-    outcome = tuning.run_sweep(spec, corpus)
+                      "scheduler": args.scheduler, "grid": grid, "seed": seed,
+                      "data_path": data_path, "data_source": corpus.stats["source"]})
+    outcome = tuning.run_sweep(spec, corpus, resume=resume)
     print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
-          f"MLflow parent run {outcome.parent_run_id}")
+          f"MLflow parent run {outcome.parent_run_id}; Ray results {outcome.path}")
 
     from reports import build_report
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.report_dir or tmp)
-        summary = build_report(args.tracking_uri, outcome.parent_run_id, out)
-        tuning.log_report(args.tracking_uri, outcome.parent_run_id, out)
+        summary = build_report(tracking_uri, outcome.parent_run_id, out)
+        tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
-    print(f"compare the trials: mlflow ui --backend-store-uri {args.tracking_uri}")
+    print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
     if not {"finished", "stopped_early"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1

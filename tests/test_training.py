@@ -17,16 +17,17 @@ def test_reports_every_epoch_and_tests_the_best_state_once(imdb):
     assert [m["epoch"] for m, _ in reports] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_acc", "n_params", "tokens_per_s"} <= set(final)
     assert [("test_acc" in m) for m, _ in reports] == [False, False, True]
-    # a checkpoint travels exactly when validation improved
+    # "improved" is set exactly when validation improved; best_val tracks it
     best = -1.0
-    for m, ckpt in reports:
-        assert (ckpt is not None) == (m["val_acc"] > best)
+    for m, st in reports:
+        assert st["improved"] == (m["val_acc"] > best)
         best = max(best, m["val_acc"])
+        assert st["best_val"] == best
     assert final["best_val_acc"] == best
     # test_acc is the best-on-validation state's, not the last epoch's
-    last_ckpt = [c for _, c in reports if c is not None][-1]
+    last_ckpt = reports[-1][1]
     model = build_model(last_ckpt["config"], imdb.vocab_size)
-    model.load_state_dict(last_ckpt["state_dict"])
+    model.load_state_dict(last_ckpt["best_state"])
     test = imdb.splits["test"].subset(200, 3)
     _, acc = evaluate(model, test, 256, torch.device("cpu"))
     assert acc == pytest.approx(final["test_acc"])
@@ -47,3 +48,25 @@ def test_every_optimizer_trains(imdb, optimizer):
     m = train({**SMALL, "optimizer": optimizer, "max_epochs": 1, "train_subset": 128,
                "val_subset": 64, "test_subset": 64}, imdb)
     assert 0.0 <= m["val_acc"] <= 1.0 and m["train_loss"] > 0
+
+
+def _snapshot(state: dict, path) -> dict:
+    """What a checkpoint keeps: saved and loaded back the way trials do it."""
+    torch.save(state, path)
+    return torch.load(path, weights_only=True)
+
+
+def test_resuming_from_an_epoch_checkpoint_continues_exactly(imdb, tmp_path):
+    straight = []
+    train(SMALL, imdb, report=lambda m, st: straight.append(m))
+    saved = {}
+
+    def keep(m, st):
+        saved[m["epoch"]] = _snapshot(st, tmp_path / f"e{m['epoch']}.pt")
+
+    train({**SMALL, "max_epochs": 2}, imdb, report=keep)  # "interrupted" after epoch 2
+    resumed = []
+    train(SMALL, imdb, report=lambda m, st: resumed.append(m), state=saved[2])
+    assert [m["epoch"] for m in resumed] == [3]
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
+    assert strip(resumed[0]) == strip(straight[2])

@@ -1,0 +1,17 @@
+"""The one place that imports Ray Tune and MLflow (their APIs move between releases).
+
+Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
+``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
+``_sweep`` (a sweep from start to end, and its resumption).
+
+Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
+``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch
+metrics with ``step=epoch``, its final status and its best checkpoint. All MLflow writes happen
+on the driver, so a SQLite store has a single writer and cluster workers need no access to it.
+"""
+
+from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
+from rnn_core.tuning._tracking import check_tracking, fetch_sweep, log_report, trial_name
+
+__all__ = ["SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep", "find_resumable",
+           "log_report", "run_sweep", "sweep_meta", "trial_name"]

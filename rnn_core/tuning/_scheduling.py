@@ -1,0 +1,119 @@
+"""Ray Tune: the trial function, an ASHA that survives a driver restart, the MLflow callback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+
+from rnn_core import training
+from rnn_core.data.text import EncodedCorpus
+from rnn_core.tuning._tracking import TrialRuns
+
+log = logging.getLogger(__name__)
+
+
+def trial_fn(config: dict, data: EncodedCorpus) -> None:
+    """One Ray trial: resume from the trial's last checkpoint if any, checkpoint every epoch.
+
+    A checkpoint holds ``state.pt`` (model, optimizer, RNG states: to resume) and ``best.pt``
+    (the best-on-validation state_dict + config: what MLflow keeps). Both load with
+    ``torch.load(..., weights_only=True)``.
+    """
+    import ray
+
+    state = None
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            state = torch.load(Path(d) / "state.pt", weights_only=True)
+    node_id = ray.get_runtime_context().get_node_id()
+    if float(config.get("gpus", 0)) > 0:
+        if torch.cuda.is_available():
+            config = {**config, "device": "cuda"}
+        else:
+            log.warning("a GPU was requested but CUDA is not available; training on CPU")
+
+    def report(metrics: dict, st: dict) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            torch.save({k: v for k, v in st.items() if k != "improved"}, Path(d) / "state.pt")
+            torch.save({"state_dict": st["best_state"], "config": st["config"],
+                        "model_config": st["model_config"]}, Path(d) / "best.pt")
+            (Path(d) / "config.json").write_text(json.dumps(st["config"], indent=1))
+            tune.report({**metrics, "node_id": node_id},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+    training.train(config, data, report, state)
+
+
+class PersistentASHA(ASHAScheduler):
+    """ASHA whose rung results are saved to a JSON file after every decision and reloaded on
+    restart (Ray does not persist scheduler state: ray-project/ray#30838)."""
+
+    def __init__(self, state_file: str | Path, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.state_file = Path(state_file)
+        if self.state_file.exists():
+            saved = json.loads(self.state_file.read_text())
+            for bracket, rungs in zip(self._brackets, saved, strict=False):
+                for milestone, recorded in bracket._rungs:
+                    recorded.update(rungs.get(str(milestone), {}))
+
+    def rungs(self) -> list[dict[str, dict[str, float]]]:
+        return [{str(m): dict(rec) for m, rec in b._rungs} for b in self._brackets]
+
+    def _save(self) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.rungs()))
+        os.replace(tmp, self.state_file)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        decision = super().on_trial_result(tune_controller, trial, result)
+        self._save()
+        return decision
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        super().on_trial_complete(tune_controller, trial, result)
+        self._save()
+
+
+def _error_text(trial) -> str:
+    err = trial.error_file and Path(trial.error_file)
+    text = err.read_text() if err and err.exists() else "trial failed"
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    # the exception line last: "TrainingDiverged: training loss became nan at epoch 1"
+    return (lines[-1] + "\n\n" + text.strip()) if lines else text
+
+
+def _checkpoint_dir(trial) -> str | None:
+    ckpt = trial.checkpoint
+    return ckpt.path if ckpt is not None and Path(ckpt.path).is_dir() else None
+
+
+class MlflowTrialsCallback(tune.Callback):
+    """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver)."""
+
+    def __init__(self, runs: TrialRuns) -> None:
+        self.runs = runs
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.runs.start(trial.trial_id, trial.config)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.runs.result(trial.trial_id, trial.config, result)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.runs.recover(trial.trial_id, trial.config, _error_text(trial))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial),
+                           error=_error_text(trial))

@@ -1,0 +1,203 @@
+"""A sweep from start to end: MLflow parent run, Ray Tune trials, and resuming after a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnn_core.data.text import EncodedCorpus
+from rnn_core.errors import ConfigError
+from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
+
+log = logging.getLogger(__name__)
+STATE_FILE = "rnn_sweeps.json"  # beside Ray's experiment state: parent run, store, status
+ASHA_FILE = "asha_rungs.json"
+
+
+@dataclass
+class SweepSpec:
+    """Everything a sweep needs; built by a ``sweeps/`` script from its arguments."""
+
+    study: str
+    param_space: dict[str, Any]  # lists are grid axes, scalars fixed
+    base_config: dict[str, Any]
+    max_epochs: int
+    scheduler: str = "asha"
+    grace_period: int = 1
+    reduction_factor: float = 3
+    num_samples: int = 1
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    max_failures: int = 0
+    address: str | None = None
+    storage_path: str = "ray_results"
+    tracking_uri: str = "sqlite:///mlruns.db"
+    experiment_name: str = "rnn-sweeps"
+    max_concurrent_trials: int | None = None
+    metric: str = "val_acc"
+    mode: str = "max"
+    sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
+
+
+@dataclass
+class SweepOutcome:
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    trials: dict[str, int]  # trial status -> count
+    seconds: float
+    path: str  # the Ray experiment folder (what --resume takes)
+
+
+def find_resumable(storage_path: str | Path, study: str) -> Path:
+    """The newest unfinished sweep of ``study`` under ``storage_path``."""
+    root = Path(storage_path)
+    found = []
+    for state in root.glob(f"{study}-*/{STATE_FILE}"):
+        meta = json.loads(state.read_text())
+        if meta.get("status") != "finished":
+            found.append((state.stat().st_mtime, state.parent))
+    if not found:
+        raise ConfigError(f"--resume: no unfinished {study} sweep under {root.resolve()}")
+    return max(found)[1]
+
+
+def sweep_meta(folder: str | Path) -> dict:
+    """What a sweep folder records about its sweep (parent run, store, the sweep's options)."""
+    path = Path(folder) / STATE_FILE
+    if not path.exists():
+        raise ConfigError(f"--resume {folder}: not a sweep folder (no {STATE_FILE} in it)")
+    return json.loads(path.read_text())
+
+
+def _export_project_path() -> None:
+    """Let local Ray workers import this project even when it is run from a checkout."""
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
+def _write_state(folder: Path, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, folder / STATE_FILE)
+
+
+def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = None
+              ) -> SweepOutcome:
+    """Run a sweep, or continue the interrupted one in folder ``resume``.
+
+    Finished trials are not re-run, unfinished ones continue from their last epoch checkpoint,
+    ASHA's rung results are reloaded, and MLflow keeps the same parent and child runs.
+    """
+    t0 = time.perf_counter()
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+
+    from rnn_core.tuning._scheduling import MlflowTrialsCallback, PersistentASHA, trial_fn
+
+    if resume is not None:
+        folder = Path(resume).resolve()
+        if not (folder / STATE_FILE).exists() or not tune.Tuner.can_restore(str(folder)):
+            raise ConfigError(f"--resume {resume}: not a resumable sweep folder (expected "
+                              f"{STATE_FILE} and Ray's experiment state in it)")
+        meta = json.loads((folder / STATE_FILE).read_text())
+        client, exp_id = check_tracking(meta["tracking_uri"], meta["experiment_name"])
+        parent_id = meta["parent_run_id"]
+        client.update_run(parent_id, status="RUNNING")
+        client.set_tag(parent_id, "resumed", str(int(meta.get("resumed", 0)) + 1))
+        meta["resumed"] = int(meta.get("resumed", 0)) + 1
+    else:
+        client, exp_id = check_tracking(spec.tracking_uri, spec.experiment_name)
+        parent = client.create_run(
+            exp_id, run_name=f"{spec.study}-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags={"study": spec.study, "sweep": "parent"})
+        parent_id = parent.info.run_id
+        log_params(client, parent_id, {**spec.sweep_params, "vocab_size": data.vocab_size})
+        folder = Path(spec.storage_path).resolve() / f"{spec.study}-{parent_id[:8]}"
+        meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
+                "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
+                "max_epochs": spec.max_epochs, "sweep_params": spec.sweep_params}
+    meta["status"] = "running"
+    _write_state(folder, meta)
+    client.set_tag(parent_id, "ray_experiment_path", str(folder))
+
+    base = {**spec.base_config, "max_epochs": spec.max_epochs,
+            "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial}
+    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"])
+    if resume is not None:
+        runs.adopt()
+    callbacks = [MlflowTrialsCallback(runs)]
+    scheduler = (PersistentASHA(folder / ASHA_FILE, time_attr="training_iteration",
+                                max_t=spec.max_epochs, grace_period=spec.grace_period,
+                                reduction_factor=spec.reduction_factor)
+                 if spec.scheduler == "asha" else FIFOScheduler())
+    try:
+        if not ray.is_initialized():
+            _export_project_path()
+            ray.init(address=spec.address, include_dashboard=False,
+                     logging_level=logging.WARNING, log_to_driver=False)
+        trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
+                                        {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+        if resume is not None:
+            tuner = tune.Tuner.restore(str(folder), trainable, resume_unfinished=True,
+                                       resume_errored=False)
+            # Ray pickled the first driver's scheduler and callbacks into tuner.pkl: replace
+            # them with live ones (the callback's MLflow state, ASHA's reloaded rungs).
+            internal = tuner._local_tuner
+            internal._run_config.callbacks = callbacks
+            if spec.scheduler == "asha":
+                internal._tune_config.scheduler = scheduler
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={**base, **{k: tune.grid_search(v) if isinstance(v, list) else v
+                                        for k, v in spec.param_space.items()}},
+                tune_config=tune.TuneConfig(
+                    metric=spec.metric, mode=spec.mode, scheduler=scheduler,
+                    num_samples=spec.num_samples, reuse_actors=True,
+                    max_concurrent_trials=spec.max_concurrent_trials),
+                run_config=tune.RunConfig(
+                    name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1),
+            )
+        grid = tuner.fit()
+    except BaseException as exc:
+        client.set_tag(parent_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+        client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt)
+                              else "FAILED")
+        meta["status"] = "interrupted"
+        _write_state(folder, meta)
+        raise
+    _settle(runs, grid)
+    counts: dict[str, int] = {}
+    for s in runs.status.values():
+        counts[s] = counts.get(s, 0) + 1
+    client.set_tag(parent_id, "trial_counts", json.dumps(counts))
+    client.set_terminated(parent_id, "FINISHED")
+    meta["status"] = "finished"
+    _write_state(folder, meta)
+    return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
+                        time.perf_counter() - t0, str(folder))
+
+
+def _settle(runs: TrialRuns, grid) -> None:
+    """Close child runs whose trial ended while no driver was listening (before a crash)."""
+    for result in grid:
+        tid = (result.metrics or {}).get("trial_id")
+        if tid is None or tid in runs.status:
+            continue
+        cfg = result.config or {}
+        ckpt = result.checkpoint.path if result.checkpoint is not None else None
+        if result.metrics:
+            runs.result(tid, cfg, result.metrics)
+        runs.complete(tid, cfg, ckpt, error=str(result.error) if result.error else None)

@@ -1,0 +1,208 @@
+"""MLflow: the store, one child run per trial written from the driver, and reading back."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from rnn_core.errors import ConfigError
+
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc",
+                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "n_params")
+NAME_KEYS = (("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("embedding_dim", "E"))
+
+
+def trial_name(config: dict) -> str:
+    """A readable run name, e.g. ``lstm-L2-H100-E32`` (+ ``-bi``)."""
+    parts = [f"{p}{config[k]}" for k, p in NAME_KEYS if k in config]
+    if config.get("bidirectional"):
+        parts.append("bi")
+    return "-".join(parts)
+
+
+def client_for(tracking_uri: str):
+    from mlflow.tracking import MlflowClient  # lazily: seconds to import, driver only
+
+    return MlflowClient(tracking_uri)
+
+
+def _artifact_root(tracking_uri: str) -> str | None:
+    """Artifacts beside a SQLite store (``<folder>/mlartifacts``); a server decides otherwise."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+    return None
+
+
+def check_tracking(tracking_uri: str, experiment_name: str) -> tuple[Any, str]:
+    """Open (create if needed) the store and experiment; bad URIs fail here, before Ray starts.
+
+    Returns:
+        (MlflowClient, experiment_id)
+    """
+    scheme = urlparse(tracking_uri).scheme
+    if scheme not in {"sqlite", "http", "https", "file", "postgresql", "mysql"}:
+        raise ConfigError(f"--tracking-uri {tracking_uri!r} is not supported; expected "
+                          "sqlite:///path.db, http(s)://host:port or file:///folder")
+    if scheme == "sqlite":
+        db = Path(tracking_uri[len("sqlite:///"):]).resolve()
+        if not db.parent.is_dir():
+            raise ConfigError(f"--tracking-uri {tracking_uri}: folder {db.parent} does not exist")
+        if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+            raise ConfigError(f"--tracking-uri {tracking_uri}: {db} is not writable")
+    if scheme in {"http", "https"}:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    client = client_for(tracking_uri)
+    try:
+        exp = client.get_experiment_by_name(experiment_name)
+        exp_id = exp.experiment_id if exp else client.create_experiment(
+            experiment_name, artifact_location=_artifact_root(tracking_uri))
+    except Exception as exc:  # MLflow raises many types for an unreachable or broken store
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise ConfigError(f"--tracking-uri {tracking_uri} cannot be used: {first}") from exc
+    return client, exp_id
+
+
+def log_params(client, run_id: str, params: dict) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])
+
+
+class TrialRuns:
+    """One MLflow child run per Ray trial, written on the driver.
+
+    On a resumed sweep it adopts the child runs already under the parent, so no trial gets a
+    second run and no epoch is logged twice.
+    """
+
+    def __init__(self, client, experiment_id: str, parent_run_id: str, base: dict,
+                 max_epochs: int) -> None:
+        self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
+        self.base, self.max_epochs = base, max_epochs
+        self.runs: dict[str, str] = {}  # trial_id -> run_id
+        self.last_epoch: dict[str, int] = {}
+        self.status: dict[str, str] = {}
+        self.retries: dict[str, int] = {}
+
+    def adopt(self) -> None:
+        """Load the child runs an interrupted sweep already made."""
+        for r in self.client.search_runs([self.exp_id],
+                                         f"tags.mlflow.parentRunId = '{self.parent}'",
+                                         max_results=5000):
+            tid = r.data.tags.get("ray_trial_id")
+            if tid is None:
+                continue
+            self.runs[tid] = r.info.run_id
+            hist = self.client.get_metric_history(r.info.run_id, "val_acc")
+            self.last_epoch[tid] = max((m.step for m in hist), default=0)
+            if r.data.tags.get("trial_status") in {"finished", "stopped_early", "failed"}:
+                self.status[tid] = r.data.tags["trial_status"]
+
+    def start(self, trial_id: str, config: dict) -> None:
+        if trial_id in self.runs:
+            if trial_id not in self.status:
+                self.client.update_run(self.runs[trial_id], status="RUNNING")
+            return
+        cfg = {**self.base, **config}
+        run = self.client.create_run(self.exp_id, run_name=trial_name(cfg), tags={
+            "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
+            "trial_status": "running"})
+        self.runs[trial_id] = run.info.run_id
+        self.last_epoch[trial_id] = 0
+        log_params(self.client, run.info.run_id, cfg)
+
+    def result(self, trial_id: str, config: dict, result: dict) -> None:
+        from mlflow.entities import Metric
+
+        self.start(trial_id, config)
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        if epoch <= self.last_epoch.get(trial_id, 0):
+            return  # already logged before an interruption
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(result[k]), now, epoch) for k in EPOCH_METRICS
+                   if isinstance(result.get(k), (int, float))]
+        run_id = self.runs[trial_id]
+        self.client.log_batch(run_id, metrics=metrics)
+        self.last_epoch[trial_id] = epoch
+        if result.get("node_id"):
+            self.client.set_tag(run_id, "ray_node_id", str(result["node_id"]))
+
+    def recover(self, trial_id: str, config: dict, error: str) -> None:
+        """A failed trial that Ray will retry from its last checkpoint."""
+        self.start(trial_id, config)
+        self.retries[trial_id] = self.retries.get(trial_id, 0) + 1
+        run_id = self.runs[trial_id]
+        self.client.set_tag(run_id, "retries", str(self.retries[trial_id]))
+        self.client.set_tag(run_id, f"error_attempt_{self.retries[trial_id]}", error[-5000:])
+
+    def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
+                 error: str | None = None) -> None:
+        self.start(trial_id, config)
+        run_id = self.runs[trial_id]
+        epochs = self.last_epoch.get(trial_id, 0)
+        if error is not None:
+            status, mlflow_status = "failed", "FAILED"
+            self.client.set_tag(run_id, "error", error[-5000:])
+        elif epochs < self.max_epochs:
+            status, mlflow_status = "stopped_early", "KILLED"
+        else:
+            status, mlflow_status = "finished", "FINISHED"
+        self.client.set_tag(run_id, "trial_status", status)
+        self.client.set_tag(run_id, "epochs_run", str(epochs))
+        if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
+            for name in ("best.pt", "config.json"):
+                self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)), "checkpoint")
+        self.client.set_terminated(run_id, mlflow_status)
+        self.status[trial_id] = status
+
+
+def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
+                experiment_name: str | None = None):
+    """Child runs of a sweep as (runs frame, epoch-history frame, parent run id).
+
+    With no ``parent_run_id``, the newest parent run in ``experiment_name`` is used.
+    """
+    import pandas as pd
+
+    client = client_for(tracking_uri)
+    if parent_run_id is None:
+        exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
+        if exp is None:
+            raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
+        parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+        if not parents:
+            raise ConfigError(f"no sweep found in experiment {experiment_name!r}")
+        parent_run_id = parents[0].info.run_id
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                  max_results=5000)
+    rows, hist = [], []
+    for r in children:
+        row = {"run_id": r.info.run_id, "run_name": r.info.run_name,
+               "status": r.data.tags.get("trial_status", r.info.status.lower()),
+               "error": r.data.tags.get("error", ""),
+               "retries": int(r.data.tags.get("retries", 0) or 0),
+               "epochs_run": int(r.data.tags.get("epochs_run", 0) or 0),
+               "seconds": ((r.info.end_time or r.info.start_time) - r.info.start_time) / 1000}
+        row.update({f"param.{k}": v for k, v in r.data.params.items()})
+        row.update(r.data.metrics)
+        rows.append(row)
+        for m in client.get_metric_history(r.info.run_id, "val_acc"):
+            hist.append({"run_id": r.info.run_id, "run_name": r.info.run_name,
+                         "epoch": m.step, "val_acc": m.value})
+    return pd.DataFrame(rows), pd.DataFrame(hist, columns=["run_id", "run_name", "epoch",
+                                                           "val_acc"]), parent_run_id
+
+
+def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:
+    """Attach a report folder to the sweep's parent run as artifacts under ``report/``."""
+    client_for(tracking_uri).log_artifacts(parent_run_id, str(folder), artifact_path="report")

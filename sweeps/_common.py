@@ -36,8 +36,8 @@ def _positive(kind: type) -> Callable[[str], float]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
         return value
 
     return parse
@@ -71,6 +71,8 @@ def build_parser(doc: str | None, space: ModuleType) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_int_list, help="override the grid, e.g. 1,2")
     p.add_argument("--hidden", type=_int_list, help="override the grid, e.g. 100,200")
     p.add_argument("--embedding", type=_int_list, help="override the grid, e.g. 32,64")
+    p.add_argument("--train-subset", type=_positive(int),
+                   help="train on this many reviews of the training split (preset default)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
     p.add_argument("--lr", type=_positive(float), help="override the recipe's learning rate")
     p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
@@ -128,6 +130,8 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
             grid[key] = opt
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
+    if args.train_subset:
+        preset["train_subset"] = args.train_subset
     recipe = dict(space.RECIPE)
     if args.optimizer:
         recipe["optimizer"] = args.optimizer

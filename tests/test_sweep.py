@@ -94,7 +94,7 @@ BAD = [
     (["--scheduler", "hyperband"], "invalid choice: 'hyperband'"),
     (["--layers", "0"], "every value must be at least 1"),
     (["--hidden", "a,b"], "not a comma-separated list of integers"),
-    (["--max-epochs", "0"], "must be greater than 0"),
+    (["--max-epochs", "0"], "must be a finite number above 0"),
     (["--data-path", "/no/such/reviews.csv"], "--data-path /no/such/reviews.csv does not exist"),
     (["--tracking-uri", "ftp://host/x"], "is not supported"),
     (["--grace-period", "4", "--max-epochs", "2"], "exceeds --max-epochs"),

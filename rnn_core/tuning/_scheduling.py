@@ -88,7 +88,7 @@ def _error_text(trial) -> str:
     text = err.read_text() if err and err.exists() else "trial failed"
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     # the exception line last: "TrainingDiverged: training loss became nan at epoch 1"
-    return (lines[-1] + "\n\n" + text.strip()) if lines else text
+    return (lines[-1][:500] + "\n\n" + text.strip()[-4000:]) if lines else text
 
 
 def _checkpoint_dir(trial) -> str | None:

@@ -15,8 +15,15 @@ from rnn_core.errors import ConfigError
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 
 log = logging.getLogger(__name__)
-STATE_FILE = "rnn_sweeps.json"  # beside Ray's experiment state: parent run, store, status
+# Our state lives beside Ray's experiment folder, not in it: Ray copies its own staging copy of
+# that folder over it on restore, which would bring back stale files.
+SIDECAR = ".rnn_sweeps"
+STATE_FILE = "sweep.json"  # parent run, store, status, the sweep's options
 ASHA_FILE = "asha_rungs.json"
+
+
+def _sidecar(folder: Path) -> Path:
+    return folder.parent / SIDECAR / folder.name
 
 
 @dataclass
@@ -58,10 +65,10 @@ def find_resumable(storage_path: str | Path, study: str) -> Path:
     """The newest unfinished sweep of ``study`` under ``storage_path``."""
     root = Path(storage_path)
     found = []
-    for state in root.glob(f"{study}-*/{STATE_FILE}"):
+    for state in root.glob(f"{SIDECAR}/{study}-*/{STATE_FILE}"):
         meta = json.loads(state.read_text())
-        if meta.get("status") != "finished":
-            found.append((state.stat().st_mtime, state.parent))
+        if meta.get("status") != "finished" and (root / state.parent.name).is_dir():
+            found.append((state.stat().st_mtime, root / state.parent.name))
     if not found:
         raise ConfigError(f"--resume: no unfinished {study} sweep under {root.resolve()}")
     return max(found)[1]
@@ -69,7 +76,7 @@ def find_resumable(storage_path: str | Path, study: str) -> Path:
 
 def sweep_meta(folder: str | Path) -> dict:
     """What a sweep folder records about its sweep (parent run, store, the sweep's options)."""
-    path = Path(folder) / STATE_FILE
+    path = _sidecar(Path(folder).resolve()) / STATE_FILE
     if not path.exists():
         raise ConfigError(f"--resume {folder}: not a sweep folder (no {STATE_FILE} in it)")
     return json.loads(path.read_text())
@@ -84,10 +91,11 @@ def _export_project_path() -> None:
 
 
 def _write_state(folder: Path, meta: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (STATE_FILE + ".tmp")
+    side = _sidecar(folder)
+    side.mkdir(parents=True, exist_ok=True)
+    tmp = side / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, folder / STATE_FILE)
+    os.replace(tmp, side / STATE_FILE)
 
 
 def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = None
@@ -106,10 +114,10 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
 
     if resume is not None:
         folder = Path(resume).resolve()
-        if not (folder / STATE_FILE).exists() or not tune.Tuner.can_restore(str(folder)):
-            raise ConfigError(f"--resume {resume}: not a resumable sweep folder (expected "
-                              f"{STATE_FILE} and Ray's experiment state in it)")
-        meta = json.loads((folder / STATE_FILE).read_text())
+        if not tune.Tuner.can_restore(str(folder)):
+            raise ConfigError(f"--resume {resume}: not a resumable sweep folder (no Ray "
+                              "experiment state in it)")
+        meta = sweep_meta(folder)
         client, exp_id = check_tracking(meta["tracking_uri"], meta["experiment_name"])
         parent_id = meta["parent_run_id"]
         client.update_run(parent_id, status="RUNNING")
@@ -136,7 +144,7 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     if resume is not None:
         runs.adopt()
     callbacks = [MlflowTrialsCallback(runs)]
-    scheduler = (PersistentASHA(folder / ASHA_FILE, time_attr="training_iteration",
+    scheduler = (PersistentASHA(_sidecar(folder) / ASHA_FILE, time_attr="training_iteration",
                                 max_t=spec.max_epochs, grace_period=spec.grace_period,
                                 reduction_factor=spec.reduction_factor)
                  if spec.scheduler == "asha" else FIFOScheduler())

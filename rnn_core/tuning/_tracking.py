@@ -140,7 +140,7 @@ class TrialRuns:
         self.retries[trial_id] = self.retries.get(trial_id, 0) + 1
         run_id = self.runs[trial_id]
         self.client.set_tag(run_id, "retries", str(self.retries[trial_id]))
-        self.client.set_tag(run_id, f"error_attempt_{self.retries[trial_id]}", error[-5000:])
+        self.client.set_tag(run_id, f"error_attempt_{self.retries[trial_id]}", error[:5000])
 
     def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
                  error: str | None = None) -> None:
@@ -149,7 +149,7 @@ class TrialRuns:
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:
             status, mlflow_status = "failed", "FAILED"
-            self.client.set_tag(run_id, "error", error[-5000:])
+            self.client.set_tag(run_id, "error", error[:5000])
         elif epochs < self.max_epochs:
             status, mlflow_status = "stopped_early", "KILLED"
         else:

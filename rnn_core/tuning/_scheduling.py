@@ -13,6 +13,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
 from rnn_core import training
+from rnn_core.checkpoints import load_checkpoint
 from rnn_core.data.text import EncodedCorpus
 from rnn_core.tuning._tracking import TrialRuns
 
@@ -32,7 +33,7 @@ def trial_fn(config: dict, data: EncodedCorpus) -> None:
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            state = torch.load(Path(d) / "state.pt", weights_only=True)
+            state = load_checkpoint(Path(d) / "state.pt")
     node_id = ray.get_runtime_context().get_node_id()
     if float(config.get("gpus", 0)) > 0:
         if torch.cuda.is_available():

@@ -1,0 +1,203 @@
+"""Hostile and bad input, table-driven: one clear sentence, a non-zero exit, before any work
+(no Ray instance started), and nothing already recorded in MLflow touched."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnn_core.checkpoints import CheckpointError, load_checkpoint
+from rnn_core.data.dlstudio import read_dlstudio_archive, write_dlstudio_archive
+from rnn_core.tuning import check_tracking
+from sweeps import compound_scaling
+from sweeps._common import main_guard
+
+GOOD_CSV = "review,sentiment\n" + "".join(
+    f"review number {i} was {'great' if i % 2 else 'awful'},{'positive' if i % 2 else 'negative'}\n"
+    for i in range(40))
+
+# (id, extra argv, files to write {name: bytes} (paths given as {tmp}/name), expected fragment)
+CLI = [
+    ("scheduler", ["--scheduler", "hyperband"], "invalid choice: 'hyperband'"),
+    ("optimizer", ["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    ("preset", ["--preset", "huge"], "invalid choice: 'huge'"),
+    ("layers-0", ["--layers", "0"], "every value must be at least 1"),
+    ("layers-neg", ["--layers", "1,-2"], "every value must be at least 1"),
+    ("layers-empty", ["--layers", ","], "expected at least one value"),
+    ("hidden-text", ["--hidden", "a,b"], "not a comma-separated list of integers"),
+    ("hidden-float", ["--hidden", "1.5"], "not a comma-separated list of integers"),
+    ("embedding-0", ["--embedding", "0"], "every value must be at least 1"),
+    ("max-epochs-0", ["--max-epochs", "0"], "must be a finite number above 0"),
+    ("max-epochs-text", ["--max-epochs", "five"], "is not a int"),
+    ("num-samples-0", ["--num-samples", "0"], "must be a finite number above 0"),
+    ("cpus-0", ["--cpus-per-trial", "0"], "must be a finite number above 0"),
+    ("gpus-neg", ["--gpus-per-trial", "-1"], "must be 0 or more"),
+    ("gpus-fraction-above-1", ["--gpus-per-trial", "1.5"], "above 1 it must be whole"),
+    ("lr-0", ["--lr", "0"], "must be a finite number above 0"),
+    ("lr-inf", ["--lr", "inf"], "must be a finite number above 0"),
+    ("lr-nan", ["--lr", "nan"], "must be a finite number above 0"),
+    ("reduction-0", ["--reduction-factor", "0"], "must be a finite number above 0"),
+    ("grace-over-max", ["--grace-period", "4", "--max-epochs", "2"], "exceeds --max-epochs"),
+    ("grace-with-fifo", ["--scheduler", "fifo", "--grace-period", "2"],
+     "only applies to --scheduler asha"),
+    ("max-failures-neg", ["--max-failures", "-1"], "must be 0 or more"),
+    ("experiment-blank", ["--experiment-name", " "], "must not be empty"),
+    ("seed-text", ["--seed", "abc"], "invalid int value: 'abc'"),
+    ("train-subset-0", ["--train-subset", "0"], "must be a finite number above 0"),
+    ("unknown-flag", ["--bogus", "2"], "unrecognized arguments"),
+    ("resume-missing", ["--resume", "/no/such/sweep"], "--resume /no/such/sweep is not a folder"),
+    ("tracking-scheme", ["--tracking-uri", "ftp://host/x"], "is not supported"),
+    ("tracking-unreachable", ["--tracking-uri", "http://127.0.0.1:9"], "cannot be used"),
+    ("tracking-no-folder", ["--tracking-uri", "sqlite:////no/such/dir/m.db"], "does not exist"),
+]
+
+DATA = [
+    ("missing", None, "does not exist"),
+    ("empty", b"", "is empty"),
+    ("columns", b"text,label\nhello,1\n", "expected review,sentiment"),
+    ("one-class", ("review,sentiment\n" + "good film,positive\n" * 40).encode(),
+     "expected both positive and negative"),
+    ("not-utf8", b"review,sentiment\n\xff\xfe bad,positive\n", "not UTF-8"),
+    ("unclosed-quote", b'review,sentiment\n"never closed,positive\nok,negative\n',
+     "not a readable CSV"),
+    ("labels", b"review,sentiment\ngood,maybe\n", "expected positive/negative"),
+    ("gzip-as-csv", gzip.compress(GOOD_CSV.encode()), "not UTF-8"),
+    ("empty-folder", "dir", "holds no reviews"),
+]
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store that already holds a run: bad input must leave it as it was."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    client, exp_id = check_tracking(uri, "rnn-sweeps")
+    run = client.create_run(exp_id, run_name="earlier")
+    client.log_metric(run.info.run_id, "val_acc", 0.9, step=1)
+    client.set_terminated(run.info.run_id)
+    return uri, client, exp_id, run.info.run_id
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str]:
+    import ray
+
+    try:
+        code = main_guard(lambda: compound_scaling.main(argv))
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    assert not ray.is_initialized(), "Ray was started before the input was checked"
+    return code, capsys.readouterr().err
+
+
+def _assert_refused(code: int, err: str, fragment: str) -> None:
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert "error:" in last and fragment in last, err
+    assert "Traceback" not in err
+
+
+def _assert_untouched(store) -> None:
+    uri, client, exp_id, run_id = store
+    runs = client.search_runs([exp_id])
+    assert [r.info.run_id for r in runs] == [run_id]
+    assert [m.value for m in client.get_metric_history(run_id, "val_acc")] == [0.9]
+
+
+@pytest.mark.parametrize("argv, fragment", [c[1:] for c in CLI], ids=[c[0] for c in CLI])
+def test_bad_option(argv, fragment, store, tmp_path, capsys):
+    uri = store[0]
+    if not any(a == "--tracking-uri" for a in argv):
+        argv = [*argv, "--tracking-uri", uri]
+    code, err = _cli(["--smoke-test", "--storage-path", str(tmp_path / "ray"), *argv], capsys)
+    _assert_refused(code, err, fragment)
+    _assert_untouched(store)
+    assert not (tmp_path / "ray").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [d[1:] for d in DATA], ids=[d[0] for d in DATA])
+def test_bad_data_file(content, fragment, store, tmp_path, capsys):
+    path = tmp_path / "reviews.csv"
+    if content == "dir":
+        path = tmp_path / "aclImdb"
+        (path / "train" / "pos").mkdir(parents=True)
+    elif content is not None:
+        path.write_bytes(content)
+    code, err = _cli(["--smoke-test", "--storage-path", str(tmp_path / "ray"), "--tracking-uri",
+                      store[0], "--data-path", str(path)], capsys)
+    _assert_refused(code, err, fragment)
+    assert str(path) in err.strip().splitlines()[-1]  # the sentence names the file
+    _assert_untouched(store)
+
+
+def test_read_only_tracking_folder(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() == 0:  # root writes through chmod: a read-only mount is the real thing
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a read-only tmpfs here")
+    else:
+        ro.chmod(0o555)
+    try:
+        code, err = _cli(["--smoke-test", "--storage-path", str(tmp_path / "ray"),
+                          "--tracking-uri", f"sqlite:///{ro}/m.db"], capsys)
+        _assert_refused(code, err, "is not writable")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], check=True)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_checkpoint_is_refused_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "state.pt"
+    torch.save({"model": _Exploit(marker)}, path)
+    with pytest.raises(CheckpointError, match="holds more than plain state"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # the same bytes through plain pickle would have run the command
+    torch.save({"epoch": 1, "w": torch.ones(2)}, path)
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_damaged_checkpoint_is_named(tmp_path):
+    path = tmp_path / "state.pt"
+    torch.save({"w": torch.ones(1000)}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} is damaged"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def _archive(tmp_path: Path) -> Path:
+    return write_dlstudio_archive(tmp_path / "sentiment_dataset_train_200.tar.gz",
+                                  {"books": [["good", "read"]]}, {"books": [["dull"]]},
+                                  ["good", "read", "dull"])
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda b: b[: len(b) // 2], "sentiment_dataset_train_200.tar.gz"),
+    (lambda b: b"\x1f\x8b" + b"\x00" * 40, "sentiment_dataset_train_200.tar.gz"),
+    (lambda b: gzip.compress(pickle.dumps(_Exploit(Path("/tmp/never")), protocol=2)),
+     "only builtin containers and strings"),
+], ids=["truncated-archive", "bad-gzip", "crafted-pickle"])
+def test_bad_archive(tmp_path, damage, fragment):
+    path = _archive(tmp_path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError) as err:
+        read_dlstudio_archive(path)
+    assert fragment in str(err.value)
+    assert not Path("/tmp/never").exists()

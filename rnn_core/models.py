@@ -26,15 +26,23 @@ class ModelConfig:
     num_classes: int = 2
     pad_index: int = 0
     backend: str = "native"
+    freeze_embedding: bool = False  # embedding weights get no gradient (pretrained inputs)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class SequenceClassifier(nn.Module):
-    """Embedding(pad) -> dropout -> RecurrentStack -> dropout(final state) -> Linear."""
+    """Embedding(pad) -> dropout -> RecurrentStack -> dropout(final state) -> Linear.
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    Args:
+        cfg: the architecture.
+        embedding_weights: optional ``(vocab_size, embedding_dim)`` initial embedding (e.g.
+            pretrained word vectors, ``rnn_core.data.vectors.embedding_matrix``); frozen when
+            ``cfg.freeze_embedding``.
+    """
+
+    def __init__(self, cfg: ModelConfig, embedding_weights: Tensor | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=cfg.pad_index)
@@ -43,6 +51,13 @@ class SequenceClassifier(nn.Module):
                                   cfg.bidirectional, cfg.dropout, cfg.backend)
         self.head = nn.Linear(self.rnn.output_size, cfg.num_classes)
         self.reset_parameters()
+        if embedding_weights is not None:
+            if tuple(embedding_weights.shape) != (cfg.vocab_size, cfg.embedding_dim):
+                raise ValueError(f"embedding weights {tuple(embedding_weights.shape)} do not "
+                                 f"match ({cfg.vocab_size}, {cfg.embedding_dim})")
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.as_tensor(embedding_weights))
+        self.embedding.weight.requires_grad_(not cfg.freeze_embedding)
 
     def reset_parameters(self) -> None:
         """Xavier input weights, orthogonal recurrent weights, zero biases (LSTM forget gate 1)."""
@@ -69,4 +84,5 @@ class SequenceClassifier(nn.Module):
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """All parameters, or only those with ``requires_grad`` when ``trainable_only``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

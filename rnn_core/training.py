@@ -22,10 +22,11 @@ from torch import nn
 
 from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
+from rnn_core.errors import ConfigError
 from rnn_core.models import ModelConfig, SequenceClassifier, count_parameters
 
 __all__ = ["DEFAULTS", "OPTIMIZERS", "TrainingDiverged", "TrialOutOfMemory", "build_model",
-           "evaluate", "train"]
+           "evaluate", "resolve_config", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64,
     "grad_clip": 5.0, "max_epochs": 5, "seed": 0, "threads": 1, "eval_batch_size": 256,
     "train_subset": None, "val_subset": None, "test_subset": None, "device": "cpu",
+    # "learned", or the name of a matrix in ``data.embeddings`` (built once on the driver:
+    # "glove50", "word2vec300" or a vectors file path); pretrained sets embedding_dim
+    "embedding": "learned", "freeze_embedding": False,
+    # optional "cell/backend" (e.g. "mgu/scratch"): one grid axis holds only valid pairs
+    "variant": None,
 }
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -60,12 +66,51 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(cfg: dict, vocab_size: int, pad_index: int = 0) -> SequenceClassifier:
+def resolve_config(config: dict, data: EncodedCorpus) -> tuple[dict, np.ndarray | None, dict]:
+    """Fill ``DEFAULTS`` and resolve the derived keys of a trial config.
+
+    ``variant`` "cell/backend" sets ``cell`` and ``backend``; a pretrained ``embedding`` takes
+    its matrix from ``data.embeddings`` and sets ``embedding_dim`` to the vectors' size.
+
+    Returns:
+        (config, initial embedding weights or None, coverage metrics of those weights)
+    """
+    cfg = {**DEFAULTS, **config}
+    if cfg.get("variant"):
+        cell, sep, backend = str(cfg["variant"]).partition("/")
+        if not sep or not cell or not backend:
+            raise ConfigError(f"variant {cfg['variant']!r} is not 'cell/backend', e.g. "
+                              "'lstm/native'")
+        cfg["cell"], cfg["backend"] = cell, backend
+    emb = str(cfg["embedding"])
+    if emb == "learned":
+        cfg["freeze_embedding"] = False
+        return cfg, None, {}
+    if emb not in data.embeddings:
+        raise ConfigError(f"embedding {emb!r} was not built on the driver; the data holds "
+                          f"{sorted(data.embeddings) or 'no embeddings'}")
+    weights = data.embeddings[emb]
+    if weights.shape[0] != data.vocab_size:
+        raise ConfigError(f"embedding {emb!r} has {weights.shape[0]} rows for a vocabulary of "
+                          f"{data.vocab_size}")
+    cfg["embedding_dim"] = int(weights.shape[1])
+    cfg["freeze_embedding"] = bool(cfg["freeze_embedding"])
+    coverage = {k: float(v) for k, v in data.embedding_coverage.get(emb, {}).items()
+                if k in ("vocab_coverage", "token_coverage") and v is not None}
+    return cfg, weights, coverage
+
+
+def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
+                embedding_weights: np.ndarray | None = None) -> SequenceClassifier:
+    """The classifier of a (resolved) trial config; ``embedding_weights`` initialise it."""
+    weights = None if embedding_weights is None else torch.as_tensor(
+        np.asarray(embedding_weights, dtype=np.float32))
     return SequenceClassifier(ModelConfig(
         vocab_size=vocab_size, embedding_dim=int(cfg["embedding_dim"]),
         hidden_size=int(cfg["hidden_size"]), num_layers=int(cfg["num_layers"]),
         cell=cfg["cell"], bidirectional=bool(cfg["bidirectional"]),
-        dropout=float(cfg["dropout"]), pad_index=pad_index, backend=cfg["backend"]))
+        dropout=float(cfg["dropout"]), pad_index=pad_index, backend=cfg["backend"],
+        freeze_embedding=bool(cfg.get("freeze_embedding", False))), weights)
 
 
 @torch.inference_mode()
@@ -114,7 +159,7 @@ def _train(config: dict, data: EncodedCorpus,
     Returns:
         The last epoch's metrics, with ``test_acc``/``test_loss`` of the best-on-validation state.
     """
-    cfg = {**DEFAULTS, **config}
+    cfg, weights, coverage = resolve_config(config, data)
     torch.set_num_threads(max(1, int(cfg["threads"])))
     seed_everything(int(cfg["seed"]))
     device = torch.device(cfg["device"])
@@ -123,9 +168,11 @@ def _train(config: dict, data: EncodedCorpus,
     val_split = data.splits["val"].subset(cfg["val_subset"], sub_seed)
     test_split = data.splits["test"].subset(cfg["test_subset"], sub_seed)
 
-    model = build_model(cfg, data.vocab_size, data.pad_index).to(device)
+    model = build_model(cfg, data.vocab_size, data.pad_index, weights).to(device)
     n_params = count_parameters(model)
-    opt = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=float(cfg["lr"]),
+    n_trainable = count_parameters(model, trainable_only=True)
+    opt = OPTIMIZERS[cfg["optimizer"]]([p for p in model.parameters() if p.requires_grad],
+                                       lr=float(cfg["lr"]),
                                        weight_decay=float(cfg["weight_decay"]))
     rng = np.random.default_rng(int(cfg["seed"]))
     best_val, best_state, metrics, start = -1.0, None, {}, 1
@@ -165,7 +212,8 @@ def _train(config: dict, data: EncodedCorpus,
         metrics = {
             "epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
             "val_loss": val_loss, "val_acc": val_acc, "best_val_acc": best_val,
-            "n_params": n_params, "tokens_per_s": tokens / train_seconds,
+            "n_params": n_params, "n_trainable_params": n_trainable, **coverage,
+            "tokens_per_s": tokens / train_seconds,
             "epoch_seconds": time.perf_counter() - t0,
         }
         if epoch == int(cfg["max_epochs"]):

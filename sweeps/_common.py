@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from rnn_core.errors import ConfigError, DataError
 
@@ -53,7 +57,30 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def build_parser(doc: str | None, space: ModuleType) -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Axis:
+    """A command-line option that replaces one grid axis, e.g. ``--layers 1,2``."""
+
+    flag: str
+    key: str  # the grid key it replaces
+    parse: Callable[[str], list]
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+# compound scaling's axis options (the default, so its CLI stays as it was)
+SCALING_AXES: tuple[Axis, ...] = (
+    Axis("--layers", "num_layers", _int_list, "override the grid, e.g. 1,2"),
+    Axis("--hidden", "hidden_size", _int_list, "override the grid, e.g. 100,200"),
+    Axis("--embedding", "embedding_dim", _int_list, "override the grid, e.g. 32,64"),
+)
+
+
+def build_parser(doc: str | None, space: ModuleType,
+                 axes: Sequence[Axis] = SCALING_AXES) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
                    default="full", help="data size and epochs (default: full)")
@@ -68,9 +95,8 @@ def build_parser(doc: str | None, space: ModuleType) -> argparse.ArgumentParser:
                    help="ASHA: keep the top 1/factor at each rung (default 3)")
     p.add_argument("--num-samples", type=_positive(int), default=1,
                    help="repeat the whole grid this many times (default 1)")
-    p.add_argument("--layers", type=_int_list, help="override the grid, e.g. 1,2")
-    p.add_argument("--hidden", type=_int_list, help="override the grid, e.g. 100,200")
-    p.add_argument("--embedding", type=_int_list, help="override the grid, e.g. 32,64")
+    for axis in axes:
+        p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
     p.add_argument("--train-subset", type=_positive(int),
                    help="train on this many reviews of the training split (preset default)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
@@ -116,18 +142,80 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("--experiment-name must not be empty")
 
 
+def _embedding_names(grid: dict, base: dict) -> list[str]:
+    """The pretrained inputs a grid asks for (the ``embedding`` axis or fixed value)."""
+    values = grid.get("embedding", base.get("embedding", "learned"))
+    values = values if isinstance(values, list) else [values]
+    return sorted({str(v) for v in values} - {"learned"})
+
+
+def attach_embeddings(corpus, names: Sequence[str], train_subset: int | None,
+                      seed: int) -> None:
+    """Build each pretrained embedding matrix once, on the driver, into ``corpus.embeddings``.
+
+    ``word2vec300`` is trained on the training split the trials train on (the same seeded
+    subset), decoded from its ids (``<pad>``/``<unk>`` dropped), and cached by corpus, split,
+    size and seed. Coverage counts the tokens of that split.
+    """
+    if not names:
+        return
+    import numpy as np
+
+    from rnn_core.data import vectors
+
+    train = corpus.splits["train"].subset(train_subset, seed)
+    counts = np.bincount(np.asarray(train.tokens), minlength=corpus.vocab_size)
+    token_counts = {w: int(c) for w, c in zip(corpus.itos, counts, strict=True) if c}
+    corpus_id = hashlib.sha1(json.dumps([corpus.stats.get("source"),
+                                         corpus.stats.get("options")], sort_keys=True,
+                                        default=str).encode()).hexdigest()[:10]
+    cache_key = f"imdb-train-{corpus_id}-n{len(train)}-seed{seed}"
+    sentences = None
+    for name in names:
+        t0 = time.perf_counter()
+        if name == "word2vec300" and sentences is None:
+            itos = np.asarray(corpus.itos, dtype=object)
+            sentences = [itos[ids[ids > 1]].tolist() for ids in
+                         (np.asarray(train.tokens[a:b]) for a, b in
+                          zip(train.offsets[:-1], train.offsets[1:], strict=True))]
+        try:
+            kv = vectors.resolve_vectors(name, train_sentences=sentences, cache_key=cache_key)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ConfigError(f"embedding {name!r}: {exc}") from exc
+        weights, coverage = vectors.embedding_matrix(kv, corpus.itos, pad_index=corpus.pad_index,
+                                                     seed=seed, counts=token_counts)
+        corpus.embeddings[name] = weights
+        corpus.embedding_coverage[name] = coverage
+        logging.info("embedding %s: %s x %d, vocab coverage %.3f, token coverage %.3f (%.1f s)",
+                     name, weights.shape[0], weights.shape[1], coverage["vocab_coverage"],
+                     coverage["token_coverage"], time.perf_counter() - t0)
+
+
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
-              parser: argparse.ArgumentParser) -> int:
-    """Check options, encode data once on the driver, sweep, report. Returns an exit code."""
+              parser: argparse.ArgumentParser, axes: Sequence[Axis] = SCALING_AXES,
+              report: Callable[[str, str, Path], str] | None = None,
+              run_name: Callable[[dict[str, Any]], str] | None = None) -> int:
+    """Check options, encode data once on the driver, sweep, report. Returns an exit code.
+
+    Args:
+        study: the study's name (Ray folder and MLflow parent run prefix).
+        args: parsed options of ``build_parser(doc, space, axes)``.
+        space: the search-space module (``GRID``, ``RECIPE``, ``PRESETS``).
+        parser: the parser (kept for the signature the scripts call).
+        axes: the grid-axis options the parser has.
+        report: ``(tracking_uri, parent_run_id, folder) -> summary``; default the
+            compound-scaling report (``reports.build_report``).
+        run_name: ``child run params -> name``; when given, the child runs are renamed with
+            it after the sweep.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _check(args)
     preset_name = "smoke" if args.smoke_test else args.preset
     preset = dict(space.PRESETS[preset_name])
     grid = {**space.GRID, **preset.pop("grid", {})}
-    for key, opt in (("num_layers", args.layers), ("hidden_size", args.hidden),
-                     ("embedding_dim", args.embedding)):
-        if opt:
-            grid[key] = opt
+    for axis in axes:
+        if getattr(args, axis.dest, None):
+            grid[axis.key] = getattr(args, axis.dest)
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
     if args.train_subset:
@@ -144,12 +232,16 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
 
     resume = None
     data_path, seed, tracking_uri = args.data_path, args.seed, args.tracking_uri
+    embeddings = _embedding_names(grid, {**recipe, **preset})
+    emb_subset = preset.get("train_subset")
     if args.resume is not None:
         resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
                   else Path(args.resume))
         meta = tuning.sweep_meta(resume)
         data_path = meta["sweep_params"].get("data_path")
         seed, tracking_uri = meta["sweep_params"]["seed"], meta["tracking_uri"]
+        embeddings = list(meta["sweep_params"].get("embeddings", []))
+        emb_subset = meta["sweep_params"].get("embedding_train_subset")
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
     t0 = time.perf_counter()
@@ -157,6 +249,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                            load_frame=lambda: load_imdb(data_path))
     logging.info("data: vocabulary %d, examples %s, tokens %s (%.1f s)", corpus.vocab_size,
                  corpus.stats["examples"], corpus.stats["tokens"], time.perf_counter() - t0)
+    attach_embeddings(corpus, embeddings, emb_subset, seed)
     n_trials = args.num_samples
     for values in grid.values():
         n_trials *= len(values)
@@ -169,16 +262,22 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         tracking_uri=tracking_uri, experiment_name=args.experiment_name,
         sweep_params={"preset": preset_name, "n_trials": n_trials, "max_epochs": max_epochs,
                       "scheduler": args.scheduler, "grid": grid, "seed": seed,
-                      "data_path": data_path, "data_source": corpus.stats["source"]})
+                      "data_path": data_path, "data_source": corpus.stats["source"],
+                      **({"embeddings": embeddings, "embedding_train_subset": emb_subset,
+                          "embedding_coverage": corpus.embedding_coverage}
+                         if embeddings else {})})
     outcome = tuning.run_sweep(spec, corpus, resume=resume)
     print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
           f"MLflow parent run {outcome.parent_run_id}; Ray results {outcome.path}")
 
-    from reports import build_report
+    if run_name is not None:
+        _rename_children(tracking_uri, args.experiment_name, outcome.parent_run_id, run_name)
+    if report is None:
+        from reports import build_report as report
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.report_dir or tmp)
-        summary = build_report(tracking_uri, outcome.parent_run_id, out)
+        summary = report(tracking_uri, outcome.parent_run_id, out)
         tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
     print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
@@ -186,6 +285,19 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+def _rename_children(tracking_uri: str, experiment: str, parent_run_id: str,
+                     run_name: Callable[[dict[str, Any]], str]) -> None:
+    """Give every child run of the sweep the study's name for its params."""
+    from rnn_core import tuning
+
+    client, _ = tuning.check_tracking(tracking_uri, experiment)
+    runs, _, _ = tuning.fetch_sweep(tracking_uri, parent_run_id)
+    for row in runs.to_dict("records"):
+        params = {k[len("param."):]: v for k, v in row.items()
+                  if k.startswith("param.") and isinstance(v, str)}
+        client.update_run(row["run_id"], name=run_name(params))
 
 
 def main_guard(main: Callable[[], int]) -> int:

@@ -76,6 +76,10 @@ class EncodedCorpus:
     itos: list[str]
     splits: dict[str, Split]
     stats: dict = field(default_factory=dict)
+    # optional initial embedding matrices, built once on the driver: name -> (V, dim) float32,
+    # and each one's coverage of the vocabulary (``vectors.embedding_matrix``)
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    embedding_coverage: dict[str, dict] = field(default_factory=dict)
 
     @property
     def vocab_size(self) -> int:

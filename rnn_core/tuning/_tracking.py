@@ -11,7 +11,8 @@ from urllib.parse import urlparse
 from rnn_core.errors import ConfigError
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc",
-                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "n_params")
+                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "n_params",
+                 "n_trainable_params", "vocab_coverage", "token_coverage")
 NAME_KEYS = (("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("embedding_dim", "E"))
 
 

@@ -1,0 +1,142 @@
+"""The cell-comparison study's report: frames (pure) -> plotly figures -> HTML, CSV, Markdown.
+
+One row per trial: cell, backend, direction, inputs, test accuracy of the best-on-validation
+state, parameters (trainable and total) and seconds per epoch.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from reports.frames import to_markdown
+
+__all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
+           "plot_speed", "write_cell_report"]
+
+COLUMNS = ("cell", "backend", "direction", "inputs", "test_acc", "best_val_acc",
+           "n_trainable_params", "n_params", "sec_per_epoch", "vocab_coverage",
+           "token_coverage", "epochs_run", "status", "run_name")
+
+
+def _inputs(embedding: object, frozen: object) -> str:
+    emb = "learned" if embedding is None or pd.isna(embedding) else str(embedding)
+    if emb == "learned":
+        return "learned"
+    name = Path(emb).stem if ("/" in emb or "." in emb) else emb
+    return f"{name} {'frozen' if str(frozen).lower() == 'true' else 'tuned'}"
+
+
+def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """One typed row per trial (``COLUMNS``), best test accuracy first.
+
+    Args:
+        runs: child runs as read from MLflow (``param.*`` columns, metrics, ``status``,
+            ``epochs_run``, ``run_name``); ``param.variant`` is ``"cell/backend"``, or
+            ``param.cell``/``param.backend`` are used.
+    """
+    n = len(runs)
+
+    def col(name: str, default=np.nan) -> pd.Series:
+        return runs[name] if name in runs else pd.Series([default] * n, index=runs.index)
+
+    if "param.variant" in runs:
+        parts = runs["param.variant"].astype(str).str.partition("/")
+        cell, backend = parts[0], parts[2]
+    else:
+        cell, backend = col("param.cell", "lstm"), col("param.backend", "native")
+    df = pd.DataFrame({
+        "cell": cell.astype(str), "backend": backend.astype(str),
+        "direction": np.where(col("param.bidirectional", "False").astype(str).str.lower()
+                              == "true", "bi", "uni"),
+        "inputs": [_inputs(e, f) for e, f in zip(col("param.embedding", "learned"),
+                                                 col("param.freeze_embedding", "False"),
+                                                 strict=True)],
+    }, index=runs.index)
+    for key in ("test_acc", "best_val_acc", "vocab_coverage", "token_coverage"):
+        df[key] = pd.to_numeric(col(key), errors="coerce").astype(float).round(4)
+    for key in ("n_trainable_params", "n_params", "epochs_run"):
+        df[key] = pd.to_numeric(col(key), errors="coerce").round().astype("Int64")
+    df["sec_per_epoch"] = pd.to_numeric(col("epoch_seconds"), errors="coerce").round(2)
+    df["status"] = col("status", "")
+    df["run_name"] = col("run_name", "")
+    df = df[list(COLUMNS)]
+    return df.sort_values(["test_acc", "best_val_acc"], ascending=False,
+                          na_position="last").reset_index(drop=True)
+
+
+def plot_accuracy(frame: pd.DataFrame) -> go.Figure:
+    """Test accuracy per cell/backend/direction, one bar group per input kind."""
+    fig = go.Figure()
+    x = frame["cell"] + "/" + frame["backend"] + " " + frame["direction"]
+    order = sorted(x.unique())
+    for inputs, idx in frame.groupby("inputs").groups.items():
+        g = frame.loc[idx]
+        fig.add_trace(go.Bar(x=x.loc[idx], y=g["test_acc"], name=str(inputs),
+                             text=g["run_name"],
+                             hovertemplate="%{text}<br>test_acc %{y:.4f}<extra></extra>"))
+    fig.update_layout(barmode="group", title="test accuracy by cell, backend, direction, inputs",
+                      xaxis={"categoryorder": "array", "categoryarray": order},
+                      yaxis_title="test_acc", template="plotly_white")
+    return fig
+
+
+def plot_speed(frame: pd.DataFrame) -> go.Figure:
+    """Test accuracy against seconds per epoch; marker size grows with trainable parameters."""
+    fig = go.Figure()
+    size = frame["n_trainable_params"].astype(float).fillna(0)
+    scale = 30 / max(float(np.sqrt(size.max())), 1.0)
+    for backend, idx in frame.groupby("backend").groups.items():
+        g = frame.loc[idx]
+        fig.add_trace(go.Scatter(
+            x=g["sec_per_epoch"], y=g["test_acc"], mode="markers", name=str(backend),
+            marker={"size": 6 + np.sqrt(size.loc[idx]) * scale,
+                    "symbol": "circle" if backend == "native" else "diamond"},
+            text=g["run_name"] + "<br>trainable " + g["n_trainable_params"].astype(str),
+            hovertemplate="%{text}<br>%{x:.2f} s/epoch<br>test_acc %{y:.4f}<extra></extra>"))
+    fig.update_layout(title="test accuracy vs seconds per epoch (size: trainable parameters)",
+                      xaxis_title="seconds per epoch", yaxis_title="test_acc",
+                      template="plotly_white")
+    return fig
+
+
+def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell comparison"
+                      ) -> str:
+    """Write ``report.html``, ``cell_comparison.csv``/``.md`` into ``out``; returns a summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = comparison_frame(runs)
+    frame.to_csv(out / "cell_comparison.csv", index=False)
+    (out / "cell_comparison.md").write_text(to_markdown(frame))
+    done = frame[frame["test_acc"].notna()]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(frame)} trials: {html.escape(str(frame['status'].value_counts().to_dict()))}"
+        "</p>",
+        plot_accuracy(done).to_html(full_html=False, include_plotlyjs=True, div_id="accuracy"),
+        plot_speed(done).to_html(full_html=False, include_plotlyjs=False, div_id="speed"),
+        "<h2>All trials</h2>", frame.to_html(index=False, na_rep=""),
+    ]
+    (out / "report.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title></head><body>" + "\n".join(parts) + "</body></html>")
+    lines = [f"report written to {out}", "best test accuracy:"]
+    lines += [f"  {r.run_name}: test {r.test_acc:.4f}, {r.n_trainable_params:,} trainable / "
+              f"{r.n_params:,} params, {r.sec_per_epoch} s/epoch"
+              for r in done.head(5).itertuples()]
+    return "\n".join(lines)
+
+
+def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
+                      experiment_name: str | None = None) -> str:
+    """Read a finished cell-comparison sweep from MLflow and write its report into ``out``."""
+    from rnn_core.tuning import fetch_sweep
+
+    runs, _, parent = fetch_sweep(tracking_uri, parent_run_id, experiment_name)
+    if runs.empty:
+        raise ValueError(f"sweep {parent} has no trial runs")
+    return write_cell_report(runs, out, title=f"cell comparison {parent}")

@@ -15,6 +15,7 @@ from ray.tune.schedulers import ASHAScheduler
 from rnn_core import training
 from rnn_core.checkpoints import load_checkpoint
 from rnn_core.data.text import EncodedCorpus
+from rnn_core.devices import pick_device
 from rnn_core.tuning._tracking import TrialRuns
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,7 @@ def trial_fn(config: dict, data: EncodedCorpus) -> None:
         with ckpt.as_directory() as d:
             state = load_checkpoint(Path(d) / "state.pt")
     node_id = ray.get_runtime_context().get_node_id()
-    if float(config.get("gpus", 0)) > 0:
-        if torch.cuda.is_available():
-            config = {**config, "device": "cuda"}
-        else:
-            log.warning("a GPU was requested but CUDA is not available; training on CPU")
+    config = {**config, "device": str(pick_device(float(config.get("gpus", 0))))}
 
     def report(metrics: dict, st: dict) -> None:
         with tempfile.TemporaryDirectory() as d:

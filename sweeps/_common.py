@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from rnn_core.errors import ConfigError, DataError
 
@@ -81,7 +80,8 @@ SCALING_AXES: tuple[Axis, ...] = (
 
 def build_parser(doc: str | None, space: ModuleType,
                  axes: Sequence[Axis] = SCALING_AXES) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
                    default="full", help="data size and epochs (default: full)")
     p.add_argument("--smoke-test", action="store_true",
@@ -193,8 +193,7 @@ def attach_embeddings(corpus, names: Sequence[str], train_subset: int | None,
 
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
               parser: argparse.ArgumentParser, axes: Sequence[Axis] = SCALING_AXES,
-              report: Callable[[str, str, Path], str] | None = None,
-              run_name: Callable[[dict[str, Any]], str] | None = None) -> int:
+              report: Callable[[str, str, Path], str] | None = None) -> int:
     """Check options, encode data once on the driver, sweep, report. Returns an exit code.
 
     Args:
@@ -205,8 +204,6 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         axes: the grid-axis options the parser has.
         report: ``(tracking_uri, parent_run_id, folder) -> summary``; default the
             compound-scaling report (``reports.build_report``).
-        run_name: ``child run params -> name``; when given, the child runs are renamed with
-            it after the sweep.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _check(args)
@@ -270,8 +267,6 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
           f"MLflow parent run {outcome.parent_run_id}; Ray results {outcome.path}")
 
-    if run_name is not None:
-        _rename_children(tracking_uri, args.experiment_name, outcome.parent_run_id, run_name)
     if report is None:
         from reports import build_report as report
 
@@ -285,19 +280,6 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
-
-
-def _rename_children(tracking_uri: str, experiment: str, parent_run_id: str,
-                     run_name: Callable[[dict[str, Any]], str]) -> None:
-    """Give every child run of the sweep the study's name for its params."""
-    from rnn_core import tuning
-
-    client, _ = tuning.check_tracking(tracking_uri, experiment)
-    runs, _, _ = tuning.fetch_sweep(tracking_uri, parent_run_id)
-    for row in runs.to_dict("records"):
-        params = {k[len("param."):]: v for k, v in row.items()
-                  if k.startswith("param.") and isinstance(v, str)}
-        client.update_run(row["run_id"], name=run_name(params))
 
 
 def main_guard(main: Callable[[], int]) -> int:

@@ -59,27 +59,12 @@ AXES = (
 )
 
 
-def run_name(params: dict) -> str:
-    """e.g. ``gru-native-bi-glove50-frozen``: cell, backend, direction, inputs."""
-    cell, _, backend = params.get("variant", "?/?").partition("/")
-    direction = "bi" if str(params.get("bidirectional")).lower() == "true" else "uni"
-    emb = params.get("embedding", "learned")
-    if emb == "learned":
-        inputs = f"learned{params.get('embedding_dim', '')}"
-    else:
-        inputs = Path(emb).stem if ("/" in emb or "." in emb) else emb
-        frozen = str(params.get("freeze_embedding")).lower() == "true"
-        inputs += "-frozen" if frozen else "-tuned"
-    return f"{cell}-{backend}-{direction}-{inputs}"
-
-
 def main(argv: list[str] | None = None) -> int:
     from reports.cell_comparison import build_cell_report
 
     parser = build_parser(__doc__, space, AXES)
     args = parser.parse_args(argv)
-    return run_study("cell_comparison", args, space, parser, AXES, report=build_cell_report,
-                     run_name=run_name)
+    return run_study("cell_comparison", args, space, parser, AXES, report=build_cell_report)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ CLI = [
     ("seed-text", ["--seed", "abc"], "invalid int value: 'abc'"),
     ("train-subset-0", ["--train-subset", "0"], "must be a finite number above 0"),
     ("unknown-flag", ["--bogus", "2"], "unrecognized arguments"),
+    ("abbreviated-flag", ["--layer", "2"], "unrecognized arguments"),
     ("resume-missing", ["--resume", "/no/such/sweep"], "--resume /no/such/sweep is not a folder"),
     ("tracking-scheme", ["--tracking-uri", "ftp://host/x"], "is not supported"),
     ("tracking-unreachable", ["--tracking-uri", "http://127.0.0.1:9"], "cannot be used"),

@@ -14,6 +14,7 @@ import pytest
 
 from reports.cell_comparison import COLUMNS, comparison_frame, write_cell_report
 from rnn_core.cells import CELLS, layer_builder
+from rnn_core.tuning import trial_name
 from search_spaces import cell_comparison as space
 from sweeps import cell_comparison as script
 
@@ -35,15 +36,15 @@ def test_grid_holds_only_valid_variants():
 
 
 def test_run_names_identify_cell_backend_direction_inputs():
-    names = {script.run_name({"variant": v, "bidirectional": str(b), "embedding": e,
+    names = {trial_name({"variant": v, "bidirectional": str(b), "embedding": e,
                               "freeze_embedding": "True", "embedding_dim": "64"})
              for v, b, e in itertools.product(space.VARIANTS, [False, True],
                                                space.GRID["embedding"])}
     assert len(names) == 54
-    assert script.run_name({"variant": "gru/native", "bidirectional": "True",
+    assert trial_name({"variant": "gru/native", "bidirectional": "True",
                             "embedding": "glove50", "freeze_embedding": "True"}) == \
         "gru-native-bi-glove50-frozen"
-    assert script.run_name({"variant": "mgu/scratch", "bidirectional": "False",
+    assert trial_name({"variant": "mgu/scratch", "bidirectional": "False",
                             "embedding": "learned", "embedding_dim": "64"}) == \
         "mgu-scratch-uni-learned64"
 

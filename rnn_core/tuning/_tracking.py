@@ -17,9 +17,24 @@ NAME_KEYS = (("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("embeddin
 
 
 def trial_name(config: dict) -> str:
-    """A readable run name, e.g. ``lstm-L2-H100-E32`` (+ ``-bi``)."""
+    """A readable run name from a trial config (values may be strings, as MLflow params are).
+
+    Depth/width studies: ``lstm-L2-H100-E32`` (+ ``-bi``). Studies over cell variants
+    (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
+    """
+    bi = str(config.get("bidirectional")).lower() == "true"
+    if "variant" in config:
+        cell, _, backend = str(config["variant"]).partition("/")
+        emb = str(config.get("embedding", "learned"))
+        if emb == "learned":
+            inputs = f"learned{config.get('embedding_dim', '')}"
+        else:
+            inputs = Path(emb).stem if ("/" in emb or "." in emb) else emb
+            frozen = str(config.get("freeze_embedding")).lower() == "true"
+            inputs += "-frozen" if frozen else "-tuned"
+        return f"{cell}-{backend}-{'bi' if bi else 'uni'}-{inputs}"
     parts = [f"{p}{config[k]}" for k, p in NAME_KEYS if k in config]
-    if config.get("bidirectional"):
+    if bi:
         parts.append("bi")
     return "-".join(parts)
 

@@ -10,7 +10,14 @@ import pandas as pd
 from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
 from reports.plots import plot_curves, plot_pareto
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "write_page", "write_report"]
+
+
+def write_page(path: Path, title: str, parts: list[str]) -> None:
+    """One self-contained HTML page from pre-rendered fragments."""
+    path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>"
+                    f"{html.escape(title)}</title></head><body>" + "\n".join(parts)
+                    + "</body></html>")
 
 
 def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
@@ -41,9 +48,7 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if len(failed):
         parts += ["<h2>Failed trials</h2>",
                   failed[["run_name", "error"]].to_html(index=False, na_rep="")]
-    (out / "report.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>"
-        f"{html.escape(title)}</title></head><body>" + "\n".join(parts) + "</body></html>")
+    write_page(out / "report.html", title, parts)
     lines = [f"report written to {out}", "Pareto front (params -> best val_acc, test_acc):"]
     lines += [f"  {r.run_name}: {r.n_params:,} -> {r.best_val_acc:.4f}, "
               f"test {r.test_acc if pd.notna(r.test_acc) else 'n/a'}"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from reports.build import write_page
 from reports.frames import to_markdown
 
 __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
@@ -121,9 +122,7 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
         plot_speed(done).to_html(full_html=False, include_plotlyjs=False, div_id="speed"),
         "<h2>All trials</h2>", frame.to_html(index=False, na_rep=""),
     ]
-    (out / "report.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>"
-        f"{html.escape(title)}</title></head><body>" + "\n".join(parts) + "</body></html>")
+    write_page(out / "report.html", title, parts)
     lines = [f"report written to {out}", "best test accuracy:"]
     lines += [f"  {r.run_name}: test {r.test_acc:.4f}, {r.n_trainable_params:,} trainable / "
               f"{r.n_params:,} params, {r.sec_per_epoch} s/epoch"

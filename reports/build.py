@@ -10,7 +10,7 @@ import pandas as pd
 from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
 from reports.plots import plot_curves, plot_pareto
 
-__all__ = ["build_report", "write_page", "write_report"]
+__all__ = ["build_report", "read_sweep", "write_page", "write_report"]
 
 
 def write_page(path: Path, title: str, parts: list[str]) -> None:
@@ -58,12 +58,19 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     return "\n".join(lines)
 
 
-def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                 experiment_name: str | None = None) -> str:
-    """Read a finished sweep from MLflow and write its report into ``out``."""
+def read_sweep(tracking_uri: str, parent_run_id: str | None,
+               experiment_name: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """A finished sweep's child runs and val_acc history from MLflow; refuses an empty one."""
     from rnn_core.tuning import fetch_sweep
 
     runs, history, parent = fetch_sweep(tracking_uri, parent_run_id, experiment_name)
     if runs.empty:
         raise ValueError(f"sweep {parent} has no trial runs")
+    return runs, history, parent
+
+
+def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
+                 experiment_name: str | None = None) -> str:
+    """Read a finished sweep from MLflow and write its report into ``out``."""
+    runs, history, parent = read_sweep(tracking_uri, parent_run_id, experiment_name)
     return write_report(runs, history, out, title=f"sweep {parent}")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.build import write_page
+from reports.build import read_sweep, write_page
 from reports.frames import to_markdown
 
 __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
@@ -133,9 +133,5 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
 def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                       experiment_name: str | None = None) -> str:
     """Read a finished cell-comparison sweep from MLflow and write its report into ``out``."""
-    from rnn_core.tuning import fetch_sweep
-
-    runs, _, parent = fetch_sweep(tracking_uri, parent_run_id, experiment_name)
-    if runs.empty:
-        raise ValueError(f"sweep {parent} has no trial runs")
+    runs, _, parent = read_sweep(tracking_uri, parent_run_id, experiment_name)
     return write_cell_report(runs, out, title=f"cell comparison {parent}")

@@ -229,12 +229,8 @@ def padding_waste(corpus) -> dict:
 
 
 # ----------------------------------------------------------------------------- subprocesses
-def _tree_rss(root: int) -> tuple[int, int]:
-    """(summed RSS bytes, process count) of ``root`` and all its descendants, from /proc.
-
-    psutil is not a dependency of this environment (ray 2.60 does not pull it in), so the
-    process tree is read from /proc directly (Linux).
-    """
+def _tree_pids(root: int) -> set[int]:
+    """``root`` and all its descendants, from /proc (Linux; psutil is not a dependency)."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -248,15 +244,34 @@ def _tree_rss(root: int) -> tuple[int, int]:
         kids = [p for p, pp in parent.items() if pp in frontier and p not in tree]
         tree.update(kids)
         frontier = kids
+    return tree
+
+
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(summed RSS bytes, process count) of ``root`` and all its descendants."""
     page = os.sysconf("SC_PAGE_SIZE")
     total, n = 0, 0
-    for pid in tree:
+    for pid in _tree_pids(root):
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
             n += 1
         except (OSError, ValueError, IndexError):
             pass
     return total, n
+
+
+def _tree_pss(root: int) -> int:
+    """Summed proportional set size (shared pages split between their users) in bytes."""
+    total = 0
+    for pid in _tree_pids(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:

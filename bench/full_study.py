@@ -1,0 +1,113 @@
+"""Run the full compound-scaling study once and measure it: wall time and memory.
+
+    python bench/full_study.py --out full-study      # ~2 h on 2 CPU cores; writes full-study/
+
+Runs ``sweeps/compound_scaling.py`` on its embedded defaults (27 configs, all of IMDB's
+training split, up to 5 epochs, ASHA grace 1 / rf 3, two one-thread trials at a time) as a
+subprocess with its own MLflow store and Ray folder under ``--out``, and samples the summed
+resident memory (RSS; and PSS, shared pages split between their users) of the sweep and every
+process it starts (Ray GCS, raylet, trial workers, MLflow in the driver) every 2 s from /proc.
+Writes ``--out/full_study.json`` (wall, sweep seconds, peak and median summed RSS, peak PSS,
+process count at the peak, trial statuses, trial-epochs, the study table) that
+``bench/run.py --full-study`` reads, ``sweep.log`` (the sweep's output), ``rss.csv`` (the
+memory samples) and ``report/`` (the study's report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.run import _sweep_seconds, _tree_pss, _tree_rss  # noqa: E402
+
+
+def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
+    """Run ``cmd`` with output to ``log``; wall time and (time, RSS, processes, PSS) samples."""
+    samples: list[tuple[float, int, int, int]] = []
+    done = threading.Event()
+    t0 = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+        def sample() -> None:
+            while not done.is_set():
+                rss, n = _tree_rss(proc.pid)
+                samples.append((time.perf_counter() - t0, rss, n, _tree_pss(proc.pid)))
+                done.wait(interval)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        rc = proc.wait()
+        done.set()
+        th.join()
+    return {"wall_s": time.perf_counter() - t0, "rc": rc, "samples": samples}
+
+
+def summarize(run: dict, out: Path) -> dict:
+    import pandas as pd
+
+    samples = run["samples"]
+    peak = max(samples, key=lambda s: s[1])
+    trials = pd.read_csv(out / "report" / "trials.csv")
+    table = (out / "report" / "study_table.md").read_text()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return {
+        "date": dt.date.today().isoformat(), "commit": commit, "rc": run["rc"],
+        "wall_s": run["wall_s"], "sweep_s": _sweep_seconds((out / "sweep.log").read_text()),
+        "peak_rss_gib": peak[1] / 2**30, "peak_at_s": peak[0], "peak_procs": peak[2],
+        "median_rss_gib": statistics.median(s[1] for s in samples) / 2**30,
+        "peak_pss_gib": max(s[3] for s in samples) / 2**30,
+        "n_samples": len(samples),
+        "statuses": trials["status"].value_counts().to_dict(),
+        "trial_epochs": int(trials["epochs_run"].sum()),
+        "best": trials.sort_values("best_val_acc", ascending=False).iloc[0][
+            ["num_layers", "hidden_size", "embedding_dim", "test_acc", "best_val_acc"]
+        ].to_dict(),
+        "study_table_md": table,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("full-study"),
+                        help="folder for the MLflow store, Ray results, log and JSON")
+    parser.add_argument("extra", nargs="*",
+                        help="more options for the sweep after --, e.g. -- --max-epochs 2")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "sweeps/compound_scaling.py", "--tracking-uri",
+           f"sqlite:///{out / 'mlruns.db'}", "--storage-path", str(out / "ray_results"),
+           "--report-dir", str(out / "report"), *args.extra]
+    print("running:", " ".join(cmd), flush=True)
+    run = measure(cmd, out / "sweep.log")
+    with (out / "rss.csv").open("w") as f:
+        f.write("seconds,rss_bytes,processes,pss_bytes\n")
+        f.writelines(f"{t:.1f},{r},{n},{p}\n" for t, r, n, p in run["samples"])
+    if run["rc"] != 0:
+        print((out / "sweep.log").read_text()[-3000:], file=sys.stderr)
+        print(f"the sweep failed with exit code {run['rc']}", file=sys.stderr)
+        return 1
+    result = summarize(run, out)
+    (out / "full_study.json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"wall {result['wall_s'] / 3600:.2f} h (sweep {result['sweep_s']} s), peak summed RSS "
+          f"{result['peak_rss_gib']:.2f} GiB over {result['peak_procs']} processes (PSS "
+          f"{result['peak_pss_gib']:.2f} GiB), "
+          f"{result['trial_epochs']} trial-epochs, {result['statuses']}")
+    print(result["study_table_md"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

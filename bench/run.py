@@ -12,12 +12,14 @@ where they are short, medians), because the machine's cores are shared with othe
   in_l = H above), i.e. 6 * 4H * sum(in_l + H). Embedding, head, elementwise gate maths and
   the optimizer are not counted (they are overhead, as is padding).
 - padding waste: real tokens / processed tokens (batch rows x longest in batch).
-- platform overhead: the smoke sweep (Ray Tune + MLflow, 2 trials at once) vs the same 4 trials
-  in a plain Python loop over ``rnn_core.training.train`` in 2 processes.
-- search efficiency: ASHA vs the full grid (FIFO), same subset, grid and seed.
+- platform overhead: a sweep's whole-process wall vs a plain loop over 2 processes running the
+  same trials (each trial's compute is measured inside it; ``reports.frames.sweep_accounting``)
+  on the quick preset (``--preset-sweep``) or the search sweeps; cross-checked with real
+  processes: the smoke sweep vs the same trials through ``rnn_core.training.train`` in a loop.
+- search efficiency: ASHA vs the full grid (FIFO), same subset, grid and seed, over seeds.
 - data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
 - memory: peak summed RSS of the sweep's process tree, sampled every 0.5 s.
-- full study time: an estimate from measured epoch times (not measured).
+- full study: measured by ``bench/full_study.py`` (``--full-study DIR``), else an estimate.
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ GRID = [(lay, hid, emb) for lay in (1, 2, 3) for hid in (100, 200, 300) for emb 
 MEDIAN = (2, 200, 64)
 QUICK_CONFIGS = [(1, 100, 32), MEDIAN, (3, 300, 128)]
 BATCH = 64
-QUICK_PRESET_WALL_S = 853.0  # README: quick preset, 14 min 13 s wall (sweep 843 s), 27 trials
-QUICK_TRIALS = 27
-# ASHA as in the full preset (grace 1, rf 3, up to 5 epochs: rungs at 1 and 3) on 6 small configs
-SEARCH_GRID = {"layers": "1,2", "hidden": "32,64,128", "embedding": "32"}
-SEARCH_SUBSET, SEARCH_EPOCHS = 1500, 5
+# ASHA as in the full preset (grace 1, rf 3, up to 5 epochs: rungs at 1 and 3) on a grid shaped
+# like the study's (layers x hidden x embedding) but small enough to run in full on 2 cores,
+# repeated over seeds (each seed: training subset, batching, weights). 8,000 reviews give 125
+# steps per epoch: on 4,000 (63 steps) the epoch-1 rung mostly ranks how fast a config starts.
+SEARCH_GRID = {"layers": "1,2", "hidden": "16,32,64", "embedding": "16,32,64"}
+SEARCH_SUBSET, SEARCH_EPOCHS = 8000, 5
+SEARCH_SEEDS = {"quick": (0,), "full": (0, 1, 2)}
 
 
 def _timed(fn) -> float:
@@ -368,73 +372,129 @@ def platform_overhead(tmp: Path, reps: int) -> tuple[dict, list[dict]]:
     over2 = w["sweep", 2] - w["loop", 2]
     per_trial = max(0.0, (over2 - over1) / n)  # wall seconds per extra trial, 2 at a time
     fixed = max(0.0, over1 - n * per_trial)
-    extrapolated = fixed + per_trial * QUICK_TRIALS
-    share = extrapolated / QUICK_PRESET_WALL_S
-    notes = (f"smoke sweep (2 epochs, 256 train reviews, 2 trials at a time) vs the same trials "
-             f"via rnn_core.training.train in a plain loop over 2 processes (both timed as whole "
-             f"processes incl. interpreter, imports, data load; median of {reps}, run "
-             f"alternately): {n} trials {w['sweep', 1]:.1f} s vs {w['loop', 1]:.1f} s, "
-             f"{2 * n} trials {w['sweep', 2]:.1f} s vs {w['loop', 2]:.1f} s (overhead "
-             f"{over1 / w['sweep', 1]:.0%} / {over2 / w['sweep', 2]:.0%} of these tiny sweeps). "
-             f"Fit: fixed {fixed:.1f} s (Ray start, MLflow parent run, report) + {per_trial:.2f} s "
-             f"of wall per trial (Ray trial actor start, result reporting, per-epoch checkpoint, "
-             f"MLflow child run). Extrapolated to the quick preset: {fixed:.1f} + {per_trial:.2f}"
-             f" x {QUICK_TRIALS} = {extrapolated:.0f} s of its measured "
-             f"{QUICK_PRESET_WALL_S:.0f} s wall. Quick trials checkpoint bigger models (up to "
-             "~55 MB a report) than these tiny ones, so their per-trial cost is somewhat higher.")
-    fig = figure("platform_overhead", round(share, 4), "share of quick-preset wall", "<= 0.03",
-                 bool(share <= 0.03), notes, fixed_s=fixed, per_trial_s=per_trial,
+    notes = (f"cross-check with real processes: the smoke sweep (2 epochs, 256 train reviews, 2 "
+             f"trials at a time) vs the same trials via rnn_core.training.train in a plain loop "
+             f"over 2 processes (both timed as whole processes incl. interpreter, imports, data "
+             f"load; median of {reps}, run alternately): {n} trials {w['sweep', 1]:.1f} s vs "
+             f"{w['loop', 1]:.1f} s, {2 * n} trials {w['sweep', 2]:.1f} s vs "
+             f"{w['loop', 2]:.1f} s. Fit: fixed {fixed:.1f} s (Ray start, MLflow parent run, "
+             f"report, shutdown) + {per_trial:.2f} s of wall per trial (trial start, result "
+             "reporting, per-epoch checkpoint, MLflow child run).")
+    fig = figure("overhead_fixed_s", round(fixed, 1), "s per sweep (+ per trial: see notes)",
+                 "(cross-check, no goal)", None, notes, fixed_s=fixed, per_trial_s=per_trial,
                  walls={f"{k}_{n * m}": v for (k, m), v in w.items()})
     return fig, sweeps
 
 
-def search_efficiency(tmp: Path, corpus) -> tuple[dict, list[dict]]:
+def overhead_figure(accounts: list[dict], basis: str) -> dict:
+    """The goal figure: the largest measured sweep's wall not spent in its trials' work."""
+    acc = max(accounts, key=lambda a: a["wall_s"])
+    others = "; ".join(f"{a['sweep']}: {a['share']:.1%} of {a['wall_s']:.0f} s"
+                       for a in accounts if a is not acc)
+    notes = (f"{basis}: {acc['sweep']} ({acc['trials']} trials, 2 at a time): wall "
+             f"{acc['wall_s']:.1f} s (whole process) vs {acc['loop_makespan_s']:.1f} s for a "
+             f"plain loop over 2 processes running the same trials in the same order for the "
+             f"epochs each ran ({acc['compute_s']:.0f} s of trial compute measured inside the "
+             f"trials: training + validation + test passes) + {acc['loop_fixed_s']:.1f} s a "
+             f"plain loop also pays (interpreter, torch import, cached data load): overhead "
+             f"{acc['overhead_s']:.1f} s = {acc['share']:.1%} (Ray start, trial scheduling, "
+             "result reporting, per-epoch checkpoints, MLflow runs, report, shutdown, idle "
+             "slots)." + (f" Other sweeps of this run: {others}." if others else ""))
+    return figure("platform_overhead", round(acc["share"], 4), "share of sweep wall",
+                  "<= 0.03", bool(acc["share"] <= 0.03), notes, accounts=accounts)
+
+
+def sweep_overhead(run: dict, tracking_uri: str, slots: int = 2,
+                   loop_fixed_s: float = 0.0) -> dict:
+    """A finished sweep's wall against a plain loop over the same trials (``sweep_accounting``).
+
+    ``run`` is ``run_tree``'s result for the sweep command (whole process: imports, data,
+    Ray, trials, MLflow, report); ``loop_fixed_s`` is what a plain loop also pays outside its
+    trials (a process that imports torch and loads the cached data).
+    """
+    from reports.build import read_sweep
+    from reports.frames import sweep_accounting
+
+    runs, history, _ = read_sweep(tracking_uri, None)
+    acc = sweep_accounting(runs, history, slots)
+    overhead = run["wall"] - acc["loop_makespan_s"] - loop_fixed_s
+    return {**acc, "wall_s": run["wall"], "loop_fixed_s": loop_fixed_s,
+            "overhead_s": overhead, "share": overhead / run["wall"]}
+
+
+def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: float = 0.0
+                      ) -> tuple[dict, list[dict], list[dict]]:
+    """ASHA vs the full grid (FIFO) per seed; returns the figure, the sweep runs, accountings."""
     import pandas as pd
 
     opts = ["--preset", "quick", "--layers", SEARCH_GRID["layers"], "--hidden",
             SEARCH_GRID["hidden"], "--embedding", SEARCH_GRID["embedding"], "--train-subset",
-            str(SEARCH_SUBSET), "--max-epochs", str(SEARCH_EPOCHS), "--seed", "0"]
-    runs, frames = {}, {}
-    for sched in ("asha", "fifo"):
-        runs[sched] = run_tree(_sweep_cmd(tmp, sched, *opts, "--scheduler", sched))
-        print(f"  {sched} sweep: {runs[sched]['wall']:.1f} s rc {runs[sched]['rc']}", flush=True)
-        if runs[sched]["rc"] != 0:
-            raise RuntimeError(f"{sched} sweep failed:\n" + runs[sched]["out"][-2000:])
-        frames[sched] = pd.read_csv(tmp / f"report-{sched}" / "trials.csv")
-    tokens = int(corpus.splits["train"].subset(SEARCH_SUBSET, 0).lengths.sum())
-
-    def summary(df):
-        compute = int(df["epochs_run"].sum()) * tokens
-        flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
-            int(r.num_layers), int(r.hidden_size), int(r.embedding_dim))
-            for r in df.itertuples())
-        done = df[df["test_acc"].notna()]
-        best = done.sort_values("best_val_acc", ascending=False).iloc[0]
-        return compute, flops, best
-
-    a_c, a_f, a_best = summary(frames["asha"])
-    g_c, g_f, g_best = summary(frames["fifo"])
-    gap = (g_best["test_acc"] - a_best["test_acc"]) * 100
-    share = a_c / g_c
+            str(SEARCH_SUBSET), "--max-epochs", str(SEARCH_EPOCHS)]
 
     def name(b) -> str:
-        return f"L{b['num_layers']} H{b['hidden_size']} E{b['embedding_dim']}"
+        return f"L{b['num_layers']}H{b['hidden_size']}E{b['embedding_dim']}"
 
-    notes = (f"grid layers {{{SEARCH_GRID['layers']}}} x hidden {{{SEARCH_GRID['hidden']}}} x "
-             f"emb {{{SEARCH_GRID['embedding']}}}, {SEARCH_SUBSET} train reviews ({tokens:,} "
-             f"tokens/epoch), val 1000 / test 2000, up to {SEARCH_EPOCHS} epochs, seed 0. ASHA "
-             f"(grace 1, rf 3) ran {int(frames['asha']['epochs_run'].sum())} trial-epochs = "
-             f"{share:.0%} of the grid's {int(frames['fifo']['epochs_run'].sum())} "
-             f"(FLOP-weighted {a_f / g_f:.0%}); best by val: ASHA {name(a_best)} test "
-             f"{a_best['test_acc']:.4f}, grid {name(g_best)} test {g_best['test_acc']:.4f}: "
-             f"gap {gap:+.2f} points (grid's max test {frames['fifo']['test_acc'].max():.4f}). "
-             f"Compute to find the best = the whole sweep on each side. Wall: ASHA "
-             f"{runs['asha']['wall']:.0f} s, grid {runs['fifo']['wall']:.0f} s.")
+    per_seed, sweeps, accounts = [], [], []
+    for seed in seeds:
+        runs, frames = {}, {}
+        for sched in ("asha", "fifo"):
+            tag = f"{sched}-seed{seed}"
+            runs[sched] = run_tree(_sweep_cmd(tmp, tag, *opts, "--seed", str(seed),
+                                              "--scheduler", sched))
+            print(f"  seed {seed} {sched} sweep: {runs[sched]['wall']:.1f} s rc "
+                  f"{runs[sched]['rc']}", flush=True)
+            if runs[sched]["rc"] != 0:
+                raise RuntimeError(f"{sched} sweep failed:\n" + runs[sched]["out"][-2000:])
+            frames[sched] = pd.read_csv(tmp / f"report-{tag}" / "trials.csv")
+            sweeps.append(runs[sched])
+            accounts.append({"sweep": tag, **sweep_overhead(
+                runs[sched], f"sqlite:///{tmp / tag}.db", loop_fixed_s=loop_fixed_s)})
+        tokens = int(corpus.splits["train"].subset(SEARCH_SUBSET, seed).lengths.sum())
+        side = {}
+        for sched, df in frames.items():
+            done = df[df["test_acc"].notna()]
+            best = done.sort_values("best_val_acc", ascending=False).iloc[0]
+            flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
+                int(r.num_layers), int(r.hidden_size), int(r.embedding_dim))
+                for r in df.itertuples())
+            side[sched] = {"epochs": int(df["epochs_run"].sum()), "flops": flops,
+                           "best": name(best), "test_acc": float(best["test_acc"]),
+                           "max_test_acc": float(df["test_acc"].max()),
+                           "finished": len(done), "wall_s": runs[sched]["wall"]}
+        a, g = side["asha"], side["fifo"]
+        per_seed.append({"seed": seed, "tokens_per_epoch": tokens,
+                         "gap_points": (g["test_acc"] - a["test_acc"]) * 100,
+                         "compute_share": a["epochs"] / g["epochs"],
+                         "flops_share": a["flops"] / g["flops"], "asha": a, "grid": g})
+        print(f"  seed {seed}: ASHA {a['best']} {a['test_acc']:.4f} vs grid {g['best']} "
+              f"{g['test_acc']:.4f}, compute {a['epochs']}/{g['epochs']} trial-epochs",
+              flush=True)
+    gap = statistics.mean(r["gap_points"] for r in per_seed)
+    share = statistics.mean(r["compute_share"] for r in per_seed)
+    n_cfg = 1
+    for v in SEARCH_GRID.values():
+        n_cfg *= len(v.split(","))
+    notes = (f"{n_cfg} configs: layers {{{SEARCH_GRID['layers']}}} x hidden "
+             f"{{{SEARCH_GRID['hidden']}}} x emb {{{SEARCH_GRID['embedding']}}}, "
+             f"{SEARCH_SUBSET:,} train reviews, val 1,000 / test 2,000, up to {SEARCH_EPOCHS} "
+             f"epochs, ASHA grace 1 / rf 3 vs the full grid (FIFO), {len(seeds)} seed(s). Each "
+             "side's pick is its best trial by validation accuracy among those that ran to the "
+             "end; the gap is the grid pick's test accuracy minus ASHA's (0 when both pick the "
+             "same config: training is deterministic). Compute = trial-epochs x tokens, the "
+             "whole sweep on each side. Per seed: " + "; ".join(
+                 f"seed {r['seed']}: ASHA {r['asha']['best']} {r['asha']['test_acc']:.4f} vs "
+                 f"grid {r['grid']['best']} {r['grid']['test_acc']:.4f} (gap "
+                 f"{r['gap_points']:+.2f}), {r['asha']['epochs']}/{r['grid']['epochs']} "
+                 f"trial-epochs = {r['compute_share']:.0%} (FLOP-weighted "
+                 f"{r['flops_share']:.0%}), grid's max test {r['grid']['max_test_acc']:.4f}"
+                 for r in per_seed)
+             + ". One test accuracy on 2,000 reviews has a standard error of ~0.8 points.")
     met = bool(gap <= 0.5 and share <= 0.4)
-    fig = figure("search_efficiency", round(gap, 2), "test-acc points below the grid's best",
+    fig = figure("search_efficiency", round(gap, 2),
+                 "test-acc points below the grid's pick (mean)",
                  "<= 0.5 points at <= 40% of grid compute", met, notes,
-                 compute_share=share, flops_share=a_f / g_f)
-    return fig, list(runs.values())
+                 compute_share=share, per_seed=per_seed)
+    return fig, sweeps, accounts
 
 
 _DATA_SNIPPET = """
@@ -515,6 +575,37 @@ def full_study_estimate(corpus, rows: list[dict]) -> dict:
                   asha_worst_h=worst / 3600, fifo_h=fifo / 3600, test_tokens=test_tok)
 
 
+def full_study_figures(folder: Path, loop_fixed_s: float) -> list[dict]:
+    """Measured figures of ``bench/full_study.py``'s run in ``folder``."""
+    res = json.loads((folder / "full_study.json").read_text())
+    acc = sweep_overhead({"wall": res["wall_s"]}, f"sqlite:///{folder / 'mlruns.db'}",
+                         loop_fixed_s=loop_fixed_s)
+    hours = res["wall_s"] / 3600
+    when = f"measured {res['date']} at commit {res['commit']}"
+    wall = figure("full_study_wall", round(hours, 2), "h (measured)", "<= 3 h", bool(hours <= 3),
+                  f"{when}: python sweeps/compound_scaling.py on its defaults (27 configs, "
+                  f"34,705 train reviews, up to 5 epochs, ASHA grace 1 / rf 3, 2 one-thread "
+                  f"trials at a time) {res['wall_s'] / 60:.1f} min wall (sweep "
+                  f"{res['sweep_s']:.0f} s), {res['trial_epochs']} trial-epochs, "
+                  f"{res['statuses']}; best by val {res['best']}. Platform overhead in that "
+                  f"run: {acc['overhead_s']:.0f} s = {acc['share']:.1%} of its wall "
+                  f"(plain-loop makespan {acc['loop_makespan_s']:.0f} s of "
+                  f"{acc['compute_s']:.0f} s trial compute"
+                  + (", test passes not timed by that version, so counted as overhead)"
+                     if acc["test_s"] == 0 else ")"),
+                  overhead=acc, **{k: v for k, v in res.items() if k != "study_table_md"})
+    gib = res["peak_rss_gib"]
+    mem = figure("full_study_memory", round(gib, 2), "GiB summed RSS (peak)", "< 4 GiB",
+                 bool(gib < 4),
+                 f"{when}: peak of the summed RSS of the sweep process and everything it started "
+                 f"(Ray GCS, raylet, workers, MLflow in the driver, 2 concurrent trials), sampled "
+                 f"every 2 s: {gib:.2f} GiB over {res['peak_procs']} processes at "
+                 f"{res['peak_at_s'] / 60:.0f} min; median {res['median_rss_gib']:.2f} GiB; "
+                 f"peak PSS (shared pages split) {res.get('peak_pss_gib', float('nan')):.2f} GiB",
+                 peak_pss_gib=res.get("peak_pss_gib"))
+    return [wall, mem]
+
+
 # ----------------------------------------------------------------------------- main
 def format_table(figs: list[dict]) -> str:
     head = f"{'figure':<22} {'value':>10} {'unit':<38} {'goal':<40} met"
@@ -532,19 +623,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the efficiency figure (trials use 1)")
     parser.add_argument("--only", help="comma list: efficiency,padding,overhead,search,data")
+    parser.add_argument("--preset-sweep", action=argparse.BooleanOptionalAction, default=None,
+                        help="also run the quick-preset sweep (~9 min) and account its "
+                             "overhead (default: on without --quick)")
+    parser.add_argument("--full-study", type=Path, metavar="DIR",
+                        help="bench/full_study.py's --out folder: its measured wall time, "
+                             "memory and overhead replace the estimate")
     parser.add_argument("--loop-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop_worker:
         return loop_worker(args.loop_worker)
+    if args.full_study and not (args.full_study / "full_study.json").exists():
+        parser.error(f"--full-study {args.full_study}: no full_study.json in it; run "
+                     "bench/full_study.py --out DIR first")
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
+    preset_sweep = (not args.quick) if args.preset_sweep is None else args.preset_sweep
 
     def want(key: str) -> bool:
         return only is None or key in only
 
     t_start = time.perf_counter()
     corpus = load_corpus()
-    figs, rows, sweeps = [], [], []
+    figs, rows, sweeps, accounts = [], [], [], []
+    loop_fixed = 0.0
     with tempfile.TemporaryDirectory(prefix="rnn-bench-") as tmp_s:
         tmp = Path(tmp_s)
         if want("padding"):
@@ -552,24 +654,41 @@ def main(argv: list[str] | None = None) -> int:
         if want("data"):
             print("data path ...", flush=True)
             figs.append(data_path(tmp))
+            loop_fixed = figs[-1]["warm_process_wall_s"]
         if want("efficiency"):
             print("training efficiency ...", flush=True)
             configs = QUICK_CONFIGS if args.quick else GRID
             fig, rows = training_efficiency(corpus, configs, 1, 5 if args.quick else 10)
             figs.append(fig)
-        if want("overhead"):
-            print("platform overhead ...", flush=True)
-            fig, sw = platform_overhead(tmp, 1 if args.quick else 2)
-            figs.append(fig)
-            sweeps += sw
         if want("search"):
             print("search efficiency ...", flush=True)
-            fig, sw = search_efficiency(tmp, corpus)
+            seeds = SEARCH_SEEDS["quick" if args.quick else "full"]
+            fig, sw, accs = search_efficiency(tmp, corpus, seeds, loop_fixed)
             figs.append(fig)
             sweeps += sw
+            accounts += accs
+        if want("overhead"):
+            print("platform overhead ...", flush=True)
+            if preset_sweep:
+                run = run_tree(_sweep_cmd(tmp, "preset", "--preset", "quick"), timeout=3600)
+                if run["rc"] != 0:
+                    raise RuntimeError("quick preset sweep failed:\n" + run["out"][-2000:])
+                sweeps.append(run)
+                accounts.append({"sweep": "quick preset", **sweep_overhead(
+                    run, f"sqlite:///{tmp / 'preset'}.db", loop_fixed_s=loop_fixed)})
+            fig, sw = platform_overhead(tmp, 1 if args.quick else 2)
+            sweeps += sw
+            if accounts:
+                basis = ("the quick preset, run in this bench" if preset_sweep else
+                         "the search-efficiency sweeps (short trials: a larger share than on "
+                         "the quick preset)")
+                figs.append(overhead_figure(accounts, basis))
+            figs.append(fig)
         if sweeps:
             figs.append(memory(sweeps, args.quick))
-        if rows:
+        if args.full_study:
+            figs += full_study_figures(args.full_study, loop_fixed)
+        elif rows:
             figs.append(full_study_estimate(corpus, rows))
     print()
     print(format_table(figs))

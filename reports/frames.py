@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "study_table", "to_markdown"]
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "study_table", "to_markdown",
+           "sweep_accounting"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional")
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
@@ -83,3 +84,34 @@ def to_markdown(df: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(cell(v) for v in row) + " |"
               for row in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def sweep_accounting(runs: pd.DataFrame, history: pd.DataFrame, slots: int) -> dict:
+    """Where a sweep's time went: trial compute vs the best a plain loop could do with it.
+
+    Each trial's compute is the sum of its epochs' ``epoch_seconds`` (training + validation,
+    measured inside the trial) plus its ``test_seconds`` (the one test pass; counted as 0 where
+    not logged). A plain loop over ``slots`` worker processes, given the same trials in the
+    order they started and the epochs each ran, finishes at ``loop_makespan_s`` (greedy: the
+    next trial goes to the first free worker). The sweep's wall minus that makespan is what the
+    platform added (start-up, scheduling, reporting, checkpoints, tracking) plus any idle slot.
+
+    Args:
+        runs: child runs (``run_id``, ``start_time``, optional ``test_seconds``).
+        history: per-epoch rows (``run_id``, ``epoch_seconds``).
+        slots: trials that ran at once (CPUs / CPUs per trial).
+    """
+    per_epoch = pd.to_numeric(history["epoch_seconds"], errors="coerce").fillna(0.0)
+    compute = per_epoch.groupby(history["run_id"]).sum()
+    test = (pd.to_numeric(runs["test_seconds"], errors="coerce").fillna(0.0)
+            if "test_seconds" in runs else pd.Series(0.0, index=runs.index))
+    order = runs.assign(test_s=test).sort_values("start_time")
+    free = [0.0] * max(1, int(slots))
+    trial_s = []
+    for row in order.itertuples():
+        seconds = float(compute.get(row.run_id, 0.0)) + float(row.test_s)
+        trial_s.append(seconds)
+        i = free.index(min(free))
+        free[i] += seconds
+    return {"trials": len(trial_s), "slots": len(free), "compute_s": float(sum(trial_s)),
+            "test_s": float(test.sum()), "loop_makespan_s": max(free)}

@@ -217,11 +217,13 @@ def _train(config: dict, data: EncodedCorpus,
             "epoch_seconds": time.perf_counter() - t0,
         }
         if epoch == int(cfg["max_epochs"]):
+            t_test = time.perf_counter()
             best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is
             best_model.load_state_dict(best_state)
             test_loss, test_acc = evaluate(best_model, test_split, int(cfg["eval_batch_size"]),
                                            device)
-            metrics.update(test_loss=test_loss, test_acc=test_acc)
+            metrics.update(test_loss=test_loss, test_acc=test_acc,
+                           test_seconds=time.perf_counter() - t_test)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(f"non-finite metrics at epoch {epoch}: {metrics}")
         if report is not None:

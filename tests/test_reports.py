@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 
 from reports.build import write_report
-from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
+from reports.frames import (pareto_frame, study_table, sweep_accounting, to_markdown,
+                            trials_frame)
 
 
 def _runs() -> pd.DataFrame:
@@ -54,3 +55,19 @@ def test_write_report_files(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert 'id="pareto"' in html and 'id="curves"' in html and "Failed trials" in html
     assert "a: 1,000 -> 0.8000" in summary and "failed trials: f" in summary
+
+
+def test_sweep_accounting_replays_trials_on_free_slots():
+    # a: 10+10 s, b: 5 s + 2 s test, c: 4 s, d (no history: failed before an epoch): 0 s
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "start_time": [1.0, 2.0, 3.0, 4.0],
+                         "test_seconds": [np.nan, 2.0, np.nan, np.nan]})
+    history = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "epoch": [1, 2, 1, 1],
+                            "epoch_seconds": [10.0, 10.0, 5.0, 4.0]})
+    acc = sweep_accounting(runs, history, slots=2)
+    assert acc["compute_s"] == 31.0 and acc["test_s"] == 2.0 and acc["trials"] == 4
+    # slot 1: a (20); slot 2: b (7) then c (11) then d (11): makespan 20
+    assert acc["loop_makespan_s"] == 20.0
+    # one slot runs everything back to back; start order, not row order, decides on 2 slots
+    assert sweep_accounting(runs, history, slots=1)["loop_makespan_s"] == 31.0
+    late_a = runs.assign(start_time=[9.0, 1.0, 2.0, 3.0])
+    assert sweep_accounting(late_a, history, slots=2)["loop_makespan_s"] == 24.0

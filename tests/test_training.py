@@ -8,7 +8,7 @@ from rnn_core.training import OPTIMIZERS, build_model, evaluate, train
 SMALL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 16, "max_epochs": 3,
          "train_subset": 600, "val_subset": 200, "test_subset": 200, "optimizer": "adam",
          "lr": 3e-3, "seed": 3}
-TIMING = {"tokens_per_s", "epoch_seconds"}
+TIMING = {"tokens_per_s", "epoch_seconds", "test_seconds"}
 
 
 def test_reports_every_epoch_and_tests_the_best_state_once(imdb):

@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 from rnn_core.errors import ConfigError
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc",
-                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "n_params",
-                 "n_trainable_params", "vocab_coverage", "token_coverage")
+                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "test_seconds",
+                 "n_params", "n_trainable_params", "vocab_coverage", "token_coverage")
 NAME_KEYS = (("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("embedding_dim", "E"))
 
 
@@ -208,15 +208,19 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
                "error": r.data.tags.get("error", ""),
                "retries": int(r.data.tags.get("retries", 0) or 0),
                "epochs_run": int(r.data.tags.get("epochs_run", 0) or 0),
+               "start_time": r.info.start_time / 1000,
                "seconds": ((r.info.end_time or r.info.start_time) - r.info.start_time) / 1000}
         row.update({f"param.{k}": v for k, v in r.data.params.items()})
         row.update(r.data.metrics)
         rows.append(row)
+        seconds = {m.step: m.value
+                   for m in client.get_metric_history(r.info.run_id, "epoch_seconds")}
         for m in client.get_metric_history(r.info.run_id, "val_acc"):
             hist.append({"run_id": r.info.run_id, "run_name": r.info.run_name,
-                         "epoch": m.step, "val_acc": m.value})
-    return pd.DataFrame(rows), pd.DataFrame(hist, columns=["run_id", "run_name", "epoch",
-                                                           "val_acc"]), parent_run_id
+                         "epoch": m.step, "val_acc": m.value,
+                         "epoch_seconds": seconds.get(m.step, float("nan"))})
+    columns = ["run_id", "run_name", "epoch", "val_acc", "epoch_seconds"]
+    return pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id
 
 
 def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:

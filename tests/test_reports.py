@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 
 from reports.build import write_report
-from reports.frames import (pareto_frame, study_table, sweep_accounting, to_markdown,
-                            trials_frame)
+from reports.frames import pareto_frame, study_table, sweep_accounting, to_markdown, trials_frame
 
 
 def _runs() -> pd.DataFrame:

@@ -23,6 +23,7 @@ from torch import nn
 from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
+from rnn_core.memory import release_memory
 from rnn_core.models import ModelConfig, SequenceClassifier, count_parameters
 
 __all__ = ["DEFAULTS", "OPTIMIZERS", "TrainingDiverged", "TrialOutOfMemory", "build_model",
@@ -160,6 +161,7 @@ def _train(config: dict, data: EncodedCorpus,
         The last epoch's metrics, with ``test_acc``/``test_loss`` of the best-on-validation state.
     """
     cfg, weights, coverage = resolve_config(config, data)
+    release_memory()  # what an earlier trial in this (reused) worker left in the heap
     torch.set_num_threads(max(1, int(cfg["threads"])))
     seed_everything(int(cfg["seed"]))
     device = torch.device(cfg["device"])
@@ -232,5 +234,6 @@ def _train(config: dict, data: EncodedCorpus,
                 "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "best_val": best_val, "best_state": best_state, "improved": improved,
                 "metrics": metrics, "config": cfg, "model_config": model.cfg.to_dict()})
+        release_memory()  # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
     return metrics

@@ -226,6 +226,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     from rnn_core import tuning
     from rnn_core.data.imdb import load_imdb, source_id
     from rnn_core.data.text import TextOptions, encode_corpus
+    from rnn_core.memory import release_memory
 
     resume = None
     data_path, seed, tracking_uri = args.data_path, args.seed, args.tracking_uri
@@ -247,6 +248,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     logging.info("data: vocabulary %d, examples %s, tokens %s (%.1f s)", corpus.vocab_size,
                  corpus.stats["examples"], corpus.stats["tokens"], time.perf_counter() - t0)
     attach_embeddings(corpus, embeddings, emb_subset, seed)
+    release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
     n_trials = args.num_samples
     for values in grid.values():
         n_trials *= len(values)

@@ -69,6 +69,7 @@ def summarize(run: dict, out: Path) -> dict:
         "median_rss_gib": statistics.median(s[1] for s in samples) / 2**30,
         "peak_pss_gib": max(s[3] for s in samples) / 2**30,
         "n_samples": len(samples),
+        "rss_samples_over_4gib": sum(s[1] > 4 * 2**30 for s in samples),
         "statuses": trials["status"].value_counts().to_dict(),
         "trial_epochs": int(trials["epochs_run"].sum()),
         "best": trials.sort_values("best_val_acc", ascending=False).iloc[0][

@@ -1,7 +1,7 @@
 """Performance figures of the project, each against its goal (issue "Performance").
 
-    python bench/run.py --quick --json perf.json   # ~5-8 min on 2 busy CPU cores
-    python bench/run.py --json perf.json           # every grid config, more steps, ~20+ min
+    python bench/run.py --quick --json perf.json   # ~7 min on 2 CPU cores
+    python bench/run.py --json perf.json           # every grid config, 3 search seeds, ~40 min (estimate)
 
 Every figure is a ratio of two things measured side by side in this one run (interleaved
 where they are short, medians), because the machine's cores are shared with other work:
@@ -18,7 +18,7 @@ where they are short, medians), because the machine's cores are shared with othe
   processes: the smoke sweep vs the same trials through ``rnn_core.training.train`` in a loop.
 - search efficiency: ASHA vs the full grid (FIFO), same subset, grid and seed, over seeds.
 - data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
-- memory: peak summed RSS of the sweep's process tree, sampled every 0.5 s.
+- memory: peak summed PSS (and RSS) of the sweep's process tree, sampled every 0.5 s.
 - full study: measured by ``bench/full_study.py`` (``--full-study DIR``), else an estimate.
 """
 

@@ -1,7 +1,7 @@
 """Performance figures of the project, each against its goal (issue "Performance").
 
     python bench/run.py --quick --json perf.json   # ~7 min on 2 CPU cores
-    python bench/run.py --json perf.json           # every grid config, 3 search seeds, ~40 min (estimate)
+    python bench/run.py --json perf.json           # every grid config, 3 seeds, ~40 min (est.)
 
 Every figure is a ratio of two things measured side by side in this one run (interleaved
 where they are short, medians), because the machine's cores are shared with other work:

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import _sweep_seconds, _tree_pss, _tree_rss  # noqa: E402
+from bench.run import _sweep_seconds, _tree_memory  # noqa: E402
 
 
 def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
@@ -41,8 +41,8 @@ def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
 
         def sample() -> None:
             while not done.is_set():
-                rss, n = _tree_rss(proc.pid)
-                samples.append((time.perf_counter() - t0, rss, n, _tree_pss(proc.pid)))
+                rss, pss, n = _tree_memory(proc.pid)
+                samples.append((time.perf_counter() - t0, rss, n, pss))
                 done.wait(interval)
 
         th = threading.Thread(target=sample, daemon=True)

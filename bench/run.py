@@ -251,31 +251,21 @@ def _tree_pids(root: int) -> set[int]:
     return tree
 
 
-def _tree_rss(root: int) -> tuple[int, int]:
-    """(summed RSS bytes, process count) of ``root`` and all its descendants."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    total, n = 0, 0
+def _tree_memory(root: int) -> tuple[int, int, int]:
+    """(summed RSS, summed PSS, process count) of ``root`` and its descendants, in bytes, from
+    one read of each process's ``smaps_rollup`` (PSS splits shared pages between their users;
+    RSS counts them once per process)."""
+    rss = pss = n = 0
     for pid in _tree_pids(root):
         try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            fields = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            rss += int(fields["Rss"].split()[0]) * 1024
+            pss += int(fields["Pss"].split()[0]) * 1024
             n += 1
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError, KeyError):
             pass
-    return total, n
-
-
-def _tree_pss(root: int) -> int:
-    """Summed proportional set size (shared pages split between their users) in bytes."""
-    total = 0
-    for pid in _tree_pids(root):
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    return rss, pss, n
 
 
 def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
@@ -289,10 +279,10 @@ def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 900) -> d
 
     def sample() -> None:
         while not done.is_set():
-            total, n = _tree_rss(proc.pid)
-            if total > peak["rss"]:
-                peak.update(rss=total, procs=n)
-            peak["pss"] = max(peak["pss"], _tree_pss(proc.pid))
+            rss, pss, n = _tree_memory(proc.pid)
+            if rss > peak["rss"]:
+                peak.update(rss=rss, procs=n)
+            peak["pss"] = max(peak["pss"], pss)
             done.wait(0.5)
 
     th = threading.Thread(target=sample, daemon=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import sys
 from collections.abc import Callable
 
@@ -46,12 +47,6 @@ def resident_bytes() -> int | None:
     """This process's resident set size (Linux ``/proc``), or None where unavailable."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _page_size()
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _page_size() -> int:
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE")

@@ -16,7 +16,7 @@ from types import ModuleType
 
 from rnn_core.errors import ConfigError, DataError
 
-SCHEDULERS = ("asha", "fifo")
+SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
@@ -87,12 +87,14 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
     p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
-                   help="asha: early-stop weak trials on val_acc; fifo: run every trial fully")
+                   help="asha: early-stop weak trials on val_acc as results arrive; sha: "
+                        "synchronous successive halving (all trials reach a rung, the best "
+                        "1/factor go on); fifo: run every trial fully")
     p.add_argument("--max-epochs", type=_positive(int), help="epochs per trial (preset default)")
     p.add_argument("--grace-period", type=_positive(int), default=1,
-                   help="ASHA: epochs before a trial can be stopped (default 1)")
+                   help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
     p.add_argument("--reduction-factor", type=_positive(float), default=3,
-                   help="ASHA: keep the top 1/factor at each rung (default 3)")
+                   help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
     p.add_argument("--num-samples", type=_positive(int), default=1,
                    help="repeat the whole grid this many times (default 1)")
     for axis in axes:
@@ -129,7 +131,7 @@ def _check(args: argparse.Namespace) -> None:
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
     if args.scheduler == "fifo" and args.grace_period != 1:
-        raise ConfigError("--grace-period only applies to --scheduler asha")
+        raise ConfigError("--grace-period only applies to --scheduler asha or sha")
     if args.max_epochs is not None and args.grace_period > args.max_epochs:
         raise ConfigError(f"--grace-period {args.grace_period} exceeds --max-epochs "
                           f"{args.max_epochs}")
@@ -236,6 +238,10 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
                   else Path(args.resume))
         meta = tuning.sweep_meta(resume)
+        if meta["sweep_params"].get("scheduler") == "sha":
+            raise ConfigError(f"--resume {resume}: this sweep ran with --scheduler sha, whose "
+                              "rung barrier cannot be restored; start it again (asha and fifo "
+                              "sweeps resume)")
         data_path = meta["sweep_params"].get("data_path")
         seed, tracking_uri = meta["sweep_params"]["seed"], meta["tracking_uri"]
         embeddings = list(meta["sweep_params"].get("embeddings", []))
@@ -254,7 +260,8 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         n_trials *= len(values)
     spec = tuning.SweepSpec(
         study=study, param_space=grid, base_config={**recipe, **preset, "seed": seed},
-        max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
+        max_epochs=max_epochs, scheduler=args.scheduler, n_trials=n_trials,
+        grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, num_samples=args.num_samples,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,

@@ -1,4 +1,5 @@
-"""Ray Tune: the trial function, an ASHA that survives a driver restart, the MLflow callback."""
+"""Ray Tune: the trial function, ASHA that survives a driver restart, synchronous successive
+halving, the MLflow callback."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import torch
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+from ray.tune.schedulers.hyperband import _Bracket
 
 from rnn_core import training
 from rnn_core.checkpoints import load_checkpoint
@@ -79,6 +81,49 @@ class PersistentASHA(ASHAScheduler):
     def on_trial_complete(self, tune_controller, trial, result):
         super().on_trial_complete(tune_controller, trial, result)
         self._save()
+
+
+def rung_epochs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
+    """Where trials are compared: ``grace * rf**k`` below ``max_t``, then ``max_t`` itself."""
+    rungs, r = [], float(grace_period)
+    while r < max_t:
+        rungs.append(int(r))
+        r *= reduction_factor
+    return [*rungs, int(max_t)]
+
+
+class SuccessiveHalving(HyperBandScheduler):
+    """Synchronous successive halving (Jamieson & Talwalkar 2016; one bracket of Hyperband).
+
+    Every trial trains to the first rung; a trial that gets there pauses (its slot goes to the
+    next trial) until all trials have reported at that rung; then the best ``ceil(n / rf)``
+    continue to the next rung and the rest stop. Unlike ASHA, no trial is promoted on the
+    strength of a few early comparisons, and at most ``ceil(n / rf**k)`` trials train past rung
+    ``k``: with 27 trials, grace 1, rf 3 and 5 epochs, 27 x 1 + 9 x 2 + 3 x 2 = 51 trial-epochs.
+    Paused trials resume from their last epoch checkpoint (``trial_fn``).
+
+    ``n_trials`` must be the number of trials the sweep adds (grid size x samples): the
+    bracket's halving counts are fixed from it up front, as in Ray's Hyperband.
+    """
+
+    def __init__(self, n_trials: int, grace_period: int, max_t: int,
+                 reduction_factor: float = 3, **kwargs) -> None:
+        super().__init__(time_attr="training_iteration", max_t=max_t,
+                         reduction_factor=reduction_factor, **kwargs)
+        halvings = len(rung_epochs(grace_period, reduction_factor, max_t)) - 1
+        self._bracket = _Bracket(time_attr="training_iteration", max_trials=n_trials,
+                                 init_t_attr=grace_period, max_t_attr=max_t,
+                                 eta=reduction_factor, s=halvings)
+        self._hyperbands = [[self._bracket]]
+        self._state = {"bracket": self._bracket, "band_idx": 0}
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        if not self._metric or not self._metric_op:
+            raise ValueError("SuccessiveHalving needs the metric and mode (tune.TuneConfig)")
+        if trial in self._trial_info:  # a restored trial
+            return
+        self._bracket.add_trial(trial)
+        self._trial_info[trial] = self._bracket, 0
 
 
 def _error_text(trial) -> str:

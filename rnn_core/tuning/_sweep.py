@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ class SweepSpec:
     param_space: dict[str, Any]  # lists are grid axes, scalars fixed
     base_config: dict[str, Any]
     max_epochs: int
-    scheduler: str = "asha"
+    scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
+    n_trials: int = 0  # grid size x samples: what "sha" halves (0: counted from param_space)
     grace_period: int = 1
     reduction_factor: float = 3
     num_samples: int = 1
@@ -108,9 +110,8 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     t0 = time.perf_counter()
     import ray
     from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
 
-    from rnn_core.tuning._scheduling import MlflowTrialsCallback, PersistentASHA, trial_fn
+    from rnn_core.tuning._scheduling import MlflowTrialsCallback, trial_fn
 
     if resume is not None:
         folder = Path(resume).resolve()
@@ -144,10 +145,7 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     if resume is not None:
         runs.adopt()
     callbacks = [MlflowTrialsCallback(runs)]
-    scheduler = (PersistentASHA(_sidecar(folder) / ASHA_FILE, time_attr="training_iteration",
-                                max_t=spec.max_epochs, grace_period=spec.grace_period,
-                                reduction_factor=spec.reduction_factor)
-                 if spec.scheduler == "asha" else FIFOScheduler())
+    scheduler = _scheduler(spec, folder)
     try:
         if not ray.is_initialized():
             _export_project_path()
@@ -196,6 +194,22 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     _write_state(folder, meta)
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
                         time.perf_counter() - t0, str(folder))
+
+
+def _scheduler(spec: SweepSpec, folder: Path):
+    from ray.tune.schedulers import FIFOScheduler
+
+    from rnn_core.tuning._scheduling import PersistentASHA, SuccessiveHalving
+
+    if spec.scheduler == "asha":
+        return PersistentASHA(_sidecar(folder) / ASHA_FILE, time_attr="training_iteration",
+                              max_t=spec.max_epochs, grace_period=spec.grace_period,
+                              reduction_factor=spec.reduction_factor)
+    if spec.scheduler == "sha":
+        n = spec.n_trials or spec.num_samples * math.prod(
+            len(v) for v in spec.param_space.values() if isinstance(v, list))
+        return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
+    return FIFOScheduler()
 
 
 def _settle(runs: TrialRuns, grid) -> None:

@@ -1,0 +1,110 @@
+"""Synchronous successive halving (``--scheduler sha``) on a real Ray instance and MLflow store.
+
+SHA pauses every trial at a rung until all have reported there; the best ``ceil(n / rf)`` go
+on from their epoch checkpoints. The sweep is checked against the same grid run to the end
+(FIFO): the rung decisions follow the FIFO run's own validation accuracies, and a trial that
+was paused and resumed trains exactly as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rnn_core.tuning._scheduling import rung_epochs
+
+ROOT = Path(__file__).resolve().parents[1]
+# 6 configs, grace 1, rf 2, 4 epochs: rungs at 1 and 2, then 4 -> 6 x 1 + 3 x 1 + 2 x 2 epochs
+GRID = ["--smoke-test", "--layers", "1,2", "--hidden", "16,24,32", "--embedding", "16",
+        "--max-epochs", "4", "--reduction-factor", "2"]
+
+
+def _sweep(tmp: Path, tag: str, *extra: str) -> tuple[subprocess.CompletedProcess, str]:
+    uri = f"sqlite:///{tmp}/{tag}.db"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "sweeps" / "compound_scaling.py"), *GRID, *extra,
+         "--tracking-uri", uri, "--storage-path", str(tmp / f"ray-{tag}")],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return proc, uri
+
+
+def _trials(uri: str) -> dict[str, dict]:
+    """Child runs by name: per-epoch val_acc and train_loss, status."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rnn-sweeps")
+    out = {}
+    for run in client.search_runs([exp.experiment_id]):
+        if "mlflow.parentRunId" not in run.data.tags:
+            continue
+        hist = {k: [m.value for m in sorted(client.get_metric_history(run.info.run_id, k),
+                                            key=lambda m: m.step)]
+                for k in ("val_acc", "train_loss")}
+        assert run.info.run_name not in out, "one MLflow run per trial, also across pauses"
+        out[run.info.run_name] = {**hist, "status": run.data.tags["trial_status"]}
+    return out
+
+
+def test_rung_epochs():
+    assert rung_epochs(1, 3, 5) == [1, 3, 5]  # the full preset: as ASHA's rungs
+    assert rung_epochs(1, 2, 4) == [1, 2, 4]
+    assert rung_epochs(2, 3, 2) == [2]  # grace = max: no halving, every trial runs to the end
+    assert rung_epochs(1, 3, 27) == [1, 3, 9, 27]
+
+
+@pytest.fixture(scope="module")
+def sha_and_fifo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sha")
+    sha, sha_uri = _sweep(tmp, "sha", "--scheduler", "sha")
+    assert sha.returncode == 0, sha.stderr[-3000:]
+    fifo, fifo_uri = _sweep(tmp, "fifo", "--scheduler", "fifo")
+    assert fifo.returncode == 0, fifo.stderr[-3000:]
+    return tmp, _trials(sha_uri), _trials(fifo_uri), sha_uri
+
+
+@pytest.mark.slow
+def test_sha_halves_at_every_rung_on_validation_accuracy(sha_and_fifo):
+    _, sha, fifo, _ = sha_and_fifo
+    assert set(sha) == set(fifo) and len(sha) == 6
+    rungs = rung_epochs(1, 2, 4)
+    alive = set(sha)
+    for k, rung in enumerate(rungs[:-1]):
+        # every trial still alive reached this rung; ceil(n / rf**(k+1)) trained past it,
+        # and none of them had a lower val_acc at the rung than a trial that stopped there
+        assert all(len(sha[n]["val_acc"]) >= rung for n in alive)
+        on = {n for n in alive if len(sha[n]["val_acc"]) > rung}
+        assert len(on) == math.ceil(len(sha) / 2 ** (k + 1))
+        worst_kept = min(sha[n]["val_acc"][rung - 1] for n in on)
+        assert all(sha[n]["val_acc"][rung - 1] <= worst_kept for n in alive - on)
+        assert all(sha[n]["status"] == "stopped_early" for n in alive - on)
+        alive = on
+    assert all(len(sha[n]["val_acc"]) == rungs[-1] and sha[n]["status"] == "finished"
+               for n in alive)
+    assert sum(len(t["val_acc"]) for t in sha.values()) == 6 + 3 + 2 * 2
+
+
+@pytest.mark.slow
+def test_paused_trials_resume_exactly_where_they_stopped(sha_and_fifo):
+    """Paused at rungs 1 and 2 and resumed from checkpoints (often in another worker), the
+    surviving trials match the uninterrupted FIFO run epoch for epoch."""
+    _, sha, fifo, _ = sha_and_fifo
+    for name, trial in sha.items():
+        n = len(trial["val_acc"])
+        assert trial["val_acc"] == fifo[name]["val_acc"][:n], name
+        assert trial["train_loss"] == pytest.approx(fifo[name]["train_loss"][:n], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_resuming_an_sha_sweep_is_refused_before_any_work(sha_and_fifo):
+    tmp, sha, _, uri = sha_and_fifo
+    folder = next((tmp / "ray-sha").glob("compound_scaling-*"))
+    proc, _ = _sweep(tmp, "sha", "--scheduler", "sha", "--resume", str(folder))
+    assert proc.returncode == 2
+    assert "ran with --scheduler sha" in proc.stderr and "start it again" in proc.stderr
+    assert _trials(uri) == sha  # nothing recorded is lost

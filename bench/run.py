@@ -16,7 +16,8 @@ where they are short, medians), because the machine's cores are shared with othe
   same trials (each trial's compute is measured inside it; ``reports.frames.sweep_accounting``)
   on the quick preset (``--preset-sweep``) or the search sweeps; cross-checked with real
   processes: the smoke sweep vs the same trials through ``rnn_core.training.train`` in a loop.
-- search efficiency: ASHA vs the full grid (FIFO), same subset, grid and seed, over seeds.
+- search efficiency: ASHA and synchronous SHA vs the full grid (FIFO), same subset, grid and seed,
+  over seeds.
 - data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
 - memory: peak summed PSS (and RSS) of the sweep's process tree, sampled every 0.5 s.
 - full study: measured by ``bench/full_study.py`` (``--full-study DIR``), else an estimate.
@@ -414,9 +415,13 @@ def sweep_overhead(run: dict, tracking_uri: str, slots: int = 2,
             "overhead_s": overhead, "share": overhead / run["wall"]}
 
 
+EARLY = {"asha": "ASHA", "sha": "synchronous SHA"}
+
+
 def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: float = 0.0
-                      ) -> tuple[dict, list[dict], list[dict]]:
-    """ASHA vs the full grid (FIFO) per seed; returns the figure, the sweep runs, accountings."""
+                      ) -> tuple[list[dict], list[dict], list[dict]]:
+    """ASHA and synchronous SHA vs the full grid (FIFO) per seed: one figure per scheduler,
+    the sweep runs, their accountings."""
     import pandas as pd
 
     # all of the validation and test splits: on 1,000 / 2,000 reviews both sides' picks were
@@ -428,10 +433,12 @@ def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: f
     def name(b) -> str:
         return f"L{b['num_layers']}H{b['hidden_size']}E{b['embedding_dim']}"
 
-    per_seed, sweeps, accounts = [], [], []
+    per_seed: dict[str, list[dict]] = {k: [] for k in EARLY}
+    sweeps, accounts = [], []
     for seed in seeds:
-        runs, frames = {}, {}
-        for sched in ("asha", "fifo"):
+        runs, side = {}, {}
+        tokens = int(corpus.splits["train"].subset(SEARCH_SUBSET, seed).lengths.sum())
+        for sched in (*EARLY, "fifo"):
             tag = f"{sched}-seed{seed}"
             runs[sched] = run_tree(_sweep_cmd(tmp, tag, *opts, "--seed", str(seed),
                                               "--scheduler", sched))
@@ -439,13 +446,10 @@ def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: f
                   f"{runs[sched]['rc']}", flush=True)
             if runs[sched]["rc"] != 0:
                 raise RuntimeError(f"{sched} sweep failed:\n" + runs[sched]["out"][-2000:])
-            frames[sched] = pd.read_csv(tmp / f"report-{tag}" / "trials.csv")
+            df = pd.read_csv(tmp / f"report-{tag}" / "trials.csv")
             sweeps.append(runs[sched])
             accounts.append({"sweep": tag, **sweep_overhead(
                 runs[sched], f"sqlite:///{tmp / tag}.db", loop_fixed_s=loop_fixed_s)})
-        tokens = int(corpus.splits["train"].subset(SEARCH_SUBSET, seed).lengths.sum())
-        side = {}
-        for sched, df in frames.items():
             done = df[df["test_acc"].notna()]
             best = done.sort_values("best_val_acc", ascending=False).iloc[0]
             flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
@@ -455,41 +459,53 @@ def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: f
                            "best": name(best), "test_acc": float(best["test_acc"]),
                            "max_test_acc": float(df["test_acc"].max()),
                            "finished": len(done), "wall_s": runs[sched]["wall"]}
-        a, g = side["asha"], side["fifo"]
-        per_seed.append({"seed": seed, "tokens_per_epoch": tokens,
-                         "gap_points": (g["test_acc"] - a["test_acc"]) * 100,
-                         "compute_share": a["epochs"] / g["epochs"],
-                         "flops_share": a["flops"] / g["flops"], "asha": a, "grid": g})
-        print(f"  seed {seed}: ASHA {a['best']} {a['test_acc']:.4f} vs grid {g['best']} "
-              f"{g['test_acc']:.4f}, compute {a['epochs']}/{g['epochs']} trial-epochs",
-              flush=True)
+        g = side["fifo"]
+        for sched in EARLY:
+            a = side[sched]
+            per_seed[sched].append({
+                "seed": seed, "tokens_per_epoch": tokens,
+                "gap_points": (g["test_acc"] - a["test_acc"]) * 100,
+                "compute_share": a["epochs"] / g["epochs"], "flops_share": a["flops"] / g["flops"],
+                "early": a, "grid": g})
+            print(f"  seed {seed}: {EARLY[sched]} {a['best']} {a['test_acc']:.4f} vs grid "
+                  f"{g['best']} {g['test_acc']:.4f}, compute {a['epochs']}/{g['epochs']} "
+                  "trial-epochs", flush=True)
+    return ([_search_figure(sched, rows) for sched, rows in per_seed.items()], sweeps, accounts)
+
+
+def _search_figure(sched: str, per_seed: list[dict]) -> dict:
+    label = EARLY[sched]
     gap = statistics.mean(r["gap_points"] for r in per_seed)
     share = statistics.mean(r["compute_share"] for r in per_seed)
     n_cfg = 1
     for v in SEARCH_GRID.values():
         n_cfg *= len(v.split(","))
+    how = ("trials report every epoch and are stopped at a rung as soon as they fall outside "
+           "the top 1/3 of those recorded there so far" if sched == "asha" else
+           "every trial waits (paused) at a rung until all have reached it, then the top 1/3 "
+           "continue from their checkpoints")
     notes = (f"{n_cfg} configs: layers {{{SEARCH_GRID['layers']}}} x hidden "
              f"{{{SEARCH_GRID['hidden']}}} x emb {{{SEARCH_GRID['embedding']}}}, "
              f"{SEARCH_SUBSET:,} train reviews, all 4,959 val / 9,917 test, up to {SEARCH_EPOCHS} "
-             f"epochs, ASHA grace 1 / rf 3 vs the full grid (FIFO), {len(seeds)} seed(s). Each "
-             "side's pick is its best trial by validation accuracy among those that ran to the "
-             "end; the gap is the grid pick's test accuracy minus ASHA's (0 when both pick the "
-             "same config: training is deterministic). Compute = trial-epochs x tokens, the "
-             "whole sweep on each side. Per seed: " + "; ".join(
-                 f"seed {r['seed']}: ASHA {r['asha']['best']} {r['asha']['test_acc']:.4f} vs "
+             f"epochs, {label} (grace 1 / rf 3: rungs at epochs 1 and 3; {how}) vs the full "
+             f"grid (FIFO), {len(per_seed)} seed(s). Each side's pick is its best trial by "
+             "validation accuracy among those that ran to the end; the gap is the grid pick's "
+             "test accuracy minus the early-stopped sweep's (0 when both pick the same config: "
+             "training is deterministic). Compute = trial-epochs x tokens, the whole sweep on "
+             "each side. Per seed: " + "; ".join(
+                 f"seed {r['seed']}: {r['early']['best']} {r['early']['test_acc']:.4f} vs "
                  f"grid {r['grid']['best']} {r['grid']['test_acc']:.4f} (gap "
-                 f"{r['gap_points']:+.2f}), {r['asha']['epochs']}/{r['grid']['epochs']} "
+                 f"{r['gap_points']:+.2f}), {r['early']['epochs']}/{r['grid']['epochs']} "
                  f"trial-epochs = {r['compute_share']:.0%} (FLOP-weighted "
                  f"{r['flops_share']:.0%}), grid's max test {r['grid']['max_test_acc']:.4f}"
                  for r in per_seed)
              + ". Standard error of one accuracy: ~0.45 points on 4,959 val reviews, ~0.35 on "
              "9,917 test reviews.")
     met = bool(gap <= 0.5 and share <= 0.4)
-    fig = figure("search_efficiency", round(gap, 2),
-                 "test-acc points below the grid's pick (mean)",
-                 "<= 0.5 points at <= 40% of grid compute", met, notes,
-                 compute_share=share, per_seed=per_seed)
-    return fig, sweeps, accounts
+    return figure("search_efficiency" + ("" if sched == "asha" else f"_{sched}"), round(gap, 2),
+                  "test-acc points below the grid's pick (mean)",
+                  "<= 0.5 points at <= 40% of grid compute", met, notes,
+                  compute_share=share, per_seed=per_seed)
 
 
 _DATA_SNIPPET = """
@@ -664,8 +680,8 @@ def main(argv: list[str] | None = None) -> int:
         if want("search"):
             print("search efficiency ...", flush=True)
             seeds = SEARCH_SEEDS["quick" if args.quick else "full"]
-            fig, sw, accs = search_efficiency(tmp, corpus, seeds, loop_fixed)
-            figs.append(fig)
+            search_figs, sw, accs = search_efficiency(tmp, corpus, seeds, loop_fixed)
+            figs += search_figs
             sweeps += sw
             accounts += accs
         if want("overhead"):
@@ -688,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         if sweeps:
             ran = [k for k, on in (("the quick preset", want("overhead") and preset_sweep),
                                    ("smoke", want("overhead")),
-                                   ("ASHA/FIFO search", want("search"))) if on]
+                                   ("ASHA/SHA/FIFO search", want("search"))) if on]
             figs.append(memory(sweeps, ", ".join(ran)))
         if args.full_study:
             figs += full_study_figures(args.full_study, loop_fixed)

@@ -161,7 +161,7 @@ def _train(config: dict, data: EncodedCorpus,
         The last epoch's metrics, with ``test_acc``/``test_loss`` of the best-on-validation state.
     """
     cfg, weights, coverage = resolve_config(config, data)
-    release_memory()  # what an earlier trial in this (reused) worker left in the heap
+    release_memory(collect=False)  # what an earlier trial in this reused worker left free
     torch.set_num_threads(max(1, int(cfg["threads"])))
     seed_everything(int(cfg["seed"]))
     device = torch.device(cfg["device"])
@@ -234,6 +234,7 @@ def _train(config: dict, data: EncodedCorpus,
                 "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "best_val": best_val, "best_state": best_state, "improved": improved,
                 "metrics": metrics, "config": cfg, "model_config": model.cfg.to_dict()})
-        release_memory()  # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)
+        # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)
+        release_memory(collect=False)
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
     return metrics

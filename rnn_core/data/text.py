@@ -14,14 +14,16 @@ import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.model_selection import train_test_split
 
 from rnn_core.data.cache import cache_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PAD", "UNK", "TextOptions", "Split", "EncodedCorpus", "tokenize", "encode_corpus"]
 
@@ -94,8 +96,18 @@ def tokenize(text: str, remove_stop_words: bool = True) -> list[str]:
     """Lower-case word tokens; English stop words (scikit-learn's list) dropped if asked."""
     toks = _TOKEN.findall(text.lower())
     if remove_stop_words:
-        toks = [t for t in toks if t not in ENGLISH_STOP_WORDS]
+        stop = _stop_words()
+        toks = [t for t in toks if t not in stop]
     return toks
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    # imported here: scikit-learn takes ~0.8 s to import, and Ray trial workers (which import
+    # this module for the corpus type) never tokenize
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 def _cache_key(source: str, opts: TextOptions) -> str:
@@ -118,6 +130,8 @@ def encode_corpus(frame: pd.DataFrame | None, source: str, opts: TextOptions,
         return _load(folder)
     if frame is None:
         frame = load_frame()
+    from sklearn.model_selection import train_test_split
+
     t0 = time.perf_counter()
     labels = frame["label"].to_numpy()
     idx = np.arange(len(frame))

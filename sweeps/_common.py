@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 from rnn_core.errors import ConfigError, DataError
 
@@ -289,6 +291,27 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+def exit_now(code: int) -> NoReturn:
+    """End a study's process without the interpreter's teardown.
+
+    With torch, Ray and MLflow loaded, a normal exit spends ~1-1.5 s after the work is done
+    unloading modules and running their exit hooks. Nothing is left to close by then: MLflow
+    wrote synchronously, temporary folders are gone, and Ray is shut down here (as its exit hook
+    would); output and logs are flushed first.
+    """
+    try:
+        if "ray" in sys.modules:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def main_guard(main: Callable[[], int]) -> int:

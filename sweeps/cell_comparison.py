@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from search_spaces import cell_comparison as space  # noqa: E402
-from sweeps._common import Axis, build_parser, main_guard, run_study  # noqa: E402
+from sweeps._common import Axis, build_parser, exit_now, main_guard, run_study  # noqa: E402
 
 DIRECTIONS = {"uni": False, "bi": True}
 
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_guard(main))
+    exit_now(main_guard(main))

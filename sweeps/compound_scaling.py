@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from search_spaces import compound_scaling as space  # noqa: E402
-from sweeps._common import build_parser, main_guard, run_study  # noqa: E402
+from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,4 +23,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_guard(main))
+    exit_now(main_guard(main))

@@ -262,8 +262,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         n_trials *= len(values)
     spec = tuning.SweepSpec(
         study=study, param_space=grid, base_config={**recipe, **preset, "seed": seed},
-        max_epochs=max_epochs, scheduler=args.scheduler, n_trials=n_trials,
-        grace_period=args.grace_period,
+        max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, num_samples=args.num_samples,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,

@@ -115,13 +115,10 @@ class SuccessiveHalving(HyperBandScheduler):
                                  init_t_attr=grace_period, max_t_attr=max_t,
                                  eta=reduction_factor, s=halvings)
         self._hyperbands = [[self._bracket]]
-        self._state = {"bracket": self._bracket, "band_idx": 0}
 
     def on_trial_add(self, tune_controller, trial) -> None:
         if not self._metric or not self._metric_op:
             raise ValueError("SuccessiveHalving needs the metric and mode (tune.TuneConfig)")
-        if trial in self._trial_info:  # a restored trial
-            return
         self._bracket.add_trial(trial)
         self._trial_info[trial] = self._bracket, 0
 

@@ -36,7 +36,6 @@ class SweepSpec:
     base_config: dict[str, Any]
     max_epochs: int
     scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
-    n_trials: int = 0  # grid size x samples: what "sha" halves (0: counted from param_space)
     grace_period: int = 1
     reduction_factor: float = 3
     num_samples: int = 1
@@ -206,7 +205,7 @@ def _scheduler(spec: SweepSpec, folder: Path):
                               max_t=spec.max_epochs, grace_period=spec.grace_period,
                               reduction_factor=spec.reduction_factor)
     if spec.scheduler == "sha":
-        n = spec.n_trials or spec.num_samples * math.prod(
+        n = spec.num_samples * math.prod(
             len(v) for v in spec.param_space.values() if isinstance(v, list))
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()

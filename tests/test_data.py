@@ -153,7 +153,7 @@ def test_subset_is_seeded_and_consistent(imdb):
 def test_trial_workers_import_neither_sklearn_nor_mlflow():
     """What a Ray trial worker imports before its first epoch (~1.5 s here): scikit-learn (0.8 s,
     used only to tokenize, on the driver) and MLflow (driver only) stay out of it."""
-    code = ("import sys; import rnn_core.tuning._scheduling; "
+    code = ("import sys; import rnn_core.tuning._scheduling, rnn_core.tuning._trial; "
             "print(sorted(m for m in ('sklearn', 'mlflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1]).stdout

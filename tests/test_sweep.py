@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -14,24 +18,76 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
 
 
-def _run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+def _run(*args: str, timeout: int = 300, python: tuple[str, ...] = (),
+         env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *python, str(SCRIPT), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """The smoke sweep as a user runs it; its Ray instance keeps its files in a folder of its
+    own (RAY_TMPDIR, short: Ray's socket paths must stay under 108 bytes), and the driver
+    lists its imports on stderr (-X importtime)."""
     tmp = tmp_path_factory.mktemp("smoke")
     uri = f"sqlite:///{tmp}/m.db"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
     proc = _run("--smoke-test", "--tracking-uri", uri, "--storage-path", str(tmp / "ray"),
-                "--report-dir", str(tmp / "report"))
+                "--report-dir", str(tmp / "report"), python=("-X", "importtime"),
+                env={"RAY_TMPDIR": str(ray_tmp)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp, uri, proc
+    yield tmp, uri, proc, ray_tmp
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        if text in args:
+            found.append(args[:200])
+    return found
+
+
+@pytest.mark.slow
+def test_sweep_process_ends_its_ray_instance(smoke):
+    """The study exits without ray.shutdown() (1-1.5 s of stopping processes one by one): the
+    kernel kills the local instance's processes with the driver (Ray's fate sharing), and the
+    workers exit with their raylet. Nothing of that instance may outlive the sweep for long."""
+    *_, ray_tmp = smoke
+    assert (ray_tmp / "ray" / "session_latest" / "logs" / "raylet.out").exists()
+    deadline = time.monotonic() + 20
+    while (left := _processes_mentioning(str(ray_tmp))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
+
+
+@pytest.mark.slow
+def test_trials_start_in_the_workers_ray_prestarts(smoke):
+    """A local Ray instance starts one worker per CPU up front, preloading torch and the trial
+    code; the trials must run in those (not in new workers started once the trials are
+    queued, which cost every sweep ~2 s), and the driver itself never imports torch."""
+    _, _, proc, ray_tmp = smoke
+    logs = ray_tmp / "ray" / "session_latest" / "logs"
+    raylet = (logs / "raylet.out").read_text()
+    started = re.findall(r"Started worker process with pid (\d+)", raylet)
+    cpus = os.cpu_count() or 1
+    assert 1 <= len(started) <= cpus, started  # the prestarted ones and no more
+    trial_workers = [f for f in logs.glob("worker-*.err") if ":actor_name:" in f.read_text()]
+    assert trial_workers and all(f.stem.rsplit("-", 1)[-1] in started for f in trial_workers)
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "ray.tune" in imported and "mlflow" in imported
+    assert "torch" not in imported and "tensorboardX" not in imported
 
 
 @pytest.mark.slow
 def test_smoke_sweep_lands_in_mlflow(smoke):
-    tmp, uri, _ = smoke
+    tmp, uri, *_ = smoke
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rnn-sweeps")
     runs = client.search_runs([exp.experiment_id])
@@ -63,7 +119,7 @@ def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
 
     from rnn_core.training import build_model
 
-    tmp, uri, _ = smoke
+    tmp, uri, *_ = smoke
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rnn-sweeps")
     child = client.search_runs([exp.experiment_id], "tags.trial_status = 'finished'")[0]
@@ -76,7 +132,7 @@ def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
 
 @pytest.mark.slow
 def test_report_standalone_matches_sweep(smoke, tmp_path):
-    tmp, uri, _ = smoke
+    tmp, uri, *_ = smoke
     proc = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri, "--out",
                            str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

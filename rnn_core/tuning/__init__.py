@@ -2,7 +2,8 @@
 
 Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
 ``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
-``_sweep`` (a sweep from start to end, and its resumption).
+``_sweep`` (a sweep from start to end, and its resumption), ``_ray`` (starting and leaving
+Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest does not).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
 ``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch
@@ -10,8 +11,19 @@ metrics with ``step=epoch``, its final status and its best checkpoint. All MLflo
 on the driver, so a SQLite store has a single writer and cluster workers need no access to it.
 """
 
+import sys
+
 from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
 from rnn_core.tuning._tracking import check_tracking, fetch_sweep, log_report, trial_name
 
 __all__ = ["SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep", "find_resumable",
-           "log_report", "run_sweep", "sweep_meta", "trial_name"]
+           "leave_ray", "log_report", "run_sweep", "sweep_meta", "trial_name"]
+
+
+def leave_ray() -> None:
+    """Call before exiting a process that ran sweeps: disconnects from a Ray cluster; a local
+    instance this process started ends with it (see ``_ray.leave``)."""
+    if "ray" in sys.modules:
+        from rnn_core.tuning._ray import leave
+
+        leave()

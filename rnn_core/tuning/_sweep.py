@@ -83,14 +83,6 @@ def sweep_meta(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _export_project_path() -> None:
-    """Let local Ray workers import this project even when it is run from a checkout."""
-    root = str(Path(__file__).resolve().parents[2])
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
-
-
 def _write_state(folder: Path, meta: dict) -> None:
     side = _sidecar(folder)
     side.mkdir(parents=True, exist_ok=True)
@@ -107,10 +99,10 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     ASHA's rung results are reloaded, and MLflow keeps the same parent and child runs.
     """
     t0 = time.perf_counter()
-    import ray
     from ray import tune
 
-    from rnn_core.tuning._scheduling import MlflowTrialsCallback, trial_fn
+    from rnn_core.tuning._ray import connect
+    from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
 
     if resume is not None:
         folder = Path(resume).resolve()
@@ -143,13 +135,10 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"])
     if resume is not None:
         runs.adopt()
-    callbacks = [MlflowTrialsCallback(runs)]
+    callbacks = trial_callbacks(runs)
     scheduler = _scheduler(spec, folder)
     try:
-        if not ray.is_initialized():
-            _export_project_path()
-            ray.init(address=spec.address, include_dashboard=False,
-                     logging_level=logging.WARNING, log_to_driver=False)
+        connect(spec.address)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:

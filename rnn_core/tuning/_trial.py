@@ -1,0 +1,48 @@
+"""What runs inside a Ray trial's worker process: train one config, checkpoint every epoch.
+
+Imported by Ray workers only (local workers preload it when they start, see ``run_sweep``);
+the driver reaches it through ``_scheduling.trial_fn`` and never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from ray import tune
+
+from rnn_core import training
+from rnn_core.checkpoints import load_checkpoint
+from rnn_core.data.text import EncodedCorpus
+from rnn_core.devices import pick_device
+
+
+def run_trial(config: dict, data: EncodedCorpus) -> None:
+    """One Ray trial: resume from the trial's last checkpoint if any, checkpoint every epoch.
+
+    A checkpoint holds ``state.pt`` (model, optimizer, RNG states: to resume) and ``best.pt``
+    (the best-on-validation state_dict + config: what MLflow keeps). Both load with
+    ``torch.load(..., weights_only=True)``.
+    """
+    import ray
+
+    state = None
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            state = load_checkpoint(Path(d) / "state.pt")
+    node_id = ray.get_runtime_context().get_node_id()
+    config = {**config, "device": str(pick_device(float(config.get("gpus", 0))))}
+
+    def report(metrics: dict, st: dict) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            torch.save({k: v for k, v in st.items() if k != "improved"}, Path(d) / "state.pt")
+            torch.save({"state_dict": st["best_state"], "config": st["config"],
+                        "model_config": st["model_config"]}, Path(d) / "best.pt")
+            (Path(d) / "config.json").write_text(json.dumps(st["config"], indent=1))
+            tune.report({**metrics, "node_id": node_id},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+    training.train(config, data, report, state)

@@ -141,6 +141,8 @@ class TrialRuns:
         self.last_epoch: dict[str, int] = {}
         self.status: dict[str, str] = {}
         self.retries: dict[str, int] = {}
+        self.live: set[str] = set()  # trials whose run this driver has created or reopened
+        self.node: dict[str, str] = {}  # trial_id -> the Ray node it last reported from
 
     def adopt(self) -> None:
         """Load the child runs an interrupted sweep already made."""
@@ -158,19 +160,21 @@ class TrialRuns:
 
     def start(self, trial_id: str, config: dict) -> None:
         if trial_id in self.runs:
-            if trial_id not in self.status:
-                self.client.update_run(self.runs[trial_id], status="RUNNING")
+            if trial_id not in self.status and trial_id not in self.live:
+                self.client.update_run(self.runs[trial_id], status="RUNNING")  # adopted
+                self.live.add(trial_id)
             return
         cfg = {**self.base, **config}
         run = self.client.create_run(self.exp_id, run_name=trial_name(cfg), tags={
             "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
             "trial_status": "running"})
         self.runs[trial_id] = run.info.run_id
+        self.live.add(trial_id)
         self.last_epoch[trial_id] = 0
         log_params(self.client, run.info.run_id, cfg)
 
     def result(self, trial_id: str, config: dict, result: dict) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
         self.start(trial_id, config)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
@@ -179,11 +183,12 @@ class TrialRuns:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(result[k]), now, epoch) for k in EPOCH_METRICS
                    if isinstance(result.get(k), (int, float))]
-        run_id = self.runs[trial_id]
-        self.client.log_batch(run_id, metrics=metrics)
+        node = str(result.get("node_id") or "")
+        tags = [RunTag("ray_node_id", node)] if node and node != self.node.get(trial_id) else []
+        # one transaction per epoch: the trial waits for the driver before its next epoch
+        self.client.log_batch(self.runs[trial_id], metrics=metrics, tags=tags)
         self.last_epoch[trial_id] = epoch
-        if result.get("node_id"):
-            self.client.set_tag(run_id, "ray_node_id", str(result["node_id"]))
+        self.node[trial_id] = node or self.node.get(trial_id, "")
 
     def recover(self, trial_id: str, config: dict, error: str) -> None:
         """A failed trial that Ray will retry from its last checkpoint."""
@@ -195,18 +200,20 @@ class TrialRuns:
 
     def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
                  error: str | None = None) -> None:
+        from mlflow.entities import RunTag
+
         self.start(trial_id, config)
         run_id = self.runs[trial_id]
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:
             status, mlflow_status = "failed", "FAILED"
-            self.client.set_tag(run_id, "error", error[:5000])
         elif epochs < self.max_epochs:
             status, mlflow_status = "stopped_early", "KILLED"
         else:
             status, mlflow_status = "finished", "FINISHED"
-        self.client.set_tag(run_id, "trial_status", status)
-        self.client.set_tag(run_id, "epochs_run", str(epochs))
+        tags = {"trial_status": status, "epochs_run": str(epochs),
+                **({"error": error[:5000]} if error is not None else {})}
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
             for name in ("best.pt", "config.json"):
                 self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)), "checkpoint")

@@ -22,8 +22,9 @@ from rnn_core.devices import pick_device
 def run_trial(config: dict, data: EncodedCorpus) -> None:
     """One Ray trial: resume from the trial's last checkpoint if any, checkpoint every epoch.
 
-    A checkpoint holds ``state.pt`` (model, optimizer, RNG states: to resume) and ``best.pt``
-    (the best-on-validation state_dict + config: what MLflow keeps). Both load with
+    A checkpoint holds ``state.pt`` (model, optimizer, RNG states, epoch: to resume) and
+    ``best.pt`` (the best-on-validation state_dict + config: what MLflow keeps, and the best
+    state a resumed trial continues with; kept once, not in both files). Both load with
     ``torch.load(..., weights_only=True)``.
     """
     import ray
@@ -33,12 +34,14 @@ def run_trial(config: dict, data: EncodedCorpus) -> None:
     if ckpt is not None:
         with ckpt.as_directory() as d:
             state = load_checkpoint(Path(d) / "state.pt")
+            state["best_state"] = load_checkpoint(Path(d) / "best.pt")["state_dict"]
     node_id = ray.get_runtime_context().get_node_id()
     config = {**config, "device": str(pick_device(float(config.get("gpus", 0))))}
 
     def report(metrics: dict, st: dict) -> None:
         with tempfile.TemporaryDirectory() as d:
-            torch.save({k: v for k, v in st.items() if k != "improved"}, Path(d) / "state.pt")
+            torch.save({k: v for k, v in st.items() if k not in ("improved", "best_state")},
+                       Path(d) / "state.pt")
             torch.save({"state_dict": st["best_state"], "config": st["config"],
                         "model_config": st["model_config"]}, Path(d) / "best.pt")
             (Path(d) / "config.json").write_text(json.dumps(st["config"], indent=1))

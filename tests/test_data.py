@@ -148,6 +148,13 @@ def test_subset_is_seeded_and_consistent(imdb):
     assert len(a) == 100 and a.offsets[-1] == len(a.tokens)
     np.testing.assert_array_equal(a.tokens, b.tokens)
     assert imdb.splits["train"].subset(None) is imdb.splits["train"]
+    # the same examples, token for token, as slicing them out of the full split one by one
+    full = imdb.splits["train"]
+    idx = np.sort(np.random.default_rng(1).permutation(len(full))[:100])
+    np.testing.assert_array_equal(a.tokens, np.concatenate(
+        [full.tokens[full.offsets[i]:full.offsets[i + 1]] for i in idx]))
+    np.testing.assert_array_equal(a.labels, full.labels[idx])
+    assert a.tokens.dtype == np.int32
 
 
 def test_trial_workers_import_neither_sklearn_nor_mlflow():

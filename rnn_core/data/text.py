@@ -67,8 +67,10 @@ class Split:
         lens = self.lengths[idx]
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lens, out=offsets[1:])
-        tokens = np.concatenate([self.tokens[self.offsets[i]:self.offsets[i + 1]] for i in idx])
-        return Split(tokens.astype(np.int32), offsets, self.labels[idx])
+        # one gather instead of n slices: token j of the subset comes from its example's start
+        # in the full split plus its position within the example
+        at = np.repeat(self.offsets[idx] - offsets[:-1], lens) + np.arange(offsets[-1])
+        return Split(self.tokens[at].astype(np.int32), offsets, self.labels[idx])
 
 
 @dataclass

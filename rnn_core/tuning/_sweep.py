@@ -162,7 +162,10 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
                 run_config=tune.RunConfig(
                     name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1),
+                    # two, not one: Ray deletes the previous checkpoint when it registers a
+                    # new one and saves its experiment state after that, so a driver killed in
+                    # between leaves a state that names the previous one; resuming needs it
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=1),
             )
         grid = tuner.fit()
     except BaseException as exc:

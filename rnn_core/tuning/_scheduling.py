@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def trial_fn(config: dict, data: EncodedCorpus) -> None:
     """One Ray trial (``_trial.run_trial``). The import happens here, in the trial's worker,
     so the driver, which only passes this function to Ray, never loads torch (1.5 s); local
-    workers have ``_trial`` preloaded by Ray when they start (``run_sweep``)."""
+    workers have ``_trial`` preloaded by Ray when they start (``_ray.connect``)."""
     from rnn_core.tuning._trial import run_trial
 
     run_trial(config, data)

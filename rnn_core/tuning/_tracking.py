@@ -188,7 +188,8 @@ class TrialRuns:
         # one transaction per epoch: the trial waits for the driver before its next epoch
         self.client.log_batch(self.runs[trial_id], metrics=metrics, tags=tags)
         self.last_epoch[trial_id] = epoch
-        self.node[trial_id] = node or self.node.get(trial_id, "")
+        if tags:
+            self.node[trial_id] = node
 
     def recover(self, trial_id: str, config: dict, error: str) -> None:
         """A failed trial that Ray will retry from its last checkpoint."""

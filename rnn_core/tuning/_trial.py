@@ -1,6 +1,6 @@
 """What runs inside a Ray trial's worker process: train one config, checkpoint every epoch.
 
-Imported by Ray workers only (local workers preload it when they start, see ``run_sweep``);
+Imported by Ray workers only (local workers preload it when they start, see ``_ray.connect``);
 the driver reaches it through ``_scheduling.trial_fn`` and never imports torch.
 """
 

@@ -451,7 +451,9 @@ def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: f
             accounts.append({"sweep": tag, **sweep_overhead(
                 runs[sched], f"sqlite:///{tmp / tag}.db", loop_fixed_s=loop_fixed_s)})
             done = df[df["test_acc"].notna()]
-            best = done.sort_values("best_val_acc", ascending=False).iloc[0]
+            # ties (same count of correct val reviews) go to the smaller model, then by name
+            best = done.sort_values(["best_val_acc", "n_params", "run_name"],
+                                    ascending=[False, True, True]).iloc[0]
             flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
                 int(r.num_layers), int(r.hidden_size), int(r.embedding_dim))
                 for r in df.itertuples())
@@ -480,8 +482,9 @@ def _search_figure(sched: str, per_seed: list[dict]) -> dict:
     n_cfg = 1
     for v in SEARCH_GRID.values():
         n_cfg *= len(v.split(","))
-    how = ("trials report every epoch and are stopped at a rung as soon as they fall outside "
-           "the top 1/3 of those recorded there so far" if sched == "asha" else
+    how = ("a trial pauses at a rung; whenever a slot frees, the best waiting one goes on "
+           "if fewer than 1/3 of the rung's arrivals have, and once all have arrived the rest "
+           "stop" if sched == "asha" else
            "every trial waits (paused) at a rung until all have reached it, then the top 1/3 "
            "continue from their checkpoints")
     notes = (f"{n_cfg} configs: layers {{{SEARCH_GRID['layers']}}} x hidden "
@@ -489,7 +492,8 @@ def _search_figure(sched: str, per_seed: list[dict]) -> dict:
              f"{SEARCH_SUBSET:,} train reviews, all 4,959 val / 9,917 test, up to {SEARCH_EPOCHS} "
              f"epochs, {label} (grace 1 / rf 3: rungs at epochs 1 and 3; {how}) vs the full "
              f"grid (FIFO), {len(per_seed)} seed(s). Each side's pick is its best trial by "
-             "validation accuracy among those that ran to the end; the gap is the grid pick's "
+             "validation accuracy among those that ran to the end (a tie goes to the smaller "
+             "model); the gap is the grid pick's "
              "test accuracy minus the early-stopped sweep's (0 when both pick the same config: "
              "training is deterministic). Compute = trial-epochs x tokens, the whole sweep on "
              "each side. Per seed: " + "; ".join(
@@ -497,7 +501,8 @@ def _search_figure(sched: str, per_seed: list[dict]) -> dict:
                  f"grid {r['grid']['best']} {r['grid']['test_acc']:.4f} (gap "
                  f"{r['gap_points']:+.2f}), {r['early']['epochs']}/{r['grid']['epochs']} "
                  f"trial-epochs = {r['compute_share']:.0%} (FLOP-weighted "
-                 f"{r['flops_share']:.0%}), grid's max test {r['grid']['max_test_acc']:.4f}"
+                 f"{r['flops_share']:.0%}), wall {r['early']['wall_s']:.0f} s vs "
+                 f"{r['grid']['wall_s']:.0f} s, grid's max test {r['grid']['max_test_acc']:.4f}"
                  for r in per_seed)
              + ". Standard error of one accuracy: ~0.45 points on 4,959 val reviews, ~0.35 on "
              "9,917 test reviews.")

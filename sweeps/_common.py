@@ -89,9 +89,10 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
     p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
-                   help="asha: early-stop weak trials on val_acc as results arrive; sha: "
-                        "synchronous successive halving (all trials reach a rung, the best "
-                        "1/factor go on); fifo: run every trial fully")
+                   help="asha: a trial pauses at each rung; as trials arrive there, the best "
+                        "1/factor of them go on (val_acc), the rest stop; sha: synchronous "
+                        "successive halving (all trials reach a rung, then the best 1/factor "
+                        "go on); fifo: run every trial fully")
     p.add_argument("--max-epochs", type=_positive(int), help="epochs per trial (preset default)")
     p.add_argument("--grace-period", type=_positive(int), default=1,
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")

@@ -107,6 +107,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     after = _children(db)
     assert len(after) == 4  # no duplicate child runs
     assert all(s in {"finished", "stopped_early"} for _, s in after)
+    assert [s for _, s in after].count("finished") == 1  # rf 2: 4 -> 2 -> 1
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("rnn-sweeps")
@@ -122,7 +123,9 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
         epochs = [json.loads(line)["epoch"] for line in result.read_text().splitlines()]
         assert epochs == sorted(set(epochs)), (result, epochs)
     side = storage / ".rnn_sweeps" / folder.name
-    rungs = json.loads((side / "asha_rungs.json").read_text())
-    first_rung = rungs[0][min(rungs[0], key=float)]
-    assert len(first_rung) == 4  # every trial's epoch-1 result kept across the restart
+    asha = json.loads((side / "asha_rungs.json").read_text())
+    assert len(asha["rungs"]["1"]) == 4  # every trial's epoch-1 result kept across the restart
+    assert not asha["waiting"]  # every trial paused at a rung went on or stopped
+    # 4 trials, rf 2: 2 go past epoch 1 and 1 past epoch 2, however the restart fell
+    assert [len(asha["promoted"][m]) for m in ("1", "2")] == [2, 1]
     assert json.loads((side / "sweep.json").read_text())["status"] == "finished"

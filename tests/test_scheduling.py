@@ -1,13 +1,17 @@
-"""Synchronous successive halving (``--scheduler sha``) on a real Ray instance and MLflow store.
+"""Successive halving on a real Ray instance and MLflow store: synchronous (``--scheduler sha``)
+and asynchronous by promotion (``--scheduler asha``, the default).
 
 SHA pauses every trial at a rung until all have reported there; the best ``ceil(n / rf)`` go
-on from their epoch checkpoints. The sweep is checked against the same grid run to the end
-(FIFO): the rung decisions follow the FIFO run's own validation accuracies, and a trial that
-was paused and resumed trains exactly as one that never stopped.
+on from their epoch checkpoints. ASHA pauses a trial at a rung and promotes the best waiting
+one whenever the rung's arrivals allow (``floor(arrived / rf)``, ``ceil(n / rf)`` once all
+have arrived). Both sweeps are checked against the same grid run to the end (FIFO): the rung
+decisions follow the FIFO run's own validation accuracies, and a trial that was paused and
+resumed trains exactly as one that never stopped.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -68,6 +72,17 @@ def sha_and_fifo(tmp_path_factory):
     return tmp, _trials(sha_uri), _trials(fifo_uri), sha_uri
 
 
+@pytest.fixture(scope="module")
+def asha(sha_and_fifo):
+    tmp = sha_and_fifo[0]
+    proc, uri = _sweep(tmp, "asha", "--scheduler", "asha")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = next((tmp / "ray-asha").glob("compound_scaling-*"))
+    state = json.loads((tmp / "ray-asha" / ".rnn_sweeps" / folder.name / "asha_rungs.json")
+                       .read_text())
+    return _trials(uri), state
+
+
 @pytest.mark.slow
 def test_sha_halves_at_every_rung_on_validation_accuracy(sha_and_fifo):
     _, sha, fifo, _ = sha_and_fifo
@@ -108,3 +123,35 @@ def test_resuming_an_sha_sweep_is_refused_before_any_work(sha_and_fifo):
     assert proc.returncode == 2
     assert "ran with --scheduler sha" in proc.stderr and "start it again" in proc.stderr
     assert _trials(uri) == sha  # nothing recorded is lost
+
+
+@pytest.mark.slow
+def test_asha_spends_the_budget_of_synchronous_halving(sha_and_fifo, asha):
+    """6 trials, rf 2: 3 go past epoch 1, 2 past epoch 2 (6 + 3 + 2 x 2 epochs, as SHA), and
+    the best trial at each rung always goes on: the rung's last arrival frees a promotion."""
+    _, _, fifo, _ = sha_and_fifo
+    trials, state = asha
+    assert set(trials) == set(fifo)
+    alive = set(trials)
+    for rung, n_on in ((1, 3), (2, 2)):
+        on = {n for n in alive if len(trials[n]["val_acc"]) > rung}
+        assert len(on) == n_on, (rung, on)
+        best = max(alive, key=lambda n: fifo[n]["val_acc"][rung - 1])
+        assert best in on
+        assert all(trials[n]["status"] == "stopped_early" and len(trials[n]["val_acc"]) == rung
+                   for n in alive - on)
+        alive = on
+    assert all(trials[n]["status"] == "finished" for n in alive)
+    assert sum(len(t["val_acc"]) for t in trials.values()) == 6 + 3 + 2 * 2
+    assert not state["waiting"]
+    assert sorted(len(state["promoted"][m]) for m in ("1", "2")) == [2, 3]
+    assert sorted(state["rungs"]["1"].values()) == sorted(t["val_acc"][0] for t in fifo.values())
+
+
+@pytest.mark.slow
+def test_asha_trials_resume_exactly_where_they_paused(sha_and_fifo, asha):
+    _, _, fifo, _ = sha_and_fifo
+    for name, trial in asha[0].items():
+        n = len(trial["val_acc"])
+        assert trial["val_acc"] == fifo[name]["val_acc"][:n], name
+        assert trial["train_loss"] == pytest.approx(fifo[name]["train_loss"][:n], rel=1e-6)

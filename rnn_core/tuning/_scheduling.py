@@ -1,16 +1,18 @@
-"""Ray Tune: the trial function, ASHA that survives a driver restart, synchronous successive
-halving, the MLflow callback."""
+"""Ray Tune: the trial function, ASHA by promotion (survives a driver restart), synchronous
+successive halving, the MLflow callback."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
 from rnn_core.tuning._tracking import TrialRuns
@@ -30,35 +32,175 @@ def trial_fn(config: dict, data: EncodedCorpus) -> None:
     run_trial(config, data)
 
 
-class PersistentASHA(ASHAScheduler):
-    """ASHA whose rung results are saved to a JSON file after every decision and reloaded on
-    restart (Ray does not persist scheduler state: ray-project/ray#30838)."""
+class PromotionASHA(FIFOScheduler):
+    """Asynchronous successive halving by promotion (Li et al. 2020, "A System for Massively
+    Parallel Hyperparameter Tuning", Algorithm 2), with each rung's promotions capped.
 
-    def __init__(self, state_file: str | Path, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.state_file = Path(state_file)
-        if self.state_file.exists():
+    A trial that reaches a rung (``rung_epochs``; not the last) pauses there; its slot goes to
+    the best paused trial that may be promoted, else to a new trial. From a rung where ``n``
+    trials have reported, at most ``floor(n / rf)`` go on, the best of those waiting there
+    when a slot frees; once no more trials can arrive at a rung, the best ``ceil(n / rf)``
+    have gone on and the rest stop. Li et al. promote anything in the rung's current top
+    ``n / rf``, so trials promoted on a few early results and later overtaken still count
+    toward nothing and the rung lets more through; the cap keeps the compute at that of
+    synchronous halving (27 trials, grace 1, rf 3, 5 epochs: 27 + 9 x 2 + 3 x 2 = 51
+    trial-epochs) without its barrier. Ray's ``ASHAScheduler`` instead decides at report time
+    against the results recorded so far, which lets early arrivals through: on the search
+    benchmark it spent 47-53 % of the grid's compute where this spends 38 %.
+
+    ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
+    is complete. Rungs, promotions and waiting trials are saved to ``state_file`` after every
+    change and reloaded on ``--resume`` (Ray does not persist scheduler state:
+    ray-project/ray#30838); a trial restored while waiting at a rung stays paused.
+    """
+
+    _supports_buffered_results = False  # a trial must not train past a rung unseen
+
+    def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
+                 state_file: str | Path | None = None, metric: str | None = None,
+                 mode: str | None = None, time_attr: str = "training_iteration") -> None:
+        super().__init__()
+        self.n_trials, self.rf, self.time_attr = n_trials, reduction_factor, time_attr
+        self.milestones = rung_epochs(grace_period, reduction_factor, max_t)[:-1]
+        self.rungs: dict[int, dict[str, float]] = {m: {} for m in self.milestones}
+        self.promoted: dict[int, set[str]] = {m: set() for m in self.milestones}
+        self.waiting: dict[str, int] = {}  # trial id -> the rung it is paused at
+        self.ended: set[str] = set()  # trials that terminated (finished, stopped, failed)
+        self.stopped: set[str] = set()  # trials this scheduler stopped at a rung
+        self.to_stop: set[str] = set()  # restored as unfinished, though stopped before
+        self.trials: dict[str, Trial] = {}
+        self.state_file = Path(state_file) if state_file else None
+        self._metric, self._mode, self._sign = metric, mode, 1.0 if mode != "min" else -1.0
+        if self.state_file and self.state_file.exists():
             saved = json.loads(self.state_file.read_text())
-            for bracket, rungs in zip(self._brackets, saved, strict=False):
-                for milestone, recorded in bracket._rungs:
-                    recorded.update(rungs.get(str(milestone), {}))
+            for m in self.milestones:
+                self.rungs[m].update(saved["rungs"].get(str(m), {}))
+                self.promoted[m].update(saved["promoted"].get(str(m), []))
+            self.waiting = {t: int(m) for t, m in saved["waiting"].items()}
+            self.stopped = set(saved["stopped"])
 
-    def rungs(self) -> list[dict[str, dict[str, float]]]:
-        return [{str(m): dict(rec) for m, rec in b._rungs} for b in self._brackets]
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        if (self._metric and metric) or (self._mode and mode):
+            return False
+        self._metric, self._mode = metric or self._metric, mode or self._mode
+        self._sign = -1.0 if self._mode == "min" else 1.0
+        return True
+
+    # -- bookkeeping
 
     def _save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {"rungs": {str(m): r for m, r in self.rungs.items()},
+                 "promoted": {str(m): sorted(p) for m, p in self.promoted.items()},
+                 "waiting": self.waiting, "stopped": sorted(self.stopped)}
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.rungs()))
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
 
-    def on_trial_result(self, tune_controller, trial, result):
-        decision = super().on_trial_result(tune_controller, trial, result)
+    def _complete(self, m: int) -> bool:
+        """No trial can still arrive at rung ``m``: each has reported there or ended before."""
+        below = sum(1 for t in self.ended if t not in self.rungs[m])
+        return len(self.rungs[m]) + below >= self.n_trials
+
+    def _quota(self, m: int) -> int:
+        n = len(self.rungs[m])
+        return math.ceil(n / self.rf) if self._complete(m) else int(n // self.rf)
+
+    def _ranked_waiting(self, m: int) -> list[str]:
+        return sorted((t for t, at in self.waiting.items() if at == m),
+                      key=lambda t: self.rungs[m][t], reverse=True)
+
+    def _paused(self, tid: str) -> bool:
+        """Paused for good: a trial told to pause stays RUNNING while Ray saves it."""
+        return self.trials[tid].status == Trial.PAUSED
+
+    def _candidate(self) -> tuple[int, str] | None:
+        """Li et al.'s get_job: the best promotable trial, highest rung first."""
+        for m in reversed(self.milestones):
+            if len(self.promoted[m]) < self._quota(m) and (ranked := self._ranked_waiting(m)):
+                return m, ranked[0]
+        return None
+
+    def _promote(self, m: int, tid: str) -> None:
+        del self.waiting[tid]
+        self.promoted[m].add(tid)
+
+    def _dropouts(self) -> list[str]:
+        """Trials waiting at a complete rung below its last free promotions: they stop."""
+        out = []
+        for m in self.milestones:
+            if self._complete(m):
+                out += self._ranked_waiting(m)[max(0, self._quota(m) - len(self.promoted[m])):]
+        return out
+
+    # -- Ray's hooks
+
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        if not self._metric or not self._mode:
+            raise ValueError("PromotionASHA needs the metric and mode (tune.TuneConfig)")
+        self.trials[trial.trial_id] = trial
+        if trial.status in (Trial.TERMINATED, Trial.ERROR):
+            self.ended.add(trial.trial_id)
+        elif trial.trial_id in self.stopped:  # Ray's saved state predates the stop
+            trial.set_status(Trial.PAUSED)
+            self.to_stop.add(trial.trial_id)
+        elif trial.trial_id in self.waiting:
+            trial.set_status(Trial.PAUSED)  # restored while waiting at a rung: stays there
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        m, tid = result.get(self.time_attr), trial.trial_id
+        if m not in self.rungs or tid in self.promoted[m]:
+            return TrialScheduler.CONTINUE  # between rungs, or past this one already
+        value = float(result.get(self._metric, math.nan))
+        self.rungs[m].setdefault(tid, -math.inf if math.isnan(value) else self._sign * value)
+        self.waiting[tid] = m
+        if self._candidate() == (m, tid):
+            self._promote(m, tid)
+            decision = TrialScheduler.CONTINUE
+        elif tid in self._dropouts():
+            self.stopped.add(tid)
+            self._end(trial)
+            decision = TrialScheduler.STOP
+        else:  # its slot goes to the best promotable trial, else a new one
+            decision = TrialScheduler.PAUSE
         self._save()
         return decision
 
-    def on_trial_complete(self, tune_controller, trial, result):
-        super().on_trial_complete(tune_controller, trial, result)
+    def _end(self, trial: Trial) -> None:
+        self.ended.add(trial.trial_id)
+        self.waiting.pop(trial.trial_id, None)
         self._save()
+
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        self._end(trial)
+
+    def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        self._end(trial)
+
+    def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        self._end(trial)
+
+    def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        for tid in [*self.to_stop, *self._dropouts()]:
+            if self._paused(tid):
+                self.stopped.add(tid)
+                self.to_stop.discard(tid)
+                tune_controller.stop_trial(self.trials[tid])  # calls on_trial_remove: ended
+        if (cand := self._candidate()) is not None and self._paused(cand[1]):
+            self._promote(*cand)
+            self._save()
+            return self.trials[cand[1]]
+        free = [t for t in tune_controller.get_trials() if t.trial_id not in self.waiting
+                and t.trial_id not in self.stopped]
+        # promoted while Ray was still saving it, then paused; else a new (or restored) trial
+        return next((t for status in (Trial.PAUSED, Trial.PENDING) for t in free
+                     if t.status == status), None)
+
+    def debug_string(self) -> str:
+        rungs = ", ".join(f"epoch {m}: {len(self.promoted[m])} of {len(self.rungs[m])} on"
+                          for m in self.milestones)
+        return f"PromotionASHA ({rungs}; {len(self.waiting)} waiting)"
 
 
 def rung_epochs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:

@@ -96,7 +96,7 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     """Run a sweep, or continue the interrupted one in folder ``resume``.
 
     Finished trials are not re-run, unfinished ones continue from their last epoch checkpoint,
-    ASHA's rung results are reloaded, and MLflow keeps the same parent and child runs.
+    ASHA's rungs and promotions are reloaded, and MLflow keeps the same parent and child runs.
     """
     t0 = time.perf_counter()
     from ray import tune
@@ -190,15 +190,14 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
 def _scheduler(spec: SweepSpec, folder: Path):
     from ray.tune.schedulers import FIFOScheduler
 
-    from rnn_core.tuning._scheduling import PersistentASHA, SuccessiveHalving
+    from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
 
+    n = spec.num_samples * math.prod(
+        len(v) for v in spec.param_space.values() if isinstance(v, list))
     if spec.scheduler == "asha":
-        return PersistentASHA(_sidecar(folder) / ASHA_FILE, time_attr="training_iteration",
-                              max_t=spec.max_epochs, grace_period=spec.grace_period,
-                              reduction_factor=spec.reduction_factor)
+        return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
+                             state_file=_sidecar(folder) / ASHA_FILE)
     if spec.scheduler == "sha":
-        n = spec.num_samples * math.prod(
-            len(v) for v in spec.param_space.values() if isinstance(v, list))
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
 

@@ -41,17 +41,21 @@ class PromotionASHA(FIFOScheduler):
     trials have reported, at most ``floor(n / rf)`` go on, the best of those waiting there
     when a slot frees; once no more trials can arrive at a rung, the best ``ceil(n / rf)``
     have gone on and the rest stop. Li et al. promote anything in the rung's current top
-    ``n / rf``, so trials promoted on a few early results and later overtaken still count
-    toward nothing and the rung lets more through; the cap keeps the compute at that of
-    synchronous halving (27 trials, grace 1, rf 3, 5 epochs: 27 + 9 x 2 + 3 x 2 = 51
-    trial-epochs) without its barrier. Ray's ``ASHAScheduler`` instead decides at report time
-    against the results recorded so far, which lets early arrivals through: on the search
-    benchmark it spent 47-53 % of the grid's compute where this spends 38 %.
+    ``n / rf``, so a rung lets more through when early promotions are overtaken; the cap keeps
+    the compute at that of synchronous halving (27 trials, grace 1, rf 3, 5 epochs:
+    27 + 9 x 2 + 3 x 2 = 51 trial-epochs) without its barrier. Ray's ``ASHAScheduler`` decides
+    at report time against the results recorded so far instead, which lets early arrivals
+    through: on the search benchmark it spent 47-53 % of the grid's compute, this 38 %.
+
+    With no new trial left, a slot would stay empty until the last trials reach a rung (the
+    largest configs come last in a grid, so this tail can be long); then the rung gives now a
+    promotion it would give at its end (``_bound``), and the last arrival no longer competes
+    for it. The budget is the same.
 
     ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
-    is complete. Rungs, promotions and waiting trials are saved to ``state_file`` after every
-    change and reloaded on ``--resume`` (Ray does not persist scheduler state:
-    ray-project/ray#30838); a trial restored while waiting at a rung stays paused.
+    is complete. Rungs, promotions, waiting trials and a log of every decision are saved to
+    ``state_file`` after every change and reloaded on ``--resume`` (Ray does not persist
+    scheduler state: ray-project/ray#30838); a trial restored while waiting stays paused.
     """
 
     _supports_buffered_results = False  # a trial must not train past a rung unseen
@@ -68,6 +72,9 @@ class PromotionASHA(FIFOScheduler):
         self.ended: set[str] = set()  # trials that terminated (finished, stopped, failed)
         self.stopped: set[str] = set()  # trials this scheduler stopped at a rung
         self.to_stop: set[str] = set()  # restored as unfinished, though stopped before
+        self.log: list[list] = []  # [event, rung, trial id]: arrive, promote, idle, stop
+        self.starting: set[str] = set()  # promoted by choose_trial_to_run, not yet running
+        self.slots = 0  # the most trials seen running at once
         self.trials: dict[str, Trial] = {}
         self.state_file = Path(state_file) if state_file else None
         self._metric, self._mode, self._sign = metric, mode, 1.0 if mode != "min" else -1.0
@@ -78,6 +85,7 @@ class PromotionASHA(FIFOScheduler):
                 self.promoted[m].update(saved["promoted"].get(str(m), []))
             self.waiting = {t: int(m) for t, m in saved["waiting"].items()}
             self.stopped = set(saved["stopped"])
+            self.log = saved["log"]
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         if (self._metric and metric) or (self._mode and mode):
@@ -93,7 +101,7 @@ class PromotionASHA(FIFOScheduler):
             return
         state = {"rungs": {str(m): r for m, r in self.rungs.items()},
                  "promoted": {str(m): sorted(p) for m, p in self.promoted.items()},
-                 "waiting": self.waiting, "stopped": sorted(self.stopped)}
+                 "waiting": self.waiting, "stopped": sorted(self.stopped), "log": self.log}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
@@ -115,16 +123,35 @@ class PromotionASHA(FIFOScheduler):
         """Paused for good: a trial told to pause stays RUNNING while Ray saves it."""
         return self.trials[tid].status == Trial.PAUSED
 
-    def _candidate(self) -> tuple[int, str] | None:
-        """Li et al.'s get_job: the best promotable trial, highest rung first."""
-        for m in reversed(self.milestones):
-            if len(self.promoted[m]) < self._quota(m) and (ranked := self._ranked_waiting(m)):
+    def _bound(self, i: int) -> int:
+        """The most promotions rung ``milestones[i]`` can end with: 1/rf of the trials that
+        have reached it or still can (exact unless a trial fails on the way)."""
+        m = self.milestones[i]
+        if i == 0:
+            could = self.n_trials - sum(1 for t in self.ended if t not in self.rungs[m])
+        else:
+            below = self.milestones[i - 1]
+            on_way = sum(1 for t in self.promoted[below]
+                         if t not in self.rungs[m] and t not in self.ended)
+            could = (len(self.rungs[m]) + on_way
+                     + max(0, self._bound(i - 1) - len(self.promoted[below])))
+        return math.ceil(could / self.rf)
+
+    def _candidate(self, idle: bool = False) -> tuple[int, str] | None:
+        """Li et al.'s get_job: the best promotable trial, highest rung first. ``idle``: a
+        slot would stay empty, so a rung may give now a promotion it can only give at its end
+        (``_bound``): the last arrival there then no longer competes for it."""
+        for i in reversed(range(len(self.milestones))):
+            m = self.milestones[i]
+            quota = self._bound(i) if idle else self._quota(m)
+            if len(self.promoted[m]) < quota and (ranked := self._ranked_waiting(m)):
                 return m, ranked[0]
         return None
 
-    def _promote(self, m: int, tid: str) -> None:
+    def _promote(self, m: int, tid: str, why: str = "promote") -> None:
         del self.waiting[tid]
         self.promoted[m].add(tid)
+        self.log.append([why, m, tid])
 
     def _dropouts(self) -> list[str]:
         """Trials waiting at a complete rung below its last free promotions: they stop."""
@@ -155,11 +182,13 @@ class PromotionASHA(FIFOScheduler):
         value = float(result.get(self._metric, math.nan))
         self.rungs[m].setdefault(tid, -math.inf if math.isnan(value) else self._sign * value)
         self.waiting[tid] = m
+        self.log.append(["arrive", m, tid])
         if self._candidate() == (m, tid):
             self._promote(m, tid)
             decision = TrialScheduler.CONTINUE
         elif tid in self._dropouts():
             self.stopped.add(tid)
+            self.log.append(["stop", m, tid])
             self._end(trial)
             decision = TrialScheduler.STOP
         else:  # its slot goes to the best promotable trial, else a new one
@@ -170,6 +199,7 @@ class PromotionASHA(FIFOScheduler):
     def _end(self, trial: Trial) -> None:
         self.ended.add(trial.trial_id)
         self.waiting.pop(trial.trial_id, None)
+        self.starting.discard(trial.trial_id)
         self._save()
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
@@ -186,16 +216,30 @@ class PromotionASHA(FIFOScheduler):
             if self._paused(tid):
                 self.stopped.add(tid)
                 self.to_stop.discard(tid)
+                self.log.append(["stop", self.waiting.get(tid), tid])
                 tune_controller.stop_trial(self.trials[tid])  # calls on_trial_remove: ended
+        trials = tune_controller.get_trials()
+        running = sum(t.status == Trial.RUNNING for t in trials)
+        self.slots = max(self.slots, running)
+        self.starting = {t for t in self.starting if self.trials[t].status != Trial.RUNNING}
         if (cand := self._candidate()) is not None and self._paused(cand[1]):
-            self._promote(*cand)
-            self._save()
-            return self.trials[cand[1]]
-        free = [t for t in tune_controller.get_trials() if t.trial_id not in self.waiting
+            return self._start(*cand)
+        free = [t for t in trials if t.trial_id not in self.waiting
                 and t.trial_id not in self.stopped]
         # promoted while Ray was still saving it, then paused; else a new (or restored) trial
-        return next((t for status in (Trial.PAUSED, Trial.PENDING) for t in free
-                     if t.status == status), None)
+        if trial := next((t for status in (Trial.PAUSED, Trial.PENDING) for t in free
+                          if t.status == status), None):
+            return trial
+        if (len(self.trials) == self.n_trials and running + len(self.starting) < self.slots
+                and (cand := self._candidate(idle=True)) is not None and self._paused(cand[1])):
+            return self._start(*cand, why="idle")
+        return None
+
+    def _start(self, m: int, tid: str, why: str = "promote") -> Trial:
+        self._promote(m, tid, why)
+        self.starting.add(tid)
+        self._save()
+        return self.trials[tid]
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"epoch {m}: {len(self.promoted[m])} of {len(self.rungs[m])} on"

@@ -70,3 +70,5 @@ def test_sweep_accounting_replays_trials_on_free_slots():
     assert sweep_accounting(runs, history, slots=1)["loop_makespan_s"] == 31.0
     late_a = runs.assign(start_time=[9.0, 1.0, 2.0, 3.0])
     assert sweep_accounting(late_a, history, slots=2)["loop_makespan_s"] == 24.0
+    # longest first: a (20) | b (7), c (11), d: 20 in any start order
+    assert sweep_accounting(late_a, history, slots=2)["loop_longest_first_s"] == 20.0

@@ -106,10 +106,12 @@ class PromotionASHA(FIFOScheduler):
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
 
+    def _ended_before(self, m: int) -> int:
+        return sum(1 for t in self.ended if t not in self.rungs[m])
+
     def _complete(self, m: int) -> bool:
         """No trial can still arrive at rung ``m``: each has reported there or ended before."""
-        below = sum(1 for t in self.ended if t not in self.rungs[m])
-        return len(self.rungs[m]) + below >= self.n_trials
+        return len(self.rungs[m]) + self._ended_before(m) >= self.n_trials
 
     def _quota(self, m: int) -> int:
         n = len(self.rungs[m])
@@ -128,7 +130,7 @@ class PromotionASHA(FIFOScheduler):
         have reached it or still can (exact unless a trial fails on the way)."""
         m = self.milestones[i]
         if i == 0:
-            could = self.n_trials - sum(1 for t in self.ended if t not in self.rungs[m])
+            could = self.n_trials - self._ended_before(m)
         else:
             below = self.milestones[i - 1]
             on_way = sum(1 for t in self.promoted[below]
@@ -189,7 +191,7 @@ class PromotionASHA(FIFOScheduler):
         elif tid in self._dropouts():
             self.stopped.add(tid)
             self.log.append(["stop", m, tid])
-            self._end(trial)
+            del self.waiting[tid]  # Ray's stop_trial then calls on_trial_complete: ended
             decision = TrialScheduler.STOP
         else:  # its slot goes to the best promotable trial, else a new one
             decision = TrialScheduler.PAUSE

@@ -48,7 +48,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from rnn_core.data.batching import bucket_batches, padded_batch  # noqa: E402
-from rnn_core.training import DEFAULTS, OPTIMIZERS, build_model  # noqa: E402
+from rnn_core.tasks._sentiment_train import DEFAULTS, build_model  # noqa: E402
+from rnn_core.training import LOOP_DEFAULTS, OPTIMIZERS  # noqa: E402
 from search_spaces import compound_scaling as space  # noqa: E402
 
 GRID = [(lay, hid, emb) for lay in (1, 2, 3) for hid in (100, 200, 300) for emb in (32, 64, 128)]
@@ -149,7 +150,7 @@ def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict,
     big = _matmul(2048, 2048, 2048, min_s=0.0)
     rows = []
     for lay, hid, emb in configs:
-        cfg = {**DEFAULTS, **space.RECIPE, "num_layers": lay, "hidden_size": hid,
+        cfg = {**LOOP_DEFAULTS, **DEFAULTS, **space.RECIPE, "num_layers": lay, "hidden_size": hid,
                "embedding_dim": emb}
         torch.manual_seed(0)
         variants = {"bucketed": (_trainer(build_model(cfg, corpus.vocab_size)), bucketed)}
@@ -412,7 +413,8 @@ def sweep_overhead(run: dict, tracking_uri: str, slots: int = 2,
     from reports.build import read_sweep
     from reports.frames import sweep_accounting
 
-    runs, history, _ = read_sweep(tracking_uri, None)
+    record = read_sweep(tracking_uri, None)
+    runs, history = record.runs, record.history
     acc = sweep_accounting(runs, history, slots)
     overhead = run["wall"] - acc["loop_makespan_s"] - loop_fixed_s
     overhead_lf = run["wall"] - acc["loop_longest_first_s"] - loop_fixed_s

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             from rnn_core.tuning import fetch_sweep, log_report
 
             parent = args.parent_run_id or fetch_sweep(args.tracking_uri, None,
-                                                       args.experiment_name)[2]
+                                                       args.experiment_name).parent_run_id
             log_report(args.tracking_uri, parent, args.out)
     except (ConfigError, ValueError) as exc:
         print(f"python -m reports: error: {exc}", file=sys.stderr)

@@ -133,5 +133,5 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
 def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                       experiment_name: str | None = None) -> str:
     """Read a finished cell-comparison sweep from MLflow and write its report into ``out``."""
-    runs, _, parent = read_sweep(tracking_uri, parent_run_id, experiment_name)
-    return write_cell_report(runs, out, title=f"cell comparison {parent}")
+    record = read_sweep(tracking_uri, parent_run_id, experiment_name)
+    return write_cell_report(record.runs, out, title=f"cell comparison {record.parent_run_id}")

@@ -5,18 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rnn_core.tasks import SENTIMENT, Task
+
 __all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "study_table", "to_markdown",
            "sweep_accounting"]
 
-HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional")
+HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
+               "dropout")
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
+# the columns of a study's table, in front of its parameter count and metrics, per task
+TABLE_PARAMS = {"sentiment": ("num_layers", "hidden_size", "embedding_dim"),
+                "language_model": ("cell", "dropout", "num_layers", "hidden_size")}
 
 
-def trials_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per trial with typed hyperparameters and its key metrics.
+def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
+    """One row per trial with typed hyperparameters and its key metrics, best first.
 
     Args:
         runs: child runs as read from MLflow (``param.*`` columns, metrics, ``status``).
+        task: whose objective (``best_val_*``, ``test_*``) the frame carries and ranks by.
     """
     df = pd.DataFrame({"run_name": runs.get("run_name", pd.Series(dtype=str))})
     for key in HYPERPARAMS:
@@ -25,21 +32,25 @@ def trials_frame(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         if key in _INT_PARAMS:
             df[key] = pd.to_numeric(col, errors="coerce").astype("Int64")
+        elif key == "dropout":
+            df[key] = pd.to_numeric(col, errors="coerce")
         elif key == "bidirectional":
             df[key] = col.astype(str).str.lower().eq("true")
         else:
             df[key] = col
-    for key in ("status", "epochs_run", "n_params", "best_val_acc", "val_acc", "test_acc",
-                "tokens_per_s", "seconds", "error", "run_id"):
+    for key in ("status", "epochs_run", "n_params", f"train_{task.measure}", task.best_metric,
+                task.objective, task.test_metric, "tokens_per_s", "seconds", "error", "run_id"):
         df[key] = runs[key] if key in runs else np.nan
     if "n_params" in df:
         df["n_params"] = pd.to_numeric(df["n_params"], errors="coerce").astype("Int64")
-    return df.sort_values(["status", "best_val_acc"], ascending=[True, False]).reset_index(
-        drop=True)
+    return df.sort_values(["status", task.best_metric], ascending=[True, task.mode == "min"]
+                          ).reset_index(drop=True)
 
 
-def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc") -> pd.DataFrame:
-    """Mark the trials no other trial beats on both axes (fewer ``x``, higher ``y``).
+def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc",
+                 mode: str = "max") -> pd.DataFrame:
+    """Mark the trials no other trial beats on both axes (fewer ``x``, better ``y``: higher
+    for ``mode`` max, lower for min).
 
     Returns a copy with a boolean ``on_front`` column, rows sorted by ``x``. Trials missing
     either value are never on the front.
@@ -47,10 +58,12 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc")
     out = df.copy()
     out["on_front"] = False
     ok = out[x].notna() & out[y].notna()
-    cand = out[ok].sort_values([x, y], ascending=[True, False])
+    sign = 1.0 if mode == "max" else -1.0
+    cand = out[ok].assign(_score=sign * out.loc[ok, y].astype(float))
+    cand = cand.sort_values([x, "_score"], ascending=[True, False])
     best = -np.inf
     front = []
-    for idx, val in zip(cand.index, cand[y].astype(float), strict=True):
+    for idx, val in zip(cand.index, cand["_score"], strict=True):
         if val > best:  # strictly better than every smaller model
             front.append(idx)
             best = val
@@ -58,16 +71,20 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc")
     return out.sort_values(x, na_position="last").reset_index(drop=True)
 
 
-def study_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The reference study's table: hyperparams, test_num_params, test_acc (best first)."""
-    cols = [c for c in ("num_layers", "hidden_size", "embedding_dim") if c in df]
+def study_table(df: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
+    """The reference study's table: hyperparams, test_num_params, the test metric, ranked by
+    the validation objective (the test metric stands beside it, never ranks)."""
+    cols = [c for c in TABLE_PARAMS.get(task.name, TABLE_PARAMS["sentiment"]) if c in df]
     table = df[cols].copy()
     table["test_num_params"] = df["n_params"]
-    table["test_acc"] = df["test_acc"].astype(float).round(4)
-    table["best_val_acc"] = df["best_val_acc"].astype(float).round(4)
+    digits = 4 if task.mode == "max" else 2
+    if task.name != "sentiment":
+        table[f"train_{task.measure}"] = df[f"train_{task.measure}"].astype(float).round(digits)
+    table[task.test_metric] = df[task.test_metric].astype(float).round(digits)
+    table[task.best_metric] = df[task.best_metric].astype(float).round(digits)
     table["epochs_run"] = df["epochs_run"]
     table["status"] = df["status"]
-    return table.sort_values(["test_acc", "best_val_acc"], ascending=False,
+    return table.sort_values(task.best_metric, ascending=task.mode == "min",
                              na_position="last").reset_index(drop=True)
 
 

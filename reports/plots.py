@@ -10,8 +10,9 @@ __all__ = ["plot_pareto", "plot_curves"]
 _SYMBOLS = {"finished": "circle", "stopped_early": "x", "failed": "triangle-down"}
 
 
-def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc") -> go.Figure:
-    """Accuracy against parameter count (log x), the Pareto front drawn and its configs named."""
+def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc", mode: str = "max") -> go.Figure:
+    """The objective against parameter count (log x), the Pareto front drawn and its configs
+    named (``mode`` min: lower is better, e.g. perplexity)."""
     fig = go.Figure()
     for status, group in front.groupby("status"):
         fig.add_trace(go.Scatter(
@@ -23,25 +24,27 @@ def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc") -> go.Figure:
     fig.add_trace(go.Scatter(
         x=on["n_params"].astype(float), y=on[y], mode="lines+markers+text", name="Pareto front",
         line={"shape": "hv", "dash": "dash"}, text=on["run_name"],
-        textposition="top center", cliponaxis=False))
-    fig.update_layout(title=f"{y} vs parameter count", xaxis_title="parameters (log)",
-                      yaxis_title=y, xaxis_type="log", template="plotly_white",
-                      margin={"l": 90, "r": 90})
+        textposition="top center" if mode == "max" else "bottom center", cliponaxis=False))
+    better = "higher" if mode == "max" else "lower"
+    fig.update_layout(title=f"{y} vs parameter count ({better} is better)",
+                      xaxis_title="parameters (log)", yaxis_title=y, xaxis_type="log",
+                      template="plotly_white", margin={"l": 90, "r": 90})
     return fig
 
 
-def plot_curves(history: pd.DataFrame, trials: pd.DataFrame) -> go.Figure:
-    """val_acc by epoch per trial; trials stopped by ASHA end in an ``x``."""
+def plot_curves(history: pd.DataFrame, trials: pd.DataFrame, metric: str = "val_acc"
+                ) -> go.Figure:
+    """``metric`` by epoch per trial; trials stopped by the scheduler end in an ``x``."""
     fig = go.Figure()
     status = dict(zip(trials["run_id"], trials["status"], strict=False))
     for run_id, h in history.sort_values("epoch").groupby("run_id"):
         stopped = status.get(run_id) == "stopped_early"
         fig.add_trace(go.Scatter(
-            x=h["epoch"], y=h["val_acc"], mode="lines+markers",
+            x=h["epoch"], y=h[metric], mode="lines+markers",
             name=f"{h['run_name'].iloc[0]}{' (stopped)' if stopped else ''}",
             line={"dash": "dot" if stopped else "solid"},
             marker={"symbol": ["circle"] * (len(h) - 1) + ["x" if stopped else "circle"],
                     "size": [6] * (len(h) - 1) + [12 if stopped else 6]}))
-    fig.update_layout(title="val_acc by epoch (dotted, x: stopped early by ASHA)",
-                      xaxis_title="epoch", yaxis_title="val_acc", template="plotly_white")
+    fig.update_layout(title=f"{metric} by epoch (dotted, x: stopped early by the scheduler)",
+                      xaxis_title="epoch", yaxis_title=metric, template="plotly_white")
     return fig

@@ -12,7 +12,9 @@ splits it (``rnn_core.training.resolve_config``). Inputs are the ``embedding`` a
 
 from __future__ import annotations
 
-__all__ = ["CELLS", "GRID", "RECIPE", "PRESETS", "VARIANTS"]
+__all__ = ["TASK", "CELLS", "GRID", "RECIPE", "PRESETS", "VARIANTS"]
+
+TASK = "sentiment"  # rnn_core.tasks: what the trials train and the objective
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "mgu")
 # every cell from scratch, and the native torch layer where one exists (not MGU): 9 variants

@@ -6,7 +6,9 @@ Ray Tune grid searches.
 
 from __future__ import annotations
 
-__all__ = ["GRID", "RECIPE", "PRESETS"]
+__all__ = ["TASK", "GRID", "RECIPE", "PRESETS"]
+
+TASK = "sentiment"  # rnn_core.tasks: what the trials train and the objective
 
 # 3 x 3 x 3 = 27 configurations, the reference study's grid.
 GRID: dict[str, list[int]] = {

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +79,9 @@ SCALING_AXES: tuple[Axis, ...] = (
 
 def build_parser(doc: str | None, space: ModuleType,
                  axes: Sequence[Axis] = SCALING_AXES) -> argparse.ArgumentParser:
+    from rnn_core.tasks import get_task
+
+    task = get_task(space.TASK)
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
@@ -90,9 +90,9 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
     p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
                    help="asha: a trial pauses at each rung; as trials arrive there, the best "
-                        "1/factor of them go on (val_acc), the rest stop; sha: synchronous "
-                        "successive halving (all trials reach a rung, then the best 1/factor "
-                        "go on); fifo: run every trial fully")
+                        f"1/factor of them go on ({task.objective}), the rest stop; "
+                        "sha: synchronous successive halving (all trials reach a rung, then "
+                        "the best 1/factor go on); fifo: run every trial fully")
     p.add_argument("--max-epochs", type=_positive(int), help="epochs per trial (preset default)")
     p.add_argument("--grace-period", type=_positive(int), default=1,
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
@@ -103,7 +103,8 @@ def build_parser(doc: str | None, space: ModuleType,
     for axis in axes:
         p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
     p.add_argument("--train-subset", type=_positive(int),
-                   help="train on this many reviews of the training split (preset default)")
+                   help=f"train on this many {task.subset[1]} of the training split "
+                        "(preset default)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
     p.add_argument("--lr", type=_positive(float), help="override the recipe's learning rate")
     p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
@@ -114,8 +115,7 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--storage-path", default="ray_results",
                    help="Ray Tune results and checkpoints (shared storage on a cluster)")
     p.add_argument("--seed", type=int, default=0, help="seeds the split, batching and weights")
-    p.add_argument("--data-path", help="an aclImdb/ folder or a review,sentiment CSV "
-                                       "(default: IMDB fetched once into the data cache)")
+    p.add_argument("--data-path", help=task.data_help)
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
     p.add_argument("--max-failures", type=int, default=0,
@@ -127,10 +127,9 @@ def build_parser(doc: str | None, space: ModuleType,
     return p
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: argparse.Namespace, task) -> None:
     if args.data_path is not None and not Path(args.data_path).exists():
-        raise DataError(f"--data-path {args.data_path} does not exist; expected an aclImdb/ "
-                        "folder or a CSV file with columns review,sentiment")
+        raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
     if args.scheduler == "fifo" and args.grace_period != 1:
@@ -147,55 +146,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("--experiment-name must not be empty")
 
 
-def _embedding_names(grid: dict, base: dict) -> list[str]:
-    """The pretrained inputs a grid asks for (the ``embedding`` axis or fixed value)."""
-    values = grid.get("embedding", base.get("embedding", "learned"))
-    values = values if isinstance(values, list) else [values]
-    return sorted({str(v) for v in values} - {"learned"})
-
-
-def attach_embeddings(corpus, names: Sequence[str], train_subset: int | None,
-                      seed: int) -> None:
-    """Build each pretrained embedding matrix once, on the driver, into ``corpus.embeddings``.
-
-    ``word2vec300`` is trained on the training split the trials train on (the same seeded
-    subset), decoded from its ids (``<pad>``/``<unk>`` dropped), and cached by corpus, split,
-    size and seed. Coverage counts the tokens of that split.
-    """
-    if not names:
-        return
-    import numpy as np
-
-    from rnn_core.data import vectors
-
-    train = corpus.splits["train"].subset(train_subset, seed)
-    counts = np.bincount(np.asarray(train.tokens), minlength=corpus.vocab_size)
-    token_counts = {w: int(c) for w, c in zip(corpus.itos, counts, strict=True) if c}
-    corpus_id = hashlib.sha1(json.dumps([corpus.stats.get("source"),
-                                         corpus.stats.get("options")], sort_keys=True,
-                                        default=str).encode()).hexdigest()[:10]
-    cache_key = f"imdb-train-{corpus_id}-n{len(train)}-seed{seed}"
-    sentences = None
-    for name in names:
-        t0 = time.perf_counter()
-        if name == "word2vec300" and sentences is None:
-            itos = np.asarray(corpus.itos, dtype=object)
-            sentences = [itos[ids[ids > 1]].tolist() for ids in
-                         (np.asarray(train.tokens[a:b]) for a, b in
-                          zip(train.offsets[:-1], train.offsets[1:], strict=True))]
-        try:
-            kv = vectors.resolve_vectors(name, train_sentences=sentences, cache_key=cache_key)
-        except (ValueError, FileNotFoundError) as exc:
-            raise ConfigError(f"embedding {name!r}: {exc}") from exc
-        weights, coverage = vectors.embedding_matrix(kv, corpus.itos, pad_index=corpus.pad_index,
-                                                     seed=seed, counts=token_counts)
-        corpus.embeddings[name] = weights
-        corpus.embedding_coverage[name] = coverage
-        logging.info("embedding %s: %s x %d, vocab coverage %.3f, token coverage %.3f (%.1f s)",
-                     name, weights.shape[0], weights.shape[1], coverage["vocab_coverage"],
-                     coverage["token_coverage"], time.perf_counter() - t0)
-
-
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
               parser: argparse.ArgumentParser, axes: Sequence[Axis] = SCALING_AXES,
               report: Callable[[str, str, Path], str] | None = None) -> int:
@@ -210,8 +160,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         report: ``(tracking_uri, parent_run_id, folder) -> summary``; default the
             compound-scaling report (``reports.build_report``).
     """
+    from rnn_core.tasks import get_task
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    _check(args)
+    task = get_task(space.TASK)
+    _check(args, task)
     preset_name = "smoke" if args.smoke_test else args.preset
     preset = dict(space.PRESETS[preset_name])
     grid = {**space.GRID, **preset.pop("grid", {})}
@@ -221,7 +174,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
     if args.train_subset:
-        preset["train_subset"] = args.train_subset
+        preset[task.subset[0]] = args.train_subset
     recipe = dict(space.RECIPE)
     if args.optimizer:
         recipe["optimizer"] = args.optimizer
@@ -229,14 +182,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         recipe["lr"] = args.lr
 
     from rnn_core import tuning
-    from rnn_core.data.imdb import load_imdb, source_id
-    from rnn_core.data.text import TextOptions, encode_corpus
     from rnn_core.memory import release_memory
 
     resume = None
     data_path, seed, tracking_uri = args.data_path, args.seed, args.tracking_uri
-    embeddings = _embedding_names(grid, {**recipe, **preset})
-    emb_subset = preset.get("train_subset")
+    data_options = task.data_options(grid, {**recipe, **preset})
     if args.resume is not None:
         resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
                   else Path(args.resume))
@@ -247,34 +197,26 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                               "sweeps resume)")
         data_path = meta["sweep_params"].get("data_path")
         seed, tracking_uri = meta["sweep_params"]["seed"], meta["tracking_uri"]
-        embeddings = list(meta["sweep_params"].get("embeddings", []))
-        emb_subset = meta["sweep_params"].get("embedding_train_subset")
+        data_options = _saved_data_options(meta["sweep_params"])
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
-    t0 = time.perf_counter()
-    corpus = encode_corpus(None, source_id(data_path), TextOptions(seed=seed),
-                           load_frame=lambda: load_imdb(data_path))
-    logging.info("data: vocabulary %d, examples %s, tokens %s (%.1f s)", corpus.vocab_size,
-                 corpus.stats["examples"], corpus.stats["tokens"], time.perf_counter() - t0)
-    attach_embeddings(corpus, embeddings, emb_subset, seed)
+    data, data_info = task.prepare(data_path, seed, data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
     n_trials = args.num_samples
     for values in grid.values():
         n_trials *= len(values)
     spec = tuning.SweepSpec(
-        study=study, param_space=grid, base_config={**recipe, **preset, "seed": seed},
+        study=study, task=task.name, param_space=grid,
+        base_config={**recipe, **preset, "seed": seed},
         max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, num_samples=args.num_samples,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,
         tracking_uri=tracking_uri, experiment_name=args.experiment_name,
-        sweep_params={"preset": preset_name, "n_trials": n_trials, "max_epochs": max_epochs,
-                      "scheduler": args.scheduler, "grid": grid, "seed": seed,
-                      "data_path": data_path, "data_source": corpus.stats["source"],
-                      **({"embeddings": embeddings, "embedding_train_subset": emb_subset,
-                          "embedding_coverage": corpus.embedding_coverage}
-                         if embeddings else {})})
-    outcome = tuning.run_sweep(spec, corpus, resume=resume)
+        sweep_params={"task": task.name, "preset": preset_name, "n_trials": n_trials,
+                      "max_epochs": max_epochs, "scheduler": args.scheduler, "grid": grid,
+                      "seed": seed, "data_path": data_path, "data_options": data_options})
+    outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
           f"MLflow parent run {outcome.parent_run_id}; Ray results {outcome.path}")
 
@@ -291,6 +233,16 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+def _saved_data_options(sweep_params: dict) -> dict:
+    """The data options a sweep was started with (sweeps saved before tasks existed kept
+    their embedding options at the top level)."""
+    if "data_options" in sweep_params:
+        return dict(sweep_params["data_options"])
+    names = list(sweep_params.get("embeddings", []))
+    return {"embeddings": names,
+            "embedding_train_subset": sweep_params.get("embedding_train_subset")} if names else {}
 
 
 def exit_now(code: int) -> NoReturn:

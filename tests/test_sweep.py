@@ -114,10 +114,32 @@ def test_smoke_sweep_lands_in_mlflow(smoke):
 
 
 @pytest.mark.slow
+def test_smoke_sweep_metrics_are_those_before_the_task_seam(smoke):
+    """Sentiment became a task (rnn_core.tasks) without any change of results: every epoch the
+    smoke sweep logs equals the metrics of the same sweep (seed 0, every trial run to the end
+    with --scheduler fifo) logged by the code before the seam (tests/data, commit ee68d63)."""
+    import json
+
+    tmp, uri, *_ = smoke
+    golden = json.loads((ROOT / "tests" / "data" / "smoke_metrics_fifo_golden.json").read_text())
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rnn-sweeps")
+    children = client.search_runs([exp.experiment_id], "tags.mlflow.parentRunId != ''")
+    assert sorted(c.info.run_name for c in children) == sorted(golden)
+    compared = 0
+    for child in children:
+        for key, by_epoch in golden[child.info.run_name].items():
+            for m in client.get_metric_history(child.info.run_id, key):
+                assert m.value == by_epoch[str(m.step)], (child.info.run_name, key, m.step)
+                compared += 1
+    assert compared >= 4 * 6  # every trial's first epoch at least
+
+
+@pytest.mark.slow
 def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
     import torch
 
-    from rnn_core.training import build_model
+    from rnn_core.tasks._sentiment_train import build_model
 
     tmp, uri, *_ = smoke
     client = MlflowClient(uri)

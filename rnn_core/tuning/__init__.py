@@ -14,10 +14,16 @@ on the driver, so a SQLite store has a single writer and cluster workers need no
 import sys
 
 from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
-from rnn_core.tuning._tracking import check_tracking, fetch_sweep, log_report, trial_name
+from rnn_core.tuning._tracking import (
+    SweepRecord,
+    check_tracking,
+    fetch_sweep,
+    log_report,
+    trial_name,
+)
 
-__all__ = ["SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep", "find_resumable",
-           "leave_ray", "log_report", "run_sweep", "sweep_meta", "trial_name"]
+__all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep",
+           "find_resumable", "leave_ray", "log_report", "run_sweep", "sweep_meta", "trial_name"]
 
 
 def leave_ray() -> None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn_core.data.text import EncodedCorpus
 from rnn_core.errors import ConfigError
+from rnn_core.tasks import get_task
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class SweepSpec:
     """Everything a sweep needs; built by a ``sweeps/`` script from its arguments."""
 
     study: str
+    task: str  # rnn_core.tasks name: the objective, its direction, the metrics MLflow keeps
     param_space: dict[str, Any]  # lists are grid axes, scalars fixed
     base_config: dict[str, Any]
     max_epochs: int
@@ -47,8 +48,6 @@ class SweepSpec:
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
     max_concurrent_trials: int | None = None
-    metric: str = "val_acc"
-    mode: str = "max"
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
 
 
@@ -96,14 +95,18 @@ def _write_state(folder: Path, meta: dict) -> None:
     os.replace(tmp, side / STATE_FILE)
 
 
-def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = None
-              ) -> SweepOutcome:
+def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
+              data_info: dict | None = None) -> SweepOutcome:
     """Run a sweep, or continue the interrupted one in folder ``resume``.
+
+    ``data`` is the task's prepared data (shipped to every trial); ``data_info`` what the
+    parent run logs about it (``Task.prepare``).
 
     Finished trials are not re-run, unfinished ones continue from their last epoch checkpoint,
     ASHA's rungs and promotions are reloaded, and MLflow keeps the same parent and child runs.
     """
     t0 = time.perf_counter()
+    task = get_task(spec.task)
     from ray import tune
 
     from rnn_core.tuning._ray import connect
@@ -124,9 +127,10 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
         client, exp_id = check_tracking(spec.tracking_uri, spec.experiment_name)
         parent = client.create_run(
             exp_id, run_name=f"{spec.study}-{time.strftime('%Y%m%d-%H%M%S')}",
-            tags={"study": spec.study, "sweep": "parent"})
+            tags={"study": spec.study, "sweep": "parent", "task": task.name,
+                  "objective": task.objective, "mode": task.mode})
         parent_id = parent.info.run_id
-        log_params(client, parent_id, {**spec.sweep_params, "vocab_size": data.vocab_size})
+        log_params(client, parent_id, {**spec.sweep_params, **(data_info or {})})
         folder = Path(spec.storage_path).resolve() / f"{spec.study}-{parent_id[:8]}"
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
@@ -135,9 +139,9 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
-    base = {**spec.base_config, "max_epochs": spec.max_epochs,
+    base = {**spec.base_config, "task": task.name, "max_epochs": spec.max_epochs,
             "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial}
-    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"])
+    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task)
     if resume is not None:
         runs.adopt()
     callbacks = trial_callbacks(runs)
@@ -161,7 +165,7 @@ def run_sweep(spec: SweepSpec, data: EncodedCorpus, resume: str | Path | None = 
                 param_space={**base, **{k: tune.grid_search(v) if isinstance(v, list) else v
                                         for k, v in spec.param_space.items()}},
                 tune_config=tune.TuneConfig(
-                    metric=spec.metric, mode=spec.mode, scheduler=scheduler,
+                    metric=task.objective, mode=task.mode, scheduler=scheduler,
                     num_samples=spec.num_samples, reuse_actors=True,
                     max_concurrent_trials=spec.max_concurrent_trials),
                 run_config=tune.RunConfig(

@@ -7,21 +7,18 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from rnn_core.errors import ConfigError
-
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc",
-                 "tokens_per_s", "epoch_seconds", "test_loss", "test_acc", "test_seconds",
-                 "n_params", "n_trainable_params", "vocab_coverage", "token_coverage")
-NAME_KEYS = (("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("embedding_dim", "E"))
+from rnn_core.tasks import Task, get_task
 
 
 def trial_name(config: dict) -> str:
     """A readable run name from a trial config (values may be strings, as MLflow params are).
 
-    Depth/width studies: ``lstm-L2-H100-E32`` (+ ``-bi``). Studies over cell variants
+    Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``) for
+    sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
     """
     bi = str(config.get("bidirectional")).lower() == "true"
@@ -35,7 +32,8 @@ def trial_name(config: dict) -> str:
             frozen = str(config.get("freeze_embedding")).lower() == "true"
             inputs += "-frozen" if frozen else "-tuned"
         return f"{cell}-{backend}-{'bi' if bi else 'uni'}-{inputs}"
-    parts = [f"{p}{config[k]}" for k, p in NAME_KEYS if k in config]
+    keys = get_task(config.get("task")).name_keys
+    parts = [f"{p}{config[k]}" for k, p in keys if k in config]
     if bi:
         parts.append("bi")
     return "-".join(parts)
@@ -134,9 +132,9 @@ class TrialRuns:
     """
 
     def __init__(self, client, experiment_id: str, parent_run_id: str, base: dict,
-                 max_epochs: int) -> None:
+                 max_epochs: int, task: Task) -> None:
         self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
-        self.base, self.max_epochs = base, max_epochs
+        self.base, self.max_epochs, self.task = base, max_epochs, task
         self.runs: dict[str, str] = {}  # trial_id -> run_id
         self.last_epoch: dict[str, int] = {}
         self.status: dict[str, str] = {}
@@ -153,7 +151,7 @@ class TrialRuns:
             if tid is None:
                 continue
             self.runs[tid] = r.info.run_id
-            hist = self.client.get_metric_history(r.info.run_id, "val_acc")
+            hist = self.client.get_metric_history(r.info.run_id, self.task.objective)
             self.last_epoch[tid] = max((m.step for m in hist), default=0)
             if r.data.tags.get("trial_status") in {"finished", "stopped_early", "failed"}:
                 self.status[tid] = r.data.tags["trial_status"]
@@ -181,7 +179,7 @@ class TrialRuns:
         if epoch <= self.last_epoch.get(trial_id, 0):
             return  # already logged before an interruption
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(result[k]), now, epoch) for k in EPOCH_METRICS
+        metrics = [Metric(k, float(result[k]), now, epoch) for k in self.task.metrics
                    if isinstance(result.get(k), (int, float))]
         node = str(result.get("node_id") or "")
         tags = [RunTag("ray_node_id", node)] if node and node != self.node.get(trial_id) else []
@@ -222,11 +220,23 @@ class TrialRuns:
         self.status[trial_id] = status
 
 
-def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
-                experiment_name: str | None = None):
-    """Child runs of a sweep as (runs frame, epoch-history frame, parent run id).
+class SweepRecord(NamedTuple):
+    """A sweep as MLflow holds it."""
 
-    With no ``parent_run_id``, the newest parent run in ``experiment_name`` is used.
+    runs: Any  # pandas frame: one row per child run (params as ``param.*``, metrics, tags)
+    history: Any  # pandas frame: run_id, run_name, epoch, <objective>, epoch_seconds
+    parent_run_id: str
+    task: Task
+    study: str
+
+
+def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
+                experiment_name: str | None = None) -> SweepRecord:
+    """A sweep's child runs and their objective by epoch, read back from MLflow.
+
+    With no ``parent_run_id``, the newest parent run in ``experiment_name`` is used. The task
+    (and so the objective) is the parent run's ``task`` tag; sweeps logged before tasks
+    existed have none and were sentiment sweeps.
     """
     import pandas as pd
 
@@ -241,6 +251,7 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
             raise ConfigError(f"no sweep found in experiment {experiment_name!r}")
         parent_run_id = parents[0].info.run_id
     parent = client.get_run(parent_run_id)
+    task = get_task(parent.data.tags.get("task"))
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_run_id}'",
                                   max_results=5000)
@@ -258,12 +269,13 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
         rows.append(row)
         seconds = {m.step: m.value
                    for m in client.get_metric_history(r.info.run_id, "epoch_seconds")}
-        for m in client.get_metric_history(r.info.run_id, "val_acc"):
+        for m in client.get_metric_history(r.info.run_id, task.objective):
             hist.append({"run_id": r.info.run_id, "run_name": r.info.run_name,
-                         "epoch": m.step, "val_acc": m.value,
+                         "epoch": m.step, task.objective: m.value,
                          "epoch_seconds": seconds.get(m.step, float("nan"))})
-    columns = ["run_id", "run_name", "epoch", "val_acc", "epoch_seconds"]
-    return pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id
+    columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds"]
+    return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
+                       task, parent.data.tags.get("study", ""))
 
 
 def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:

@@ -1,0 +1,77 @@
+"""What every task declares: its objective, its metrics, how its data is prepared, its trainer.
+
+Torch-free on purpose: the sweep driver reads a task's objective and metrics and prepares its
+data without importing torch; the trainer (``Task.trainer``, a ``module:Class`` path) is
+imported only in trial workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One kind of learning problem, as the platform above it sees it.
+
+    Attributes:
+        name: the registry key (``rnn_core.tasks.TASKS``), also the trial config's ``task``.
+        objective: the validation metric schedulers, picks and reports rank by (``val_*``).
+        mode: ``"max"`` or ``"min"``: which way the objective is better.
+        metrics: what a trial reports each epoch and MLflow keeps (the whitelist).
+        trainer: ``"module:Class"`` of the torch side (``rnn_core.training.TaskTrainer``).
+        prepare: ``(data_path, seed, options) -> (data, info)``, run once on the driver;
+            ``data`` ships to trials through Ray's object store, ``info`` (flat, JSON-able)
+            is logged on the sweep's parent run.
+        data_options: ``(grid, base_config) -> options``: what ``prepare`` needs from a
+            study's grid and fixed config (JSON-able: saved with the sweep for ``--resume``).
+        name_keys: ``(config key, prefix)`` pairs that name a trial's run.
+        data_help: what ``--data-path`` takes, for the option's help and its error.
+        subset: (config key, unit) of ``--train-subset``: how a run trains on less data.
+        reference: the published figure a study of this task is read against.
+    """
+
+    name: str
+    objective: str
+    mode: str
+    metrics: tuple[str, ...]
+    trainer: str
+    prepare: Callable[[str | None, int, dict], tuple[Any, dict]]
+    data_options: Callable[[dict, dict], dict]
+    name_keys: tuple[tuple[str, str], ...]
+    data_help: str = ""
+    subset: tuple[str, str] = ("train_subset", "examples")
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("max", "min") or not self.objective.startswith("val_"):
+            raise ValueError(f"task {self.name!r}: objective must be val_* with mode max|min")
+
+    @property
+    def measure(self) -> str:
+        """The objective without its split: ``acc``, ``ppl``."""
+        return self.objective[len("val_"):]
+
+    @property
+    def best_metric(self) -> str:
+        """The best objective so far, reported every epoch (``best_val_acc``)."""
+        return f"best_{self.objective}"
+
+    @property
+    def test_metric(self) -> str:
+        """The objective on the test split, of the best-on-validation state (``test_acc``)."""
+        return f"test_{self.measure}"
+
+    def better(self, a: float, b: float | None) -> bool:
+        """Whether objective value ``a`` beats ``b`` (None: nothing yet)."""
+        return b is None or (a > b if self.mode == "max" else a < b)
+
+    def load_trainer(self) -> type:
+        """The trainer class (imports torch: call it in trial workers, not on the driver)."""
+        module, _, attr = self.trainer.partition(":")
+        return getattr(importlib.import_module(module), attr)

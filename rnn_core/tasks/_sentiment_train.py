@@ -1,0 +1,147 @@
+"""The sentiment task's torch side: classifier, training epoch and evaluation on reviews.
+
+Imported in trial workers only (``rnn_core.tasks.sentiment`` is the driver's side).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnn_core.data.batching import iterate_batches
+from rnn_core.data.text import EncodedCorpus, Split
+from rnn_core.errors import ConfigError
+from rnn_core.models import ModelConfig, SequenceClassifier
+
+__all__ = ["DEFAULTS", "SentimentTrainer", "build_model", "evaluate", "resolve_config"]
+
+# Study S3's recipe (RMSprop was its best optimizer; the loop's defaults); every key can be
+# overridden by the config.
+DEFAULTS: dict[str, Any] = {
+    "cell": "lstm", "backend": "native", "num_layers": 1, "hidden_size": 100,
+    "embedding_dim": 32, "bidirectional": False, "dropout": 0.5,
+    "train_subset": None, "val_subset": None, "test_subset": None,
+    # "learned", or the name of a matrix in ``data.embeddings`` (built once on the driver:
+    # "glove50", "word2vec300" or a vectors file path); pretrained sets embedding_dim
+    "embedding": "learned", "freeze_embedding": False,
+    # optional "cell/backend" (e.g. "mgu/scratch"): one grid axis holds only valid pairs
+    "variant": None,
+}
+
+
+def resolve_config(config: dict, data: EncodedCorpus) -> tuple[dict, np.ndarray | None, dict]:
+    """Resolve the derived keys of a sentiment trial config (``DEFAULTS`` fill the rest).
+
+    ``variant`` "cell/backend" sets ``cell`` and ``backend``; a pretrained ``embedding`` takes
+    its matrix from ``data.embeddings`` and sets ``embedding_dim`` to the vectors' size.
+
+    Returns:
+        (config, initial embedding weights or None, coverage metrics of those weights)
+    """
+    from rnn_core.training import LOOP_DEFAULTS
+
+    cfg = {**LOOP_DEFAULTS, **DEFAULTS, **config}
+    if cfg.get("variant"):
+        cell, sep, backend = str(cfg["variant"]).partition("/")
+        if not sep or not cell or not backend:
+            raise ConfigError(f"variant {cfg['variant']!r} is not 'cell/backend', e.g. "
+                              "'lstm/native'")
+        cfg["cell"], cfg["backend"] = cell, backend
+    emb = str(cfg["embedding"])
+    if emb == "learned":
+        cfg["freeze_embedding"] = False
+        return cfg, None, {}
+    if emb not in data.embeddings:
+        raise ConfigError(f"embedding {emb!r} was not built on the driver; the data holds "
+                          f"{sorted(data.embeddings) or 'no embeddings'}")
+    weights = data.embeddings[emb]
+    if weights.shape[0] != data.vocab_size:
+        raise ConfigError(f"embedding {emb!r} has {weights.shape[0]} rows for a vocabulary of "
+                          f"{data.vocab_size}")
+    cfg["embedding_dim"] = int(weights.shape[1])
+    cfg["freeze_embedding"] = bool(cfg["freeze_embedding"])
+    coverage = {k: float(v) for k, v in data.embedding_coverage.get(emb, {}).items()
+                if k in ("vocab_coverage", "token_coverage") and v is not None}
+    return cfg, weights, coverage
+
+
+def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
+                embedding_weights: np.ndarray | None = None) -> SequenceClassifier:
+    """The classifier of a (resolved) trial config; ``embedding_weights`` initialise it."""
+    weights = None if embedding_weights is None else torch.as_tensor(
+        np.asarray(embedding_weights, dtype=np.float32))
+    return SequenceClassifier(ModelConfig(
+        vocab_size=vocab_size, embedding_dim=int(cfg["embedding_dim"]),
+        hidden_size=int(cfg["hidden_size"]), num_layers=int(cfg["num_layers"]),
+        cell=cfg["cell"], bidirectional=bool(cfg["bidirectional"]),
+        dropout=float(cfg["dropout"]), pad_index=pad_index, backend=cfg["backend"],
+        freeze_embedding=bool(cfg.get("freeze_embedding", False))), weights)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device
+             ) -> tuple[float, float]:
+    """(mean loss, accuracy) over a split, in length-sorted batches."""
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
+        logits = model(tokens.to(device), lengths)
+        labels = labels.to(device)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(1) == labels).sum())
+        n += len(labels)
+    return loss_sum / max(n, 1), correct / max(n, 1)
+
+
+class SentimentTrainer:
+    """Reviews -> classifier; reports loss and accuracy (``rnn_core.training.TaskTrainer``)."""
+
+    DEFAULTS = DEFAULTS
+
+    def __init__(self, config: dict, data: EncodedCorpus) -> None:
+        self.config, self.weights, self.extra_metrics = resolve_config(config, data)
+        self.data = data
+        self.splits: dict[str, Split] = {}
+        self.device = torch.device("cpu")
+
+    def setup(self, device: torch.device) -> None:
+        seed, cfg = int(self.config["seed"]), self.config
+        self.device = device
+        self.splits = {name: self.data.splits[name].subset(cfg[f"{name}_subset"], seed)
+                       for name in ("train", "val", "test")}
+
+    def build_model(self) -> SequenceClassifier:
+        return build_model(self.config, self.data.vocab_size, self.data.pad_index, self.weights)
+
+    def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
+                    rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
+        from rnn_core.training import TrainingDiverged
+
+        clip, device = float(self.config["grad_clip"] or 0), self.device
+        loss_sum, correct, seen, tokens = 0.0, 0, 0, 0
+        for tok, lengths, labels in iterate_batches(self.splits["train"],
+                                                    int(self.config["batch_size"]),
+                                                    shuffle=True, rng=rng):
+            tok, labels = tok.to(device), labels.to(device)
+            logits = model(tok, lengths)
+            loss = nn.functional.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            loss_sum += loss.item() * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+            tokens += int(lengths.sum())
+        return {"loss": loss_sum / seen, "acc": correct / seen}, tokens
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        loss, acc = evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),
+                             self.device)
+        return {"loss": loss, "acc": acc}

@@ -15,11 +15,14 @@ import plotly.graph_objects as go
 
 from reports.build import read_sweep, write_page
 from reports.frames import to_markdown
+from rnn_core.tasks import SENTIMENT
 
 __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
            "plot_speed", "write_cell_report"]
 
-COLUMNS = ("cell", "backend", "direction", "inputs", "test_acc", "best_val_acc",
+# a study of the sentiment task: its test metric and best validation objective
+TEST, BEST = SENTIMENT.test_metric, SENTIMENT.best_metric
+COLUMNS = ("cell", "backend", "direction", "inputs", TEST, BEST,
            "n_trainable_params", "n_params", "sec_per_epoch", "vocab_coverage",
            "token_coverage", "epochs_run", "status", "run_name")
 
@@ -58,7 +61,7 @@ def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
                                                  col("param.freeze_embedding", "False"),
                                                  strict=True)],
     }, index=runs.index)
-    for key in ("test_acc", "best_val_acc", "vocab_coverage", "token_coverage"):
+    for key in (TEST, BEST, "vocab_coverage", "token_coverage"):
         df[key] = pd.to_numeric(col(key), errors="coerce").astype(float).round(4)
     for key in ("n_trainable_params", "n_params", "epochs_run"):
         df[key] = pd.to_numeric(col(key), errors="coerce").round().astype("Int64")
@@ -66,7 +69,7 @@ def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
     df["status"] = col("status", "")
     df["run_name"] = col("run_name", "")
     df = df[list(COLUMNS)]
-    return df.sort_values(["test_acc", "best_val_acc"], ascending=False,
+    return df.sort_values([BEST, TEST], ascending=False,
                           na_position="last").reset_index(drop=True)
 
 
@@ -77,12 +80,12 @@ def plot_accuracy(frame: pd.DataFrame) -> go.Figure:
     order = sorted(x.unique())
     for inputs, idx in frame.groupby("inputs").groups.items():
         g = frame.loc[idx]
-        fig.add_trace(go.Bar(x=x.loc[idx], y=g["test_acc"], name=str(inputs),
+        fig.add_trace(go.Bar(x=x.loc[idx], y=g[TEST], name=str(inputs),
                              text=g["run_name"],
-                             hovertemplate="%{text}<br>test_acc %{y:.4f}<extra></extra>"))
+                             hovertemplate="%{text}<br>" + TEST + " %{y:.4f}<extra></extra>"))
     fig.update_layout(barmode="group", title="test accuracy by cell, backend, direction, inputs",
                       xaxis={"categoryorder": "array", "categoryarray": order},
-                      yaxis_title="test_acc", template="plotly_white")
+                      yaxis_title=TEST, template="plotly_white")
     return fig
 
 
@@ -94,13 +97,13 @@ def plot_speed(frame: pd.DataFrame) -> go.Figure:
     for backend, idx in frame.groupby("backend").groups.items():
         g = frame.loc[idx]
         fig.add_trace(go.Scatter(
-            x=g["sec_per_epoch"], y=g["test_acc"], mode="markers", name=str(backend),
+            x=g["sec_per_epoch"], y=g[TEST], mode="markers", name=str(backend),
             marker={"size": 6 + np.sqrt(size.loc[idx]) * scale,
                     "symbol": "circle" if backend == "native" else "diamond"},
             text=g["run_name"] + "<br>trainable " + g["n_trainable_params"].astype(str),
-            hovertemplate="%{text}<br>%{x:.2f} s/epoch<br>test_acc %{y:.4f}<extra></extra>"))
+            hovertemplate="%{text}<br>%{x:.2f} s/epoch<br>" + TEST + " %{y:.4f}<extra></extra>"))
     fig.update_layout(title="test accuracy vs seconds per epoch (size: trainable parameters)",
-                      xaxis_title="seconds per epoch", yaxis_title="test_acc",
+                      xaxis_title="seconds per epoch", yaxis_title=TEST,
                       template="plotly_white")
     return fig
 
@@ -113,7 +116,7 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
     frame = comparison_frame(runs)
     frame.to_csv(out / "cell_comparison.csv", index=False)
     (out / "cell_comparison.md").write_text(to_markdown(frame))
-    done = frame[frame["test_acc"].notna()]
+    done = frame[frame[TEST].notna()]
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(frame)} trials: {html.escape(str(frame['status'].value_counts().to_dict()))}"
@@ -123,10 +126,11 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
         "<h2>All trials</h2>", frame.to_html(index=False, na_rep=""),
     ]
     write_page(out / "report.html", title, parts)
-    lines = [f"report written to {out}", "best test accuracy:"]
-    lines += [f"  {r.run_name}: test {r.test_acc:.4f}, {r.n_trainable_params:,} trainable / "
+    lines = [f"report written to {out}", "best on validation:"]
+    lines += [f"  {r.run_name}: val {r[BEST]:.4f}, test {r[TEST]:.4f}, "
+              f"{r.n_trainable_params:,} trainable / "
               f"{r.n_params:,} params, {r.sec_per_epoch} s/epoch"
-              for r in done.head(5).itertuples()]
+              for _, r in done.head(5).iterrows()]
     return "\n".join(lines)
 
 

@@ -47,7 +47,7 @@ def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
                           ).reset_index(drop=True)
 
 
-def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = "best_val_acc",
+def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_metric,
                  mode: str = "max") -> pd.DataFrame:
     """Mark the trials no other trial beats on both axes (fewer ``x``, better ``y``: higher
     for ``mode`` max, lower for min).

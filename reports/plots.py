@@ -5,12 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from rnn_core.tasks import SENTIMENT
+
 __all__ = ["plot_pareto", "plot_curves"]
 
 _SYMBOLS = {"finished": "circle", "stopped_early": "x", "failed": "triangle-down"}
 
 
-def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc", mode: str = "max") -> go.Figure:
+def plot_pareto(front: pd.DataFrame, y: str = SENTIMENT.best_metric, mode: str = "max"
+                ) -> go.Figure:
     """The objective against parameter count (log x), the Pareto front drawn and its configs
     named (``mode`` min: lower is better, e.g. perplexity)."""
     fig = go.Figure()
@@ -32,8 +35,8 @@ def plot_pareto(front: pd.DataFrame, y: str = "best_val_acc", mode: str = "max")
     return fig
 
 
-def plot_curves(history: pd.DataFrame, trials: pd.DataFrame, metric: str = "val_acc"
-                ) -> go.Figure:
+def plot_curves(history: pd.DataFrame, trials: pd.DataFrame,
+                metric: str = SENTIMENT.objective) -> go.Figure:
     """``metric`` by epoch per trial; trials stopped by the scheduler end in an ``x``."""
     fig = go.Figure()
     status = dict(zip(trials["run_id"], trials["status"], strict=False))

@@ -83,7 +83,7 @@ def test_comparison_frame():
     assert tuple(frame.columns) == COLUMNS
     assert frame["run_name"].tolist() == ["mgu-scratch-bi-glove50-frozen",
                                           "lstm-native-uni-learned64",
-                                          "gru-scratch-uni-vec-tuned"]  # best test first
+                                          "gru-scratch-uni-vec-tuned"]  # best validation first
     first = frame.iloc[0]
     assert (first.cell, first.backend, first.direction, first.inputs) == \
         ("mgu", "scratch", "bi", "glove50 frozen")
@@ -91,6 +91,9 @@ def test_comparison_frame():
     assert frame["inputs"].tolist()[1:] == ["learned", "my tuned"]
     assert frame["sec_per_epoch"].tolist()[1] == 3.46
     assert pd.isna(frame.iloc[2]["test_acc"]) and pd.isna(frame.iloc[1]["vocab_coverage"])
+    # validation ranks; a better test score never moves a trial up
+    flipped = comparison_frame(_runs().assign(test_acc=[0.9, 0.8, None]))
+    assert flipped["run_name"].tolist() == frame["run_name"].tolist()
 
 
 def test_comparison_frame_without_variant_uses_cell_and_backend():
@@ -107,7 +110,7 @@ def test_write_cell_report(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert 'id="accuracy"' in page and 'id="speed"' in page
     assert pd.read_csv(tmp_path / "cell_comparison.csv").shape == (3, len(COLUMNS))
-    assert "mgu-scratch-bi-glove50-frozen: test 0.8000" in summary
+    assert "mgu-scratch-bi-glove50-frozen: val 0.7900, test 0.8000" in summary
 
 
 @pytest.mark.slow

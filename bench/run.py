@@ -16,6 +16,8 @@ where they are short, medians), because the machine's cores are shared with othe
   same trials (each trial's compute is measured inside it; ``reports.frames.sweep_accounting``)
   on the quick preset (``--preset-sweep``) or the search sweeps; cross-checked with real
   processes: the smoke sweep vs the same trials through ``rnn_core.training.train`` in a loop.
+- language-model training efficiency (``bench/lm.py``): useful training FLOP/s of the LM
+  study's configs, decoder over the vocabulary included, / dense matmul FLOP/s.
 - search efficiency: ASHA and synchronous SHA vs the full grid (FIFO), same subset, grid and seed,
   over seeds.
 - data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
@@ -208,6 +210,24 @@ def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict,
     fig = figure("training_efficiency", round(value, 3), "fraction of matmul FLOP/s", ">= 0.6",
                  bool(value >= 0.6), notes, per_config=rows)
     return fig, rows
+
+
+def lm_figure(steps: int) -> dict:
+    """``bench/lm.py`` on the Brown corpus: the default LM config against the matmul roof."""
+    from bench.lm import lm_efficiency
+    from rnn_core.data.lm_text import load_lm_corpus
+
+    res = lm_efficiency(load_lm_corpus(None), steps=steps)
+    first = res["rows"][0]
+    notes = (f"{first['config']} (the study's default size, tied, batch {res['batch']}, "
+             f"{res['threads']} thread(s)), vocabulary {res['vocab_size']:,}: "
+             f"{first['tokens_per_s']:,.0f} tokens/s x {first['flops_per_token']:,} FLOPs "
+             f"(decoder {first['decoder_share_of_flops']:.0%}) = {first['gflops']:.1f} GF/s vs "
+             f"matmul 2048^3 {first['matmul_2048_gflops']:.1f} GF/s. Per config: "
+             + "; ".join(f"{r['config']} {r['efficiency']:.2f}" for r in res["rows"]))
+    return figure("lm_training_efficiency", round(first["efficiency"], 3),
+                  "fraction of matmul FLOP/s", ">= 0.5", bool(first["efficiency"] >= 0.5),
+                  notes, per_config=res["rows"])
 
 
 # ----------------------------------------------------------------------------- padding
@@ -654,7 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the efficiency figure (trials use 1)")
-    parser.add_argument("--only", help="comma list: efficiency,padding,overhead,search,data")
+    parser.add_argument("--only",
+                        help="comma list: efficiency,lm,padding,overhead,search,data")
     parser.add_argument("--preset-sweep", action=argparse.BooleanOptionalAction, default=None,
                         help="also run the quick-preset sweep (~9 min) and account its "
                              "overhead (default: on without --quick)")
@@ -692,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
             configs = QUICK_CONFIGS if args.quick else GRID
             fig, rows = training_efficiency(corpus, configs, 1, 5 if args.quick else 10)
             figs.append(fig)
+        if want("lm"):
+            print("language-model training efficiency ...", flush=True)
+            figs.append(lm_figure(6 if args.quick else 12))
         if want("search"):
             print("search efficiency ...", flush=True)
             seeds = SEARCH_SEEDS["quick" if args.quick else "full"]

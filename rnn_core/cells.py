@@ -17,9 +17,17 @@ faults on every call). ``torch.jit.script`` is deprecated in torch 2.13, so none
 
 Parameters have torch's names, shapes and gate order (``weight_ih_l0`` (G*H, I),
 ``weight_hh_l0`` (G*H, H), ``bias_ih_l0``, ``bias_hh_l0``; LSTM i,f,g,o; GRU r,z,n), so weights
-copy 1:1 from ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``. The initial state is zero. Outputs at padded
-positions are computed like any other step; the stack reads each sequence's state at its own
-length, so they never reach a result.
+copy 1:1 from ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``. Outputs at padded positions are computed
+like any other step; the stack reads each sequence's state at its own length, so they never reach
+a result.
+
+Initial state: each Function takes h0 (B, H) (LSTM also c0 (B, H)); None means zero and runs the
+zero-state code unchanged, where step 0 has no recurrent term. A given h0 adds that term
+(h0 W_hh^T) to step 0's pre-activations, and backward returns dL/dh0 (and dL/dc0) and adds
+d_pre_0^T h0 to the gradient of W_hh. The outputs h_t are the per-step states, so a final state
+is read from them at each sequence's length; the LSTM Function also returns its cell states c_t
+(T, B, H) and takes their gradient, so the final c can be read there too (truncated BPTT carries
+(h, c) from one chunk to the next).
 """
 
 from __future__ import annotations
@@ -89,22 +97,25 @@ class _ElmanFn(torch.autograd.Function):
         b_ih: Tensor,
         w_hh: Tensor,
         b_hh: Tensor,
+        h0: Tensor | None,
         relu: bool,
     ) -> Tensor:
         out = _project(x, w_ih, b_ih + b_hh)  # pre-activations, turned into h_t step by step
         outs, w_t = out.unbind(0), w_hh.t()
         act_ = torch.relu_ if relu else torch.tanh_
+        if h0 is not None:
+            outs[0].addmm_(h0, w_t)
         act_(outs[0])
         for t in range(1, len(outs)):
             act_(outs[t].addmm_(outs[t - 1], w_t))
-        ctx.save_for_backward(x, w_ih, w_hh, out)
+        ctx.save_for_backward(x, w_ih, w_hh, out, h0)
         ctx.relu = relu
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, out = ctx.saved_tensors
+        x, w_ih, w_hh, out, h0 = ctx.saved_tensors
         grad = grad.contiguous()  # time-major: a strided grad slows every step
         d_pre = torch.empty_like(out)
         outs, dps, gs = _steps(out, d_pre, grad)
@@ -117,23 +128,44 @@ class _ElmanFn(torch.autograd.Function):
             if t:
                 dh = torch.addmm(gs[t - 1], dps[t], w_hh)
         dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
-        return dx, dw_ih, db, _weight_grad(d_pre[1:], out[:-1]), db, None
+        dw_hh = _weight_grad(d_pre[1:], out[:-1])
+        dh0 = None
+        if h0 is not None:  # step 0's recurrent term h0 W_hh^T
+            dw_hh.addmm_(dps[0].t(), h0)
+            dh0 = dps[0] @ w_hh if ctx.needs_input_grad[5] else None
+        return dx, dw_ih, db, dw_hh, db, dh0, None
 
 
 class _LSTMFn(torch.autograd.Function):
-    """Hochreiter & Schmidhuber (1997) with forget gate, torch's gate order i, f, g, o."""
+    """Hochreiter & Schmidhuber (1997) with forget gate, torch's gate order i, f, g, o.
+
+    Returns (h_t, c_t), both (T, B, H): the cell states are an output so that a final c can be
+    read at each sequence's length and carried to the next chunk with its gradient.
+    """
 
     @staticmethod
     def forward(
-        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
-    ) -> Tensor:
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        b_ih: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor,
+        h0: Tensor | None,
+        c0: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        # an unused c (the common case) gets no gradient buffer of zeros: backward sees None
+        ctx.set_materialize_grads(False)
         gates = _project(x, w_ih, b_ih + b_hh)  # (T, B, 4H), activated in place step by step
         t_len, b, four_h = gates.shape
         h = four_h // 4
         c, tc, out = (gates.new_empty(t_len, b, h) for _ in range(3))  # c_t, tanh(c_t), h_t
         gts, cs, tcs, outs = _steps(gates, c, tc, out)
         ii, ff, gg, oo = _steps(*gates.split(h, -1))
-        w_t, c_prev, h_prev = w_hh.t(), gates.new_zeros(b, h), gates.new_zeros(b, h)
+        w_t, h_prev = w_hh.t(), gates.new_zeros(b, h)
+        c_prev = gates.new_zeros(b, h) if c0 is None else c0
+        if h0 is not None:  # the loop adds the recurrent term from step 1 on
+            gts[0].addmm_(h0, w_t)
         for t in range(t_len):
             if t:
                 gts[t].addmm_(h_prev, w_t)
@@ -142,14 +174,16 @@ class _LSTMFn(torch.autograd.Function):
             gg[t].mul_(2).sub_(1)
             c_prev = torch.mul(ff[t], c_prev, out=cs[t]).addcmul_(ii[t], gg[t])
             h_prev = torch.mul(oo[t], torch.tanh(c_prev, out=tcs[t]), out=outs[t])
-        ctx.save_for_backward(x, w_ih, w_hh, gates, c, tc, out)
-        return out
+        ctx.save_for_backward(x, w_ih, w_hh, gates, c, tc, out, h0, c0)
+        return out, c
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, gates, c, tc, out = ctx.saved_tensors
-        grad = grad.contiguous()
+    def backward(
+        ctx: FunctionCtx, grad: Tensor | None, grad_c: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, gates, c, tc, out, h0, c0 = ctx.saved_tensors
+        grad = torch.zeros_like(out) if grad is None else grad.contiguous()
         t_len, b, h = out.shape
         i, f, g, o = gates.split(h, -1)
         # d pre-activation per unit of carried gradient, all steps at once; per unit of dc:
@@ -158,23 +192,36 @@ class _LSTMFn(torch.autograd.Function):
         d_pre = torch.empty_like(gates)
         c_i, c_f, c_g, c_o = d_pre.split(h, -1)
         _sigmoid_backward.grad_input(g, i, grad_input=c_i)
-        c_f[0].zero_()
+        if c0 is None:
+            c_f[0].zero_()
+        else:
+            _sigmoid_backward.grad_input(c0, f[0], grad_input=c_f[0])
         _sigmoid_backward.grad_input(c[:-1], f[1:], grad_input=c_f[1:])
         _tanh_backward.grad_input(i, g, grad_input=c_g)
         _sigmoid_backward.grad_input(tc, o, grad_input=c_o)
         q = _tanh_backward(o, tc)
         d_ifg, d_o = _steps(d_pre.view(t_len, b, 4, h)[:, :, :3], c_o)
         qs, fs, gs, dps = _steps(q, f, grad, d_pre)
+        gcs = None if grad_c is None else grad_c.contiguous().unbind(0)  # direct dL/dc_t
         dh, dc = gs[-1], torch.zeros_like(q[0])
         for t in range(t_len - 1, -1, -1):
             dc.addcmul_(dh, qs[t])  # dL/dc_t
+            if gcs is not None:
+                dc.add_(gcs[t])
             d_ifg[t].mul_(dc.unsqueeze(1))
             d_o[t].mul_(dh)
             if t:
                 dc.mul_(fs[t])
                 dh = torch.addmm(gs[t - 1], dps[t], w_hh)
         dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
-        return dx, dw_ih, db, _weight_grad(d_pre[1:], out[:-1]), db
+        dw_hh = _weight_grad(d_pre[1:], out[:-1])
+        dh0 = dc0 = None
+        if h0 is not None:  # step 0's recurrent term h0 W_hh^T
+            dw_hh.addmm_(dps[0].t(), h0)
+            dh0 = dps[0] @ w_hh if ctx.needs_input_grad[5] else None
+        if c0 is not None and ctx.needs_input_grad[6]:
+            dc0 = dc.mul_(fs[0])  # c_0 = f_0 c0 + i_0 g_0
+        return dx, dw_ih, db, dw_hh, db, dh0, dc0
 
 
 class _GRUFn(torch.autograd.Function):
@@ -182,7 +229,13 @@ class _GRUFn(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        b_ih: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor,
+        h0: Tensor | None,
     ) -> Tensor:
         gates = _project(x, w_ih, b_ih)  # (T, B, 3H), activated to r, z, n in place
         t_len, b, three_h = gates.shape
@@ -191,19 +244,20 @@ class _GRUFn(torch.autograd.Function):
         gh = gates.new_empty(b, three_h)  # h_{t-1} W_hh^T + b_hh of the current step
         gh_rz, gh_nt = gh[:, : 2 * h], gh[:, 2 * h :]
         rz, rs, zs, ns, ghn, outs = _steps(gates[..., : 2 * h], *gates.split(h, -1), gh_n, out)
-        w_t, h_prev = w_hh.t(), gates.new_zeros(b, h)
+        w_t = w_hh.t()
+        h_prev = gates.new_zeros(b, h) if h0 is None else h0
         for t in range(t_len):
             torch.addmm(b_hh, h_prev, w_t, out=gh)
             rz[t].add_(gh_rz).sigmoid_()
             ns[t].addcmul_(rs[t], ghn[t].copy_(gh_nt)).tanh_()
             h_prev = torch.lerp(ns[t], h_prev, zs[t], out=outs[t])  # (1 - z) n + z h
-        ctx.save_for_backward(x, w_ih, w_hh, gates, gh_n, out)
+        ctx.save_for_backward(x, w_ih, w_hh, gates, gh_n, out, h0)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, gates, gh_n, out = ctx.saved_tensors
+        x, w_ih, w_hh, gates, gh_n, out, h0 = ctx.saved_tensors
         grad = grad.contiguous()
         t_len, b, h = out.shape
         r, z, n = gates.split(h, -1)
@@ -214,7 +268,10 @@ class _GRUFn(torch.autograd.Function):
         d_gh = torch.empty(t_len, b, 3, h, dtype=out.dtype, device=out.device)
         a_r, a_z, a_hn = d_gh.unbind(2)
         _sigmoid_backward.grad_input(gh_n, r, grad_input=a_r)
-        a_z[0] = n[0]
+        if h0 is None:
+            a_z[0] = n[0]
+        else:
+            torch.sub(n[0], h0, out=a_z[0])
         torch.sub(n[1:], out[:-1], out=a_z[1:])  # n_t - h_{t-1}
         _sigmoid_backward.grad_input(a_z, z, grad_input=a_z).neg_()
         a_hn.copy_(r)
@@ -236,7 +293,13 @@ class _GRUFn(torch.autograd.Function):
         dw_ih = torch.cat([d_rz.t() @ x2, d_n2.t() @ x2])
         db_hh = d_gh3.sum((0, 1))
         db_ih = torch.cat([db_hh[: 2 * h], d_n2.sum(0)])
-        return dx, dw_ih, db_ih, _weight_grad(d_gh3[1:], out[:-1]), db_hh
+        dw_hh = _weight_grad(d_gh3[1:], out[:-1])
+        dh0 = None
+        if h0 is not None:  # step 0's recurrent input h0: through W_hh and through z
+            dw_hh.addmm_(dgs[0].t(), h0)
+            if ctx.needs_input_grad[5]:
+                dh0 = torch.mul(dh, zs[0]).addmm_(dgs[0], w_hh)
+        return dx, dw_ih, db_ih, dw_hh, db_hh, dh0
 
 
 class _MGUFn(torch.autograd.Function):
@@ -244,31 +307,41 @@ class _MGUFn(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: FunctionCtx, x: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        b_ih: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor,
+        h0: Tensor | None,
     ) -> Tensor:
         gates = _project(x, w_ih, b_ih + b_hh)  # (T, B, 2H), activated to f, h~ in place
         t_len, b, two_h = gates.shape
         h = two_h // 2
         fh, out = gates.new_empty(t_len, b, h), gates.new_empty(t_len, b, h)  # f * h_{t-1}, h_t
         fs, cs, fhs, outs = _steps(*gates.split(h, -1), fh, out)
-        wf_t, uh_t, h_prev = w_hh[:h].t(), w_hh[h:].t(), gates.new_zeros(b, h)
+        wf_t, uh_t = w_hh[:h].t(), w_hh[h:].t()
+        h_prev = gates.new_zeros(b, h) if h0 is None else h0
         for t in range(t_len):
             fs[t].addmm_(h_prev, wf_t).sigmoid_()
             cs[t].addmm_(torch.mul(fs[t], h_prev, out=fhs[t]), uh_t).tanh_()
             h_prev = torch.lerp(h_prev, cs[t], fs[t], out=outs[t])  # (1 - f) h + f h~
-        ctx.save_for_backward(x, w_ih, w_hh, gates, fh, out)
+        ctx.save_for_backward(x, w_ih, w_hh, gates, fh, out, h0)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, gates, fh, out = ctx.saved_tensors
+        x, w_ih, w_hh, gates, fh, out, h0 = ctx.saved_tensors
         grad = grad.contiguous()
         t_len, b, h = out.shape
         f, cand = gates.split(h, -1)
         a_h = _tanh_backward(f, cand)  # per unit of dh: pre_h~ <- f (1 - h~^2)
         a_f = torch.empty_like(a_h)  # per unit of dh: f <- h~ - h_{t-1}
-        a_f[0] = cand[0]
+        if h0 is None:
+            a_f[0] = cand[0]
+        else:
+            torch.sub(cand[0], h0, out=a_f[0])
         torch.sub(cand[1:], out[:-1], out=a_f[1:])
         keep = 1 - f  # per unit of dh: h_{t-1} <- 1 - f
         d_pre = torch.empty_like(gates)
@@ -283,22 +356,34 @@ class _MGUFn(torch.autograd.Function):
             df = torch.mul(dh, afs[t])
             if t:
                 df.addcmul_(d_fh, outs[t - 1])
+            elif h0 is not None:
+                df.addcmul_(d_fh, h0)
             _sigmoid_backward.grad_input(df, fs[t], grad_input=dfs[t])
             if t:
                 dh = torch.addcmul(gs[t - 1], dh, keeps[t]).addcmul_(d_fh, fs[t])
                 dh.addmm_(dfs[t], wf)
         d_wf = _weight_grad(d_pre[1:, :, :h], out[:-1])
-        d_w = torch.cat([d_wf, _weight_grad(d_pre[..., h:], fh)])
+        dh0 = None
+        if h0 is not None:  # step 0's recurrent input h0: through W_f, 1 - f and f * h0
+            d_wf.addmm_(dfs[0].t(), h0)
+            if ctx.needs_input_grad[5]:
+                dh0 = torch.mul(dh, keeps[0]).addcmul_(d_fh, fs[0]).addmm_(dfs[0], wf)
+        d_w = torch.cat([d_wf, _weight_grad(d_pre[..., h:], fh)])  # fh holds f_0 * h0 at step 0
         dx, dw_ih, db = _input_grads(ctx, d_pre, x, w_ih)
-        return dx, dw_ih, db, d_w, db
+        return dx, dw_ih, db, d_w, db, dh0
 
 
 class _ScratchLayer(nn.Module):
-    """One direction of one layer; ``forward(x (B, T, I)) -> (outputs (B, T, H), None)``."""
+    """One direction of one layer; ``forward(x (B, T, I), state) -> (outputs (B, T, H), cells)``.
+
+    ``state`` is h0 (B, H), for the LSTM a pair (h0, c0); ``cells`` is the LSTM's c_t (B, T, H)
+    and None for the other cells, whose outputs are their states.
+    """
 
     gates: int = 1
     _fn: type[torch.autograd.Function]
     _options: tuple = ()
+    _state_parts = 1  # tensors in the state: h, or (h, c) for the LSTM
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
@@ -316,11 +401,35 @@ class _ScratchLayer(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, None]:
-        """x (B, T, I) -> (outputs (B, T, H), None); the stack reads final states itself."""
+    def forward(
+        self, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Run the layer from ``state`` (None: zeros) over every step of x.
+
+        Args:
+            x: (B, T, I).
+            state: h0 (B, H); for the LSTM a pair (h0, c0), each (B, H).
+
+        Returns:
+            outputs h_t (B, T, H) and, for the LSTM, the cell states c_t (B, T, H) (None for
+            the other cells). The final state of a sequence of length n is step n - 1 of these;
+            the stack reads it there.
+        """
         xt = x.transpose(0, 1).contiguous()  # (T, B, I); no copy when x came from this layer
         params = (self.weight_ih_l0, self.bias_ih_l0, self.weight_hh_l0, self.bias_hh_l0)
-        return self._fn.apply(xt, *params, *self._options).transpose(0, 1), None
+        if state is None:
+            init = (None,) * self._state_parts
+        else:
+            init = (state,) if self._state_parts == 1 else tuple(state)
+            expected = (x.shape[0], self.hidden_size)
+            if len(init) != self._state_parts or any(tuple(s.shape) != expected for s in init):
+                kind = "(h0, c0), each" if self._state_parts == 2 else "h0"
+                raise ValueError(f"{type(self).__name__} state must be {kind} of shape "
+                                 f"{expected} (batch, hidden_size)")
+        out = self._fn.apply(xt, *params, *init, *self._options)
+        if self._state_parts == 2:  # LSTM: (h_t, c_t)
+            return out[0].transpose(0, 1), out[1].transpose(0, 1)
+        return out.transpose(0, 1), None
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
@@ -348,7 +457,7 @@ class LSTMLayer(_ScratchLayer):
     c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t).
     """
 
-    gates, _fn = 4, _LSTMFn
+    gates, _fn, _state_parts = 4, _LSTMFn, 2
 
 
 class GRULayer(_ScratchLayer):

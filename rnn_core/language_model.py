@@ -28,22 +28,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """sum over scored rows of -log softmax(h W^T + b)[target], and its gradient.
 
     torch's ``cross_entropy(linear(h))`` writes the logits, their log-softmax, a zero-filled
-    gradient and the gradient of the logits: four (N, V) passes. Here the logits become the
-    softmax in place (kept for backward), and backward turns them into the gradient in place:
-    d logits = softmax - onehot(target), zero on unscored rows.
+    gradient and the gradient of the logits: four (N, V) buffers. Here the log-softmax becomes
+    the softmax in place (kept for backward), and backward turns it into the gradient in
+    place: d logits = softmax - onehot(target), zero on unscored rows. So a graph through it
+    can be backpropagated once (a second pass, with ``retain_graph``, is refused by autograd's
+    version check).
     """
 
     @staticmethod
     def forward(ctx: FunctionCtx, h: Tensor, weight: Tensor, bias: Tensor, target: Tensor
                 ) -> Tensor:
-        logits = torch.addmm(bias, h, weight.t())  # (N, V)
         scored = target != IGNORE
         safe = torch.where(scored, target, 0)
-        lse = torch.logsumexp(logits, 1)  # (N,)
-        nll = (lse - logits.gather(1, safe.unsqueeze(1)).squeeze(1)) * scored
+        log_probs = torch.log_softmax(torch.addmm(bias, h, weight.t()), 1)  # (N, V)
+        nll = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1) * scored
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            probs = logits.sub_(lse.unsqueeze(1)).exp_()
-            ctx.save_for_backward(h, weight, probs, safe, scored)
+            ctx.save_for_backward(h, weight, log_probs.exp_(), safe, scored)  # softmax
         return nll.sum()
 
     @staticmethod

@@ -88,7 +88,7 @@ def build_parser(doc: str | None, space: ModuleType,
                    default="full", help="data size and epochs (default: full)")
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
-    p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=getattr(space, "SCHEDULER", "asha"),
                    help="asha: a trial pauses at each rung; as trials arrive there, the best "
                         f"1/factor of them go on ({task.objective}), the rest stop; "
                         "sha: synchronous successive halving (all trials reach a rung, then "

@@ -45,10 +45,10 @@ def _copy(src: dict[str, Tensor], dst: nn.Module, rename) -> None:
             params[rename(name)].copy_(value)
 
 
-def _loss(out: Tensor, last: Tensor, seed: int = 2) -> Tensor:
+def _loss(out: Tensor, last: Tensor, seed: int = 2, lengths: Tensor = LENGTHS) -> Tensor:
     """A loss touching every valid output position and the final state."""
     g = torch.Generator().manual_seed(seed)
-    mask = (torch.arange(out.shape[1]) < LENGTHS.unsqueeze(1)).unsqueeze(-1)
+    mask = (torch.arange(out.shape[1]) < lengths.unsqueeze(1)).unsqueeze(-1)
     w_out = torch.randn(out.shape, generator=g, dtype=out.dtype)
     w_last = torch.randn(last.shape, generator=g, dtype=last.dtype)
     return (out * w_out * mask).sum() + (last * w_last).sum()
@@ -283,3 +283,229 @@ def test_classifier_trains_with_scratch_backend(cell):
     nn.functional.cross_entropy(logits, torch.zeros(B, dtype=torch.long)).backward()
     assert logits.shape == (B, 2)
     assert all(p.grad is not None for p in model.rnn.parameters())
+
+
+# --- recurrent state in and out (truncated BPTT) ---
+
+FULL = torch.full((B,), T)
+
+
+def _state(cell: str, layers: int, bidir: bool, batch: int = B, seed: int = 3):
+    """A random initial state in torch's layout: h0, or (h0, c0) for the LSTM."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (layers * (2 if bidir else 1), batch, H)
+    parts = tuple(
+        torch.randn(shape, generator=g, dtype=torch.float64).requires_grad_()
+        for _ in range(2 if cell == "lstm" else 1)
+    )
+    return parts if cell == "lstm" else parts[0]
+
+
+def _parts(state) -> tuple[Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
+def _state_loss(state, seed: int = 4) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return sum((p * torch.randn(p.shape, generator=g, dtype=p.dtype)).sum() for p in _parts(state))
+
+
+def _stack_name(torch_name: str, backend: str, bidir: bool) -> str:
+    """``nn.LSTM`` parameter name (``weight_ih_l1_reverse``) -> the stack's name for it."""
+    if backend == "native" and not bidir:
+        return f"rnn.{torch_name}"
+    direction = "bwd" if torch_name.endswith("_reverse") else "fwd"
+    kind, layer = torch_name.removesuffix("_reverse").rsplit("_l", 1)
+    return f"{direction}.{layer}.{kind}_l0"
+
+
+@pytest.mark.parametrize("ragged", [True, False])
+@pytest.mark.parametrize("bidir", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cell", NATIVE)
+def test_scratch_equals_native_with_initial_state(cell, layers, bidir, ragged):
+    native = _stack(cell, "native", layers, bidir)
+    scratch = _stack(cell, "scratch", layers, bidir, seed=99)
+    _copy(dict(native.named_parameters()), scratch, lambda n: _scratch_name(n, bidir))
+    lengths = LENGTHS if ragged else FULL
+    results = []
+    for stack in (native, scratch):
+        x, state = _inputs(), _state(cell, layers, bidir)
+        out, last, final = stack(x, lengths, state, return_state=True)
+        (_loss(out, last, lengths=lengths) + _state_loss(final)).backward()
+        grads = [p.grad for p in _parts(state)]
+        results.append((out, last, final, x.grad, grads, dict(stack.named_parameters())))
+    (out_n, last_n, fin_n, gx_n, gs_n, p_n), (out_s, last_s, fin_s, gx_s, gs_s, p_s) = results
+    valid = torch.arange(T) < lengths.unsqueeze(1)
+    torch.testing.assert_close(out_s[valid], out_n[valid], **TIGHT)
+    torch.testing.assert_close(last_s, last_n, **TIGHT)
+    assert isinstance(fin_s, tuple) == isinstance(fin_n, tuple) == (cell == "lstm")
+    for f_s, f_n in zip(_parts(fin_s), _parts(fin_n), strict=True):
+        assert f_s.shape == (layers * (2 if bidir else 1), B, H)
+        torch.testing.assert_close(f_s, f_n, **TIGHT)
+    torch.testing.assert_close(gx_s, gx_n, **TIGHT)
+    for g_s, g_n in zip(gs_s, gs_n, strict=True):
+        torch.testing.assert_close(g_s, g_n, **TIGHT)
+    for name, p in p_n.items():
+        torch.testing.assert_close(p_s[_scratch_name(name, bidir)].grad, p.grad, **TIGHT)
+
+
+@pytest.mark.parametrize("bidir", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize(("cell", "backend"), [c for c in COMBOS if c[0] in NATIVE])
+def test_final_state_equals_torch_h_n_for_equal_lengths(cell, backend, layers, bidir):
+    torch.manual_seed(0)
+    ref = get_cell(cell).native(IN, H, layers, batch_first=True, bidirectional=bidir).double()
+    ours = _stack(cell, backend, layers, bidir, seed=99)
+    _copy(dict(ref.named_parameters()), ours, lambda n: _stack_name(n, backend, bidir))
+    x_ref, x_ours = _inputs(), _inputs()
+    s_ref, s_ours = _state(cell, layers, bidir), _state(cell, layers, bidir)
+    out_ref, fin_ref = ref(x_ref, s_ref)
+    out, _, fin = ours(x_ours, FULL, s_ours, return_state=True)
+    torch.testing.assert_close(out, out_ref, **TIGHT)
+    for mine, theirs in zip(_parts(fin), _parts(fin_ref), strict=True):  # h_n (and c_n)
+        torch.testing.assert_close(mine, theirs, **TIGHT)
+    w = torch.randn(out.shape, dtype=out.dtype)
+    ((out_ref * w).sum() + _state_loss(fin_ref)).backward()
+    ((out * w).sum() + _state_loss(fin)).backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, **TIGHT)
+    for mine, theirs in zip(_parts(s_ours), _parts(s_ref), strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad, **TIGHT)
+
+
+@pytest.mark.parametrize("given", [False, True])
+@pytest.mark.parametrize("bidir", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize(("cell", "backend"), COMBOS)
+def test_ragged_final_state_equals_each_sequence_alone(cell, backend, layers, bidir, given):
+    stack = _stack(cell, backend, layers, bidir).eval()
+    x = _inputs()
+    state = _state(cell, layers, bidir) if given else None
+    with torch.no_grad():
+        out, last, final = stack(x, LENGTHS, state, return_state=True)
+        out_plain, last_plain = stack(x, LENGTHS, state)  # return_state=False: today's pair
+        valid = torch.arange(T) < LENGTHS.unsqueeze(1)
+        torch.testing.assert_close(out_plain[valid], out[valid], **TIGHT)
+        torch.testing.assert_close(last_plain, last, **TIGHT)
+        for k, n in enumerate(LENGTHS.tolist()):
+            state_k = None
+            if given:
+                state_k = tuple(p[:, k : k + 1] for p in _parts(state))
+                state_k = state_k if cell == "lstm" else state_k[0]
+            out_k, last_k, final_k = stack(x[k : k + 1, :n], LENGTHS[k : k + 1], state_k, True)
+            torch.testing.assert_close(out[k, :n], out_k[0], **TIGHT)
+            torch.testing.assert_close(last[k], last_k[0], **TIGHT)
+            for f, f_k in zip(_parts(final), _parts(final_k), strict=True):
+                torch.testing.assert_close(f[:, k], f_k[:, 0], **TIGHT)
+
+
+@pytest.mark.parametrize(("cell", "backend"), COMBOS)
+def test_zero_state_equals_no_state(cell, backend):
+    stack = _stack(cell, backend, 2, bidir=True)
+    x = _inputs().detach()
+    zeros = tuple(torch.zeros_like(p) for p in _parts(_state(cell, 2, True)))
+    out, last, final = stack(x, LENGTHS, zeros if cell == "lstm" else zeros[0], True)
+    out_none, last_none, final_none = stack(x, LENGTHS, None, True)
+    valid = torch.arange(T) < LENGTHS.unsqueeze(1)
+    torch.testing.assert_close(out[valid], out_none[valid], **TIGHT)
+    torch.testing.assert_close(last, last_none, **TIGHT)
+    for f, f_none in zip(_parts(final), _parts(final_none), strict=True):
+        torch.testing.assert_close(f, f_none, **TIGHT)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize(("cell", "backend"), COMBOS)
+def test_two_chunks_carrying_state_equal_one_run(cell, backend, layers):
+    """Truncated BPTT: chunk 2 starts from chunk 1's final state; without a detach the
+    gradients also match one run over all T steps."""
+    whole, chunked = _stack(cell, backend, layers), _stack(cell, backend, layers)
+    x_w, x_c = _inputs(), _inputs()
+    s_w, s_c = _state(cell, layers, False), _state(cell, layers, False)
+    out_w, _, fin_w = whole(x_w, FULL, s_w, return_state=True)
+    cut = 3
+    out_1, _, fin_1 = chunked(x_c[:, :cut], torch.full((B,), cut), s_c, return_state=True)
+    out_2, _, fin_2 = chunked(x_c[:, cut:], torch.full((B,), T - cut), fin_1, return_state=True)
+    out_c = torch.cat([out_1, out_2], 1)
+    torch.testing.assert_close(out_c, out_w, **TIGHT)
+    for f_c, f_w in zip(_parts(fin_2), _parts(fin_w), strict=True):
+        torch.testing.assert_close(f_c, f_w, **TIGHT)
+    w = torch.randn(out_w.shape, dtype=out_w.dtype)
+    ((out_w * w).sum() + _state_loss(fin_w)).backward()
+    ((out_c * w).sum() + _state_loss(fin_2)).backward()
+    torch.testing.assert_close(x_c.grad, x_w.grad, **TIGHT)
+    for g_c, g_w in zip(_parts(s_c), _parts(s_w), strict=True):
+        torch.testing.assert_close(g_c.grad, g_w.grad, **TIGHT)
+    p_c = dict(chunked.named_parameters())
+    for name, p in whole.named_parameters():
+        torch.testing.assert_close(p_c[name].grad, p.grad, **TIGHT)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_scratch_function_gradcheck_with_initial_state(cell):
+    """The autograd Function itself, time-major, with h0 (and c0) given; the LSTM's second
+    output c_t is checked too."""
+    torch.manual_seed(0)
+    layer = layer_builder(cell, "scratch")(2, 3).double()
+    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)  # (T, B, I)
+    parts = 2 if cell == "lstm" else 1
+    state = [torch.randn(2, 3, dtype=torch.float64, requires_grad=True) for _ in range(parts)]
+    params = (layer.weight_ih_l0, layer.bias_ih_l0, layer.weight_hh_l0, layer.bias_hh_l0)
+
+    def run(x, *args):
+        return layer._fn.apply(x, *args, *layer._options)
+
+    assert torch.autograd.gradcheck(run, (x, *params, *state))
+
+
+@pytest.mark.parametrize("given", ["h0", "c0"])
+def test_lstm_function_gradcheck_with_h0_or_c0_alone(given):
+    torch.manual_seed(0)
+    layer = layer_builder("lstm", "scratch")(2, 3).double()
+    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    params = (layer.weight_ih_l0, layer.bias_ih_l0, layer.weight_hh_l0, layer.bias_hh_l0)
+
+    def run(x, s, *p):
+        return layer._fn.apply(x, *p, *((s, None) if given == "h0" else (None, s)))
+
+    assert torch.autograd.gradcheck(run, (x, s, *params))
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_final_state_only_loss_gradcheck(cell):
+    """A loss on the ragged final state alone (outputs unused) gets every gradient."""
+    torch.manual_seed(0)
+    stack = RecurrentStack(cell, 2, 3, 2, backend="scratch").double()
+    x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([4, 2, 3])
+    state = _parts(_state(cell, 2, False, batch=3))
+
+    def run(x, *s):
+        s0 = tuple(s) if cell == "lstm" else s[0]
+        return _parts(stack(x, lengths, s0, return_state=True)[2])
+
+    assert torch.autograd.gradcheck(run, (x, *state))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wrong_state_shape_is_a_clear_error(backend):
+    gru = RecurrentStack("gru", IN, H, 2, backend=backend)
+    lstm = RecurrentStack("lstm", IN, H, 1, bidirectional=True, backend=backend)
+    x = torch.randn(B, T, IN)
+    good = torch.zeros(2, B, H)
+    bad = [
+        (gru, torch.zeros(1, B, H)),  # one layer's worth
+        (gru, torch.zeros(2, B + 1, H)),  # another batch
+        (gru, torch.zeros(2, B, H + 1)),
+        (gru, (good, good)),  # a pair for a cell without c
+        (lstm, good),  # h0 alone
+        (lstm, (good, torch.zeros(1, B, H))),
+        (lstm, (good, good, good)),
+    ]
+    for stack, state in bad:
+        with pytest.raises(ValueError, match=r"^state of this .* must be .* of shape \(2, 4, 3\)"):
+            stack(x, LENGTHS, state)
+    gru(x, LENGTHS, good)
+    lstm(x, LENGTHS, (good, good), return_state=True)
+    with pytest.raises(ValueError, match=r"GRULayer state must be h0 of shape \(4, 3\)"):
+        layer_builder("gru", "scratch")(IN, H)(x, torch.zeros(B, H + 1))

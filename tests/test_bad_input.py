@@ -217,3 +217,39 @@ def test_bad_archive(tmp_path, damage, fragment):
         read_dlstudio_archive(path)
     assert fragment in str(err.value)
     assert not Path("/tmp/never").exists()
+
+
+# the language-model study: its own axes and data layouts, the same one-sentence refusals
+LM_CLI = [
+    ("cells", ["--cells", "transformer"], "expected a comma-separated list of"),
+    ("dropout-1", ["--dropout", "1"], "each rate must be in [0, 1)"),
+    ("dropout-text", ["--dropout", "half"], "is not a list of numbers"),
+    ("grace-with-default-fifo", ["--grace-period", "2"], "only applies to --scheduler asha"),
+    ("data-missing", ["--data-path", "/no/such/ptb"], "does not exist; expected a folder"),
+    ("data-no-layout", ["--data-path", "{tmp}"], "holds neither layout"),
+    ("ptb-incomplete", ["--data-path", "{tmp}/ptb"], "ptb.valid.txt is missing"),
+    ("ptb-empty", ["--data-path", "{tmp}/ptb-empty"], "ptb.train.txt is empty"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", [c[1:] for c in LM_CLI], ids=[c[0] for c in LM_CLI])
+def test_bad_language_model_option(argv, fragment, store, tmp_path, capsys):
+    import ray
+
+    from sweeps import language_model
+
+    (tmp_path / "ptb").mkdir()
+    (tmp_path / "ptb" / "ptb.train.txt").write_text("a b c\n")
+    (tmp_path / "ptb-empty").mkdir()
+    for name in ("train", "valid", "test"):
+        (tmp_path / "ptb-empty" / f"ptb.{name}.txt").write_text("" if name == "train" else "a\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        code = main_guard(lambda: language_model.main(
+            ["--smoke-test", "--storage-path", str(tmp_path / "ray"), "--tracking-uri",
+             store[0], *argv]))
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    assert not ray.is_initialized(), "Ray was started before the input was checked"
+    _assert_refused(code, capsys.readouterr().err, fragment)
+    _assert_untouched(store)

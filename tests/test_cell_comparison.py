@@ -4,10 +4,6 @@ sweep (slow)."""
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,8 +13,7 @@ from rnn_core.cells import CELLS, layer_builder
 from rnn_core.tuning import trial_name
 from search_spaces import cell_comparison as space
 from sweeps import cell_comparison as script
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests._sweeps import run_study, sweep_runs
 
 
 def test_grid_holds_only_valid_variants():
@@ -115,20 +110,11 @@ def test_write_cell_report(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_sweep_has_a_child_run_for_every_cell(tmp_path):
-    from mlflow.tracking import MlflowClient
-
     uri = f"sqlite:///{tmp_path}/m.db"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "sweeps" / "cell_comparison.py"), "--smoke-test",
-         "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = run_study("cell_comparison", "--smoke-test", "--tracking-uri", uri,
+                     "--storage-path", str(tmp_path / "ray"), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("rnn-sweeps")
-    runs = client.search_runs([exp.experiment_id])
-    parent, = [r for r in runs if r.data.tags.get("sweep") == "parent"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    client, parent, children = sweep_runs(uri)
     assert len(children) == 10
     assert {c.data.params["variant"].split("/")[0] for c in children} == set(CELLS)
     names = {c.info.run_name for c in children}

@@ -3,34 +3,19 @@ real Brown corpus, ASHA ranking by validation perplexity (lower is better)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "sweeps" / "language_model.py"
+from tests._sweeps import run_study, sweep_runs
 
 
 @pytest.fixture(scope="module")
 def lm_smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lm")
     uri = f"sqlite:///{tmp}/m.db"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke-test", "--scheduler", "asha",
-                           "--tracking-uri", uri, "--storage-path", str(tmp / "ray"),
-                           "--report-dir", str(tmp / "report")],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = run_study("language_model", "--smoke-test", "--scheduler", "asha", "--tracking-uri",
+                     uri, "--storage-path", str(tmp / "ray"), "--report-dir", str(tmp / "report"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("rnn-sweeps")
-    runs = client.search_runs([exp.experiment_id])
-    parent = next(r for r in runs if r.data.tags.get("sweep") == "parent")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    return tmp, uri, proc, client, parent, children
+    return tmp, uri, proc, *sweep_runs(uri)
 
 
 @pytest.mark.slow

@@ -1,0 +1,29 @@
+"""Running a study script as a user does, and reading its sweep back from MLflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_study(study: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python sweeps/<study>.py ARGS`` from the checkout; output captured."""
+    return subprocess.run([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def sweep_runs(uri: str, experiment: str = "rnn-sweeps"):
+    """(client, the one parent run, its child runs) of the sweep in a store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    parent, = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    return client, parent, [r for r in runs
+                            if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

@@ -33,7 +33,8 @@ def ray_local():
 def test_failing_trials_are_retried_recorded_and_the_sweep_goes_on(tmp_path, imdb, ray_local):
     uri = f"sqlite:///{tmp_path}/m.db"
     spec = tuning.SweepSpec(
-        study="faults", base_config=TINY, max_epochs=2, scheduler="fifo", max_failures=1,
+        study="faults", task="sentiment", base_config=TINY, max_epochs=2, scheduler="fifo",
+        max_failures=1,
         storage_path=str(tmp_path / "ray"), tracking_uri=uri,
         # an exception (unknown cell), a NaN loss (lr inf) and a real out-of-memory
         # (an embedding of 35,053 x 10^8 floats) among 8 trials; one trial is healthy

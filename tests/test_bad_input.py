@@ -121,7 +121,7 @@ def test_bad_option(argv, fragment, store, tmp_path, capsys):
 
 
 def test_resuming_a_sweep_of_the_earlier_asha_is_refused(store, tmp_path, capsys):
-    """Sweeps interrupted under Ray's ASHAScheduler (before 2026-11-30) left their rungs as a
+    """Sweeps interrupted under Ray's ASHAScheduler left their rungs as a
     list of brackets; today's ASHA cannot continue them."""
     folder = tmp_path / "ray" / "compound_scaling-1a2b3c4d"
     side = tmp_path / "ray" / ".rnn_sweeps" / folder.name
@@ -131,7 +131,7 @@ def test_resuming_a_sweep_of_the_earlier_asha_is_refused(store, tmp_path, capsys
     (side / "asha_rungs.json").write_text('[{"1.0": {"a_00000": 0.8}, "3.0": {}}]')
     code, err = _cli(["--smoke-test", "--tracking-uri", store[0], "--resume", str(folder)],
                      capsys)
-    _assert_refused(code, err, "ran with the ASHA of rnn-sweeps before 2026-11-30")
+    _assert_refused(code, err, "ran with Ray's ASHAScheduler")
     _assert_untouched(store)
 
 

@@ -81,9 +81,9 @@ def sweep_meta(folder: str | Path) -> dict:
         raise ConfigError(f"--resume {folder}: not a sweep folder (no {STATE_FILE} in it)")
     rungs = path.with_name(ASHA_FILE)
     if rungs.exists() and isinstance(json.loads(rungs.read_text()), list):
-        raise ConfigError(f"--resume {folder}: this sweep ran with the ASHA of rnn-sweeps "
-                          "before 2026-11-30 (Ray's ASHAScheduler), whose rungs this version's "
-                          "ASHA cannot take over; start it again")
+        raise ConfigError(f"--resume {folder}: this sweep ran with Ray's ASHAScheduler (its "
+                          "rungs are saved as a list of brackets), whose rungs ASHA by "
+                          "promotion cannot take over; start it again")
     return json.loads(path.read_text())
 
 

@@ -1,31 +1,50 @@
-"""``python -m reports``: rebuild the report of a finished sweep from MLflow."""
+"""``python -m reports``: rebuild the report of a finished sweep of any study from MLflow.
+
+The study (and so which report) is read from the sweep's parent run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from reports.build import build_report
 from rnn_core.errors import ConfigError
 
 
+def build_any(tracking_uri: str, parent_run_id: str | None, out: str | Path | None,
+              experiment_name: str | None = None) -> tuple[str, str, Path]:
+    """Write the report of the sweep's own study; returns (summary, parent run id, folder)."""
+    from reports.build import build_report, read_sweep
+    from reports.cell_comparison import build_cell_report
+
+    record = read_sweep(tracking_uri, parent_run_id, experiment_name)
+    folder = Path(out) if out else Path("reports") / f"{record.study or 'sweep'}-" \
+        f"{record.parent_run_id[:8]}"
+    build = build_cell_report if record.study == "cell_comparison" else build_report
+    summary = build(tracking_uri, record.parent_run_id, folder, record=record)
+    return summary, record.parent_run_id, folder
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
     p.add_argument("--experiment-name", default="rnn-sweeps",
                    help="used when --parent-run-id is not given: its newest sweep")
     p.add_argument("--parent-run-id", help="the sweep's MLflow parent run")
-    p.add_argument("--out", default="report", help="folder for report.html and the tables")
+    p.add_argument("--out", help="folder for report.html and the tables "
+                                 "(default: ./reports/<study>-<parent run id prefix>)")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
     args = p.parse_args(argv)
     try:
-        print(build_report(args.tracking_uri, args.parent_run_id, args.out, args.experiment_name))
+        summary, parent, folder = build_any(args.tracking_uri, args.parent_run_id, args.out,
+                                            args.experiment_name)
+        print(summary)
         if args.log:
-            from rnn_core.tuning import fetch_sweep, log_report
+            from rnn_core.tuning import log_report
 
-            parent = args.parent_run_id or fetch_sweep(args.tracking_uri, None,
-                                                       args.experiment_name).parent_run_id
-            log_report(args.tracking_uri, parent, args.out)
+            log_report(args.tracking_uri, parent, folder)
     except (ConfigError, ValueError) as exc:
         print(f"python -m reports: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Write a sweep's report: ``report.html``, ``study_table.csv``/``.md``, ``trials.csv``."""
+"""Write a sweep's report: ``report.html`` with PNGs of its figures, ``study_table.csv``/``.md``,
+``trials.csv``."""
 
 from __future__ import annotations
 
@@ -7,26 +8,33 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.findings import findings, study_meta, subtitle, validation_pick
 from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
-from reports.plots import plot_curves, plot_pareto
+from reports.page import export_pngs, table_html, write_page
+from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from rnn_core.tasks import SENTIMENT, Task
 
-__all__ = ["build_report", "read_sweep", "write_page", "write_report"]
+__all__ = ["build_report", "read_sweep", "write_page", "write_report", "figure_html"]
 
 
-def write_page(path: Path, title: str, parts: list[str]) -> None:
-    """One self-contained HTML page from pre-rendered fragments."""
-    path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>"
-                    f"{html.escape(title)}</title></head><body>" + "\n".join(parts)
-                    + "</body></html>")
+def figure_html(fig, div_id: str, first: bool) -> str:
+    """A figure for the page; the first one carries plotly.js (the page stays offline)."""
+    return fig.to_html(full_html=False, include_plotlyjs=first, div_id=div_id)
+
+
+def findings_html(sentences: list[str]) -> str:
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+    return f'<div class="findings" id="findings"><h2>Findings</h2><ul>{items}</ul></div>'
 
 
 def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
-                 title: str = "sweep", task: Task = SENTIMENT) -> str:
+                 title: str = "sweep", task: Task = SENTIMENT, subtitle: str = "",
+                 reference: dict | None = None, preset: str | None = None,
+                 pngs: bool = True) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
-    The task decides the objective (and whether lower is better) the Pareto front, curves
-    and table rank by; its test metric stands beside it.
+    The task decides the objective (and whether lower is better) the pick, Pareto front,
+    curves and table rank by; its test metric stands beside it.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -39,30 +47,36 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     (out / "study_table.md").write_text(to_markdown(table))
     named = front[front["on_front"]]
     failed = trials[trials["status"] == "failed"]
-    fewest = "fewest parameters for their validation " + task.measure
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(trials)} trials: {html.escape(str(trials['status'].value_counts().to_dict()))}"
-        "</p>",
-        plot_pareto(front, best, task.mode).to_html(full_html=False, include_plotlyjs=True,
-                                                    div_id="pareto"),
-        f"<h2>Pareto front ({fewest})</h2>",
-        named[["run_name", "n_params", best, test, "status"]].to_html(index=False, na_rep=""),
-        plot_curves(history, trials, task.objective).to_html(
-            full_html=False, include_plotlyjs=False, div_id="curves"),
-        "<h2>Study table</h2>", table.to_html(index=False, na_rep=""),
-    ]
+    pick = validation_pick(trials, task)
+    pick_name = None if pick is None else pick["run_name"]
+    sentences = findings(trials, front, task, reference, preset)
+    figures = {"pareto": plot_pareto(front, best, task.mode)}
+    heat = plot_heatmap(trials, best, task.mode)
+    if heat is not None:
+        figures["heatmap"] = heat
+    figures["curves"] = plot_curves(history, trials, task.objective)
+    parts = [findings_html(sentences)]
+    for i, (name, fig) in enumerate(figures.items()):
+        parts.append(figure_html(fig, name, first=i == 0))
+        if name == "pareto":
+            parts += [f"<h2>Pareto front (fewest parameters for their validation "
+                      f"{task.measure})</h2>",
+                      table_html(named[["run_name", "n_params", best, test, "status"]],
+                                 pick_name)]
+    parts += [f"<h2>Study table (ranked by validation {task.measure}; the pick highlighted)"
+              "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
     if len(failed):
-        parts += ["<h2>Failed trials</h2>",
-                  failed[["run_name", "error"]].to_html(index=False, na_rep="")]
-    write_page(out / "report.html", title, parts)
-    lines = [f"report written to {out}",
-             f"Pareto front (params -> {best.replace('_', ' ', 1)}, {test}):"]
-    lines += [f"  {r['run_name']}: {r['n_params']:,} -> {r[best]:.4f}, "
-              f"test {r[test] if pd.notna(r[test]) else 'n/a'}"
-              for _, r in named.iterrows()]
+        parts += ["<h2>Failed trials</h2>", table_html(failed[["run_name", "error"]])]
+    png_note = export_pngs(figures, out) if pngs else "not requested"
+    if png_note is None:
+        parts.append("<p class='subtitle'>Figures as PNG beside this page: "
+                     + ", ".join(f"<a href='{n}.png'>{n}.png</a>" for n in figures) + "</p>")
+    write_page(out / "report.html", title, parts, subtitle)
+    lines = [f"report: {(out / 'report.html').resolve()}", *sentences]
     if len(failed):
         lines.append(f"failed trials: {', '.join(failed['run_name'])}")
+    if png_note is not None and pngs:
+        lines.append(f"(figures not exported as PNG: {png_note})")
     return "\n".join(lines)
 
 
@@ -78,8 +92,10 @@ def read_sweep(tracking_uri: str, parent_run_id: str | None,
 
 
 def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                 experiment_name: str | None = None) -> str:
+                 experiment_name: str | None = None, record=None) -> str:
     """Read a finished sweep from MLflow and write its report into ``out``."""
-    record = read_sweep(tracking_uri, parent_run_id, experiment_name)
-    title = f"{record.study or 'sweep'} {record.parent_run_id}"
-    return write_report(record.runs, record.history, out, title=title, task=record.task)
+    record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
+    title, reference = study_meta(record.study)
+    return write_report(record.runs, record.history, out, title=title, task=record.task,
+                        subtitle=subtitle(record.params, record.started, record.parent_run_id),
+                        reference=reference, preset=record.params.get("preset"))

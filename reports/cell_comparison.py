@@ -6,15 +6,16 @@ state, parameters (trainable and total) and seconds per epoch.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.build import read_sweep, write_page
+from reports.build import findings_html, read_sweep
+from reports.findings import study_meta, subtitle
 from reports.frames import to_markdown
+from reports.page import export_pngs, table_html, write_page
 from rnn_core.tasks import SENTIMENT
 
 __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
@@ -36,7 +37,8 @@ def _inputs(embedding: object, frozen: object) -> str:
 
 
 def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One typed row per trial (``COLUMNS``), best test accuracy first.
+    """One typed row per trial (``COLUMNS``), best validation accuracy first (ties: fewer
+    parameters; test accuracy never ranks).
 
     Args:
         runs: child runs as read from MLflow (``param.*`` columns, metrics, ``status``,
@@ -69,7 +71,7 @@ def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
     df["status"] = col("status", "")
     df["run_name"] = col("run_name", "")
     df = df[list(COLUMNS)]
-    return df.sort_values([BEST, TEST], ascending=False,
+    return df.sort_values([BEST, "n_params"], ascending=[False, True],
                           na_position="last").reset_index(drop=True)
 
 
@@ -108,34 +110,61 @@ def plot_speed(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell comparison"
+def cell_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[str]:
+    """Counts, the validation pick with its test accuracy, the best of each cell, and the
+    published figure (other data: read as a bar, not a like-for-like comparison)."""
+    counts = frame["status"].value_counts()
+    out = [f"{len(frame)} trials: " + ", ".join(f"{int(n)} {str(s).replace('_', ' ')}"
+                                                for s, n in counts.items()) + "."]
+    ok = frame[frame[BEST].notna()]
+    if ok.empty:
+        return [*out, "No trial reported a validation accuracy."]
+    pick = ok.iloc[0]  # comparison_frame ranks by validation accuracy
+    test = f"{pick[TEST]:.4f}" if pd.notna(pick[TEST]) else "not measured"
+    out.append(f"The validation pick is {pick['run_name']} ({int(pick['n_params']):,} "
+               f"parameters): validation acc {pick[BEST]:.4f}, test acc {test}.")
+    per_cell = ok.drop_duplicates("cell")
+    out.append("Best of each cell on validation: " + "; ".join(
+        f"{r['cell']} {r[BEST]:.4f} ({r['run_name']})" for _, r in per_cell.iterrows()) + ".")
+    if reference and pd.notna(pick[TEST]):
+        out.append(f"Published reference: {reference['source']}, test acc "
+                   f"{reference['value']:.4f}; the validation pick here: {pick[TEST]:.4f}.")
+    return out
+
+
+def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell comparison",
+                      subtitle: str = "", reference: dict | None = None, pngs: bool = True
                       ) -> str:
-    """Write ``report.html``, ``cell_comparison.csv``/``.md`` into ``out``; returns a summary."""
+    """Write ``report.html`` (+ PNGs), ``cell_comparison.csv``/``.md`` into ``out``; returns a
+    summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = comparison_frame(runs)
     frame.to_csv(out / "cell_comparison.csv", index=False)
     (out / "cell_comparison.md").write_text(to_markdown(frame))
     done = frame[frame[TEST].notna()]
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(frame)} trials: {html.escape(str(frame['status'].value_counts().to_dict()))}"
-        "</p>",
-        plot_accuracy(done).to_html(full_html=False, include_plotlyjs=True, div_id="accuracy"),
-        plot_speed(done).to_html(full_html=False, include_plotlyjs=False, div_id="speed"),
-        "<h2>All trials</h2>", frame.to_html(index=False, na_rep=""),
-    ]
-    write_page(out / "report.html", title, parts)
-    lines = [f"report written to {out}", "best on validation:"]
-    lines += [f"  {r.run_name}: val {r[BEST]:.4f}, test {r[TEST]:.4f}, "
-              f"{r.n_trainable_params:,} trainable / "
-              f"{r.n_params:,} params, {r.sec_per_epoch} s/epoch"
-              for _, r in done.head(5).iterrows()]
+    sentences = cell_findings(frame, reference)
+    figures = {"accuracy": plot_accuracy(done), "speed": plot_speed(done)}
+    pick = frame["run_name"].iloc[0] if frame[BEST].notna().any() else None
+    parts = [findings_html(sentences),
+             figures["accuracy"].to_html(full_html=False, include_plotlyjs=True,
+                                         div_id="accuracy"),
+             figures["speed"].to_html(full_html=False, include_plotlyjs=False, div_id="speed"),
+             "<h2>All trials (ranked by validation accuracy; the pick highlighted)</h2>",
+             table_html(frame, pick)]
+    note = export_pngs(figures, out) if pngs else "not requested"
+    write_page(out / "report.html", title, parts, subtitle)
+    lines = [f"report: {(out / 'report.html').resolve()}", *sentences]
+    if note is not None and pngs:
+        lines.append(f"(figures not exported as PNG: {note})")
     return "\n".join(lines)
 
 
 def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                      experiment_name: str | None = None) -> str:
+                      experiment_name: str | None = None, record=None) -> str:
     """Read a finished cell-comparison sweep from MLflow and write its report into ``out``."""
-    record = read_sweep(tracking_uri, parent_run_id, experiment_name)
-    return write_cell_report(record.runs, out, title=f"cell comparison {record.parent_run_id}")
+    record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
+    title, reference = study_meta(record.study or "cell_comparison")
+    return write_cell_report(record.runs, out, title=title, reference=reference,
+                             subtitle=subtitle(record.params, record.started,
+                                               record.parent_run_id))

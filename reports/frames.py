@@ -71,11 +71,12 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_
     return out.sort_values(x, na_position="last").reset_index(drop=True)
 
 
-def study_table(df: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
+def study_table(df: pd.DataFrame, task: Task = SENTIMENT, names: bool = False) -> pd.DataFrame:
     """The reference study's table: hyperparams, test_num_params, the test metric, ranked by
-    the validation objective (the test metric stands beside it, never ranks)."""
+    the validation objective (the test metric stands beside it, never ranks). ``names``:
+    the run names first (the report page; the CSV keeps the reference's columns)."""
     cols = [c for c in TABLE_PARAMS.get(task.name, TABLE_PARAMS["sentiment"]) if c in df]
-    table = df[cols].copy()
+    table = df[(["run_name"] if names else []) + cols].copy()
     table["test_num_params"] = df["n_params"]
     digits = 4 if task.mode == "max" else 2
     if task.name != "sentiment":

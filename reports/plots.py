@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from rnn_core.tasks import SENTIMENT
 
-__all__ = ["plot_pareto", "plot_curves"]
+__all__ = ["plot_pareto", "plot_curves", "plot_heatmap"]
 
 _SYMBOLS = {"finished": "circle", "stopped_early": "x", "failed": "triangle-down"}
 
@@ -50,4 +50,37 @@ def plot_curves(history: pd.DataFrame, trials: pd.DataFrame,
                     "size": [6] * (len(h) - 1) + [12 if stopped else 6]}))
     fig.update_layout(title=f"{metric} by epoch (dotted, x: stopped early by the scheduler)",
                       xaxis_title="epoch", yaxis_title=metric, template="plotly_white")
+    return fig
+
+
+def plot_heatmap(trials: pd.DataFrame, value: str, mode: str = "max", x: str = "hidden_size",
+                 y: str = "num_layers", facet: str = "embedding_dim") -> go.Figure | None:
+    """``value`` over ``y`` x ``x``, one panel per ``facet`` value, on one colour scale
+    (the better end dark); None when the trials do not span both axes."""
+    from plotly.subplots import make_subplots
+
+    if not {x, y, facet, value} <= set(trials) or trials[value].notna().sum() == 0:
+        return None
+    df = trials.dropna(subset=[x, y, facet])
+    if df[x].nunique() < 2 and df[y].nunique() < 2:
+        return None
+    panels = sorted(df[facet].unique())
+    xs, ys = sorted(df[x].unique()), sorted(df[y].unique())
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[f"{facet} {p}" for p in panels])
+    lo, hi = df[value].min(), df[value].max()
+    for i, p in enumerate(panels, start=1):
+        grid = (df[df[facet] == p].pivot_table(index=y, columns=x, values=value, aggfunc="max")
+                .reindex(index=ys, columns=xs))
+        text = [[("" if pd.isna(v) else f"{v:.4g}") for v in row] for row in grid.to_numpy()]
+        fig.add_trace(go.Heatmap(
+            z=grid.to_numpy(dtype=float), x=[str(v) for v in xs], y=[str(v) for v in ys],
+            text=text, texttemplate="%{text}", coloraxis="coloraxis",
+            hovertemplate=f"{x} %{{x}}<br>{y} %{{y}}<br>{value} %{{z:.4f}}<extra></extra>"),
+            row=1, col=i)
+        fig.update_xaxes(title_text=x, type="category", row=1, col=i)
+    fig.update_yaxes(title_text=y, type="category", row=1, col=1)
+    fig.update_layout(title=f"{value} by {y} x {x} (blank: no value)", template="plotly_white",
+                      coloraxis={"colorscale": "Viridis" if mode == "max" else "Viridis_r",
+                                 "cmin": lo, "cmax": hi, "colorbar": {"title": value}})
     return fig

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
+from rnn_core.errors import CheckpointError
+
 __all__ = ["CheckpointError", "load_checkpoint"]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that is missing, damaged, or holds more than plain state."""
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -1,11 +1,32 @@
-"""Errors that carry one clear sentence for the user."""
+"""The project's errors: one base class, each error carrying one clear sentence for the user.
 
-__all__ = ["ConfigError", "DataError"]
+``except RnnSweepsError`` catches everything this package raises on purpose; each class keeps
+the builtin base callers of the standard library would expect (ValueError, RuntimeError, ...).
+"""
+
+__all__ = ["RnnSweepsError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
+           "TrialOutOfMemory"]
 
 
-class ConfigError(ValueError):
+class RnnSweepsError(Exception):
+    """Base of every error rnn-sweeps raises on purpose."""
+
+
+class ConfigError(RnnSweepsError, ValueError):
     """A bad option value or search space, found before any work starts."""
 
 
-class DataError(ValueError):
+class DataError(RnnSweepsError, ValueError):
     """A missing, empty or corrupt dataset file; the message names the file."""
+
+
+class CheckpointError(RnnSweepsError, ValueError):
+    """A checkpoint file that is missing, damaged, or holds more than plain state."""
+
+
+class TrainingDiverged(RnnSweepsError, RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class TrialOutOfMemory(RnnSweepsError, MemoryError):
+    """The model or a batch did not fit in memory (CPU RAM or GPU memory)."""

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_core.errors import ConfigError
+from rnn_core.errors import ConfigError, TrainingDiverged, TrialOutOfMemory
 from rnn_core.memory import release_memory
 from rnn_core.models import count_parameters
 from rnn_core.tasks import DEFAULT_TASK, Task, get_task
@@ -52,12 +52,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class TrialOutOfMemory(MemoryError):
-    """The model or a batch did not fit in memory (CPU RAM or GPU memory)."""
 
 
 @dataclass(frozen=True)

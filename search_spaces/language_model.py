@@ -10,9 +10,15 @@ rows fit a few hours at that size; their "medium" (650) would cost ~3x per token
 
 from __future__ import annotations
 
-__all__ = ["TASK", "GRID", "RECIPE", "PRESETS", "SCHEDULER"]
+__all__ = ["TITLE", "REFERENCE", "TASK", "GRID", "RECIPE", "PRESETS", "SCHEDULER"]
 
 TASK = "language_model"  # rnn_core.tasks: next-word prediction, objective val_ppl (lower)
+
+TITLE = "Word-level language model (study S4): LSTM/GRU x dropout on Brown"
+# the published figure the report reads this study against
+REFERENCE = {"metric": "test_ppl", "value": 252.0,
+             "source": "Bengio et al. 2003's neural model on the same Brown split (best "
+                       "smoothed trigram about 312)"}
 
 # 2 cells x 2 dropout rates = 4 configurations, study S4's table.
 GRID: dict[str, list] = {

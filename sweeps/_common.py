@@ -6,14 +6,13 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
-from rnn_core.errors import ConfigError, DataError
+from rnn_core.errors import CheckpointError, ConfigError, DataError
 
 SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -123,7 +122,11 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--resume", nargs="?", const="latest", metavar="DIR",
                    help="continue an interrupted sweep: its Ray folder, or the newest "
                         "unfinished one under --storage-path")
-    p.add_argument("--report-dir", help="also write the report here (default: only in MLflow)")
+    p.add_argument("--report-dir",
+                   help="where the report goes (default: ./reports/<study>-<parent run id "
+                        "prefix>); it is also attached to the parent run in MLflow")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print Ray Tune's own output (per-trial config, status tables)")
     return p
 
 
@@ -215,24 +218,36 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         tracking_uri=tracking_uri, experiment_name=args.experiment_name,
         sweep_params={"task": task.name, "preset": preset_name, "n_trials": n_trials,
                       "max_epochs": max_epochs, "scheduler": args.scheduler, "grid": grid,
-                      "seed": seed, "data_path": data_path, "data_options": data_options})
+                      "seed": seed, "data_path": data_path, "data_options": data_options},
+        verbose=int(args.verbose))
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
-    print(f"\nsweep finished in {outcome.seconds:.0f} s: {outcome.trials}; "
-          f"MLflow parent run {outcome.parent_run_id}; Ray results {outcome.path}")
+    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
+    print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
+          f"MLflow parent run {outcome.parent_run_id}\nRay results {outcome.path}")
 
     if report is None:
         from reports import build_report as report
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(args.report_dir or tmp)
-        summary = report(tracking_uri, outcome.parent_run_id, out)
-        tuning.log_report(tracking_uri, outcome.parent_run_id, out)
+    out = Path(args.report_dir) if args.report_dir else default_report_dir(
+        study, outcome.parent_run_id)
+    summary = report(tracking_uri, outcome.parent_run_id, out)
+    tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
     print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
     if not {"finished", "stopped_early"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+def default_report_dir(study: str, parent_run_id: str) -> Path:
+    """``./reports/<study>-<first 8 of the parent run id>``, the Ray folder's name too."""
+    return Path("reports") / f"{study}-{parent_run_id[:8]}"
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"
 
 
 def _saved_data_options(sweep_params: dict) -> dict:
@@ -270,7 +285,7 @@ def main_guard(main: Callable[[], int]) -> int:
     """Run ``main``; bad input becomes one sentence on stderr and exit code 2."""
     try:
         return main()
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError) as exc:
         print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

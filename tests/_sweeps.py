@@ -10,10 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_study(study: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python sweeps/<study>.py ARGS`` from the checkout; output captured."""
+def run_study(study: str, *args: str, timeout: int = 600,
+              cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the default
+    report folder goes); output captured."""
     return subprocess.run([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -27,3 +29,10 @@ def sweep_runs(uri: str, experiment: str = "rnn-sweeps"):
     parent, = [r for r in runs if r.data.tags.get("sweep") == "parent"]
     return client, parent, [r for r in runs
                             if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+
+
+def printed_report(stdout: str) -> Path:
+    """The report page a study printed (``report: /path/report.html``)."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("report: ")]
+    assert len(lines) == 1, stdout[-3000:]
+    return Path(lines[0].removeprefix("report: ").strip())

@@ -4,7 +4,11 @@ import numpy as np
 import pandas as pd
 
 from reports.build import write_report
+from reports.findings import findings, validation_pick
 from reports.frames import pareto_frame, study_table, sweep_accounting, to_markdown, trials_frame
+from reports.page import fmt
+from reports.plots import plot_heatmap
+from rnn_core.tasks import LANGUAGE_MODEL, SENTIMENT
 
 
 def _runs() -> pd.DataFrame:
@@ -48,12 +52,49 @@ def test_study_table_matches_reference_columns():
 def test_write_report_files(tmp_path):
     history = pd.DataFrame({"run_id": ["id-a", "id-a", "id-c"], "run_name": ["a", "a", "c"],
                             "epoch": [1, 2, 1], "val_acc": [0.7, 0.8, 0.83]})
-    summary = write_report(_runs(), history, tmp_path, title="unit")
+    summary = write_report(_runs(), history, tmp_path, title="unit", pngs=False,
+                           reference={"metric": "test_acc", "value": 0.88, "source": "S3"})
     for name in ("report.html", "study_table.csv", "study_table.md", "trials.csv"):
         assert (tmp_path / name).stat().st_size > 0
     html = (tmp_path / "report.html").read_text()
-    assert 'id="pareto"' in html and 'id="curves"' in html and "Failed trials" in html
-    assert "a: 1,000 -> 0.8000" in summary and "failed trials: f" in summary
+    for part in ('id="pareto"', 'id="curves"', 'id="heatmap"', 'id="findings"',
+                 "Failed trials", "<td class=num>9,000</td>", "<tr class='pick'><td>d</td>"):
+        assert part in html, part
+    assert "a 1,000 -> 0.8000; b 2,000 -> 0.8500; d 9,000 -> 0.8600" in summary
+    assert "The validation pick is d (9,000 parameters): best validation acc 0.8600, " \
+        "test acc 0.8500." in summary
+    assert "test acc 0.8800; the validation pick here: 0.8500 (-3.0 points)." in summary
+    assert "failed trials: f" in summary
+
+
+def test_the_winner_is_picked_on_validation_never_on_test():
+    runs = _runs()
+    runs.loc[runs["run_name"] == "a", "test_acc"] = 0.99  # best on test, worst on validation
+    trials = trials_frame(runs)
+    assert validation_pick(trials, SENTIMENT)["run_name"] == "d"
+    said = findings(trials, pareto_frame(trials), SENTIMENT)
+    assert any(s.startswith("The validation pick is d ") for s in said)
+    assert not any("0.9900" in s for s in said)
+    # lower is better for perplexity; ties go to the smaller model
+    lm = pd.DataFrame({"run_name": ["x", "y", "z"], "n_params": [3, 2, 1],
+                       "best_val_ppl": [120.0, 110.0, 110.0], "test_ppl": [90.0, 100.0, 101.0],
+                       "status": "finished", "epochs_run": 6})
+    assert validation_pick(lm, LANGUAGE_MODEL)["run_name"] == "z"
+
+
+def test_heatmap_spans_layers_by_hidden_per_embedding():
+    fig = plot_heatmap(trials_frame(_runs()), "best_val_acc")
+    assert [t.type for t in fig.data] == ["heatmap"] * 3  # embedding 32, 64, 128
+    z32 = fig.data[0].z  # layers 1..3 x hidden 100, 200, 300 at embedding 32
+    assert z32[0][0] == 0.80 and z32[1][0] == 0.85 and z32[1][1] == 0.83
+    assert np.isnan(z32[2][2])
+    assert plot_heatmap(trials_frame(_runs()).drop(columns=["hidden_size"]),
+                        "best_val_acc") is None
+
+
+def test_fmt_separates_thousands_and_blanks_missing():
+    assert [fmt(v) for v in (1350474, 0.88061, float("nan"), None, True, 252.04)] == \
+        ["1,350,474", "0.8806", "", "", "yes", "252.0400"]
 
 
 def test_sweep_accounting_replays_trials_on_free_slots():

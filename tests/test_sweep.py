@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests._sweeps import printed_report
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
 
@@ -154,13 +156,43 @@ def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
 
 @pytest.mark.slow
 def test_report_standalone_matches_sweep(smoke, tmp_path):
+    """``python -m reports`` with no folder given writes ./reports/<study>-<run id prefix>."""
     tmp, uri, *_ = smoke
-    proc = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri, "--out",
-                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "study_table.csv").read_text() == \
+    parent = MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("rnn-sweeps").experiment_id],
+        "tags.sweep = 'parent'")[0]
+    out = tmp_path / "reports" / f"compound_scaling-{parent.info.run_id[:8]}"
+    assert printed_report(proc.stdout) == out / "report.html"
+    assert (out / "study_table.csv").read_text() == \
         (tmp / "report" / "study_table.csv").read_text()
-    assert "Pareto front" in proc.stdout
+    assert "The validation pick is lstm-L" in proc.stdout
+
+
+@pytest.mark.slow
+def test_console_shows_trial_events_by_run_name_and_progress(smoke):
+    """One line per trial event under the MLflow run name, a progress line with the budget,
+    none of Ray Tune's per-trial config boxes or trial ids, and a report that exists."""
+    tmp, uri, proc, _ = smoke
+    out = proc.stdout
+    names = {c.info.run_name for c in MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("rnn-sweeps").experiment_id],
+        "tags.mlflow.parentRunId != ''")}
+    for name in names:
+        assert re.search(rf"\] {re.escape(name)}: started$", out, re.M), name
+        assert re.search(rf"\] {re.escape(name)}: epoch 1/2, val_acc 0\.\d{{4}} ", out), name
+        assert re.search(rf"\] {re.escape(name)}: (finished|stopped by the scheduler after "
+                         rf"epoch 1), best val_acc", out, re.M), name
+    # ASHA, 4 trials, grace 1, rf 3, 2 epochs: 4 + 2 x 1 = 6 trial-epochs at most
+    assert re.search(r"progress: 1/6 trial-epochs \(17%\), .* left$", out, re.M)
+    assert re.search(r"progress: \d/6 trial-epochs .* 4/4 trials ended; done$", out, re.M)
+    assert "trial_fn_" not in out and "Trial status" not in out
+    assert printed_report(out) == tmp / "report" / "report.html"
+    assert {"report.html", "pareto.png", "heatmap.png", "curves.png"} <= {
+        p.name for p in (tmp / "report").iterdir()}
 
 
 def _ray_session() -> str | None:

@@ -49,6 +49,12 @@ class SweepSpec:
     experiment_name: str = "rnn-sweeps"
     max_concurrent_trials: int | None = None
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
+    verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
+
+    @property
+    def n_trials(self) -> int:
+        return self.num_samples * math.prod(
+            len(v) for v in self.param_space.values() if isinstance(v, list))
 
 
 @dataclass
@@ -109,6 +115,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     task = get_task(spec.task)
     from ray import tune
 
+    from rnn_core.tuning._progress import ProgressCallback, budget_epochs, quiet_ray_logs
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
 
@@ -144,7 +151,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task)
     if resume is not None:
         runs.adopt()
-    callbacks = trial_callbacks(runs)
+    budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
+                           spec.reduction_factor)
+    callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials)]
+    if not spec.verbose:
+        quiet_ray_logs()
     scheduler = _scheduler(spec, folder)
     try:
         connect(spec.address)
@@ -157,6 +168,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             # them with live ones (the callback's MLflow state, ASHA's reloaded rungs).
             internal = tuner._local_tuner
             internal._run_config.callbacks = callbacks
+            internal._run_config.verbose = spec.verbose
             if spec.scheduler == "asha":
                 internal._tune_config.scheduler = scheduler
         else:
@@ -174,7 +186,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     # two, not one: Ray deletes the previous checkpoint when it registers a
                     # new one and saves its experiment state after that, so a driver killed in
                     # between leaves a state that names the previous one; resuming needs it
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=1),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    verbose=spec.verbose),
             )
         grid = tuner.fit()
     except BaseException as exc:
@@ -201,8 +214,7 @@ def _scheduler(spec: SweepSpec, folder: Path):
 
     from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
 
-    n = spec.num_samples * math.prod(
-        len(v) for v in spec.param_space.values() if isinstance(v, list))
+    n = spec.n_trials
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
                              state_file=_sidecar(folder) / ASHA_FILE)

@@ -228,6 +228,8 @@ class SweepRecord(NamedTuple):
     parent_run_id: str
     task: Task
     study: str
+    params: dict = {}  # the parent run's params: preset, grid, scheduler, data options
+    started: float = 0.0  # the parent run's start, seconds since the epoch
 
 
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
@@ -275,7 +277,8 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
                          "epoch_seconds": seconds.get(m.step, float("nan"))})
     columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds"]
     return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
-                       task, parent.data.tags.get("study", ""))
+                       task, parent.data.tags.get("study", ""), dict(parent.data.params),
+                       parent.info.start_time / 1000)
 
 
 def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:

@@ -1,0 +1,95 @@
+"""The report's findings in words, generated from the trials (pure: frames in, sentences out).
+
+The winner is the validation pick: the trial with the best validation objective. Test
+metrics are quoted beside it and never used to choose.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from rnn_core.tasks import Task
+
+__all__ = ["study_meta", "validation_pick", "findings", "subtitle"]
+
+
+def study_meta(study: str) -> tuple[str, dict | None]:
+    """A study's title and published reference (``search_spaces.<study>``); plain defaults
+    for a study this checkout does not define."""
+    try:
+        space = importlib.import_module(f"search_spaces.{study}")
+    except ImportError:
+        return (study or "sweep").replace("_", " ").capitalize(), None
+    return getattr(space, "TITLE", study), getattr(space, "REFERENCE", None)
+
+
+def subtitle(params: dict, started: float, parent_run_id: str) -> str:
+    """``quick preset · 2026-12-03 14:05 UTC · sweep 1a2b3c4d``."""
+    parts = []
+    if params.get("preset"):
+        parts.append(f"{params['preset']} preset")
+    if started:
+        parts.append(datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    parts.append(f"sweep {parent_run_id[:8]}")
+    return " · ".join(parts)
+
+
+def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
+    """The trial with the best validation objective (ties: fewer parameters, then name)."""
+    ok = trials[trials[task.best_metric].notna()]
+    if ok.empty:
+        return None
+    ranked = ok.sort_values([task.best_metric, "n_params", "run_name"],
+                            ascending=[task.mode == "min", True, True], na_position="last")
+    return ranked.iloc[0]
+
+
+def _num(v: float, task: Task) -> str:
+    return f"{v:.4f}" if task.mode == "max" else f"{v:.1f}"
+
+
+def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,
+             reference: dict | None = None, preset: str | None = None) -> list[str]:
+    """A few sentences: counts, the validation pick with its test metric, the Pareto front,
+    and the comparison with the study's published figure."""
+    best, test, measure = task.best_metric, task.test_metric, task.measure
+    counts = trials["status"].value_counts()
+    said = {"finished": "finished", "stopped_early": "stopped early by the scheduler",
+            "failed": "failed"}
+    parts = [f"{int(counts[s])} {w}" for s, w in said.items() if s in counts]
+    parts += [f"{int(n)} {s}" for s, n in counts.items() if s not in said]
+    out = [f"{len(trials)} trials: {', '.join(parts)}."]
+    pick = validation_pick(trials, task)
+    if pick is None:
+        out.append(f"No trial reported a validation {measure}; see the failed trials below.")
+        return out
+    tested = pd.notna(pick[test])
+    out.append(
+        f"The validation pick is {pick['run_name']} ({int(pick['n_params']):,} parameters): "
+        f"best validation {measure} {_num(pick[best], task)}, test {measure} "
+        + (_num(pick[test], task) if tested else
+           f"not measured (it stopped after epoch {int(pick['epochs_run'])})") + ".")
+    on = front[front["on_front"]].sort_values("n_params")
+    if len(on) > 1:
+        steps = "; ".join(f"{r['run_name']} {int(r['n_params']):,} -> {_num(r[best], task)}"
+                          for _, r in on.iterrows())
+        out.append(f"The Pareto front (fewest parameters for their validation {measure}) has "
+                   f"{len(on)} configs: {steps}.")
+    elif len(on) == 1:
+        out.append(f"{on.iloc[0]['run_name']} is both the smallest and the best on validation "
+                   "among the trials that reported: the front is one config.")
+    if reference and tested and reference.get("metric") == test:
+        ref, got = float(reference["value"]), float(pick[test])
+        if task.mode == "max":
+            diff = f"{(got - ref) * 100:+.1f} points"
+        else:
+            diff = f"{(got / ref - 1) * 100:+.0f} %"
+        caveat = ("" if preset in (None, "full") else
+                  f" This sweep ran the {preset} preset, so the comparison is indicative only.")
+        out.append(f"Published reference: {reference['source']}, test {measure} "
+                   f"{_num(ref, task)}; the validation pick here: {_num(got, task)} "
+                   f"({diff}).{caveat}")
+    return out

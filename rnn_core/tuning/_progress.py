@@ -1,0 +1,167 @@
+"""The sweep's console: one line per trial event under its MLflow run name, and progress.
+
+Ray Tune's own output (a config box per trial, status tables keyed by Ray's trial ids) is off
+unless ``--verbose``: the names a person sees here are the ones MLflow and the report use.
+Lines are plain (no cursor movement) so a log file reads the same as the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import TextIO
+
+from ray import tune
+from ray.tune.experiment import Trial
+
+from rnn_core.tuning._tracking import TrialRuns, trial_name
+
+
+def budget_epochs(scheduler: str, n_trials: int, grace_period: int, max_epochs: int,
+                  reduction_factor: float) -> int:
+    """Trial-epochs the sweep trains at most: every trial to the end under FIFO; under
+    ASHA/SHA, ``ceil(n / rf)`` of a rung's trials go on to the next (27 trials, grace 1,
+    rf 3, 5 epochs: 27 x 1 + 9 x 2 + 3 x 2 = 51)."""
+    from rnn_core.tuning._scheduling import rung_epochs
+
+    if scheduler == "fifo":
+        return n_trials * max_epochs
+    total, n, before = 0, n_trials, 0
+    for rung in rung_epochs(grace_period, reduction_factor, max_epochs):
+        total += n * (rung - before)
+        n, before = math.ceil(n / reduction_factor), rung
+    return total
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def first_line(error: str) -> str:
+    """The line that names the exception (``_error_text`` puts it first)."""
+    lines = [ln.strip() for ln in error.strip().splitlines() if ln.strip()]
+    return lines[0][:200] if lines else "error"
+
+
+class ProgressCallback(tune.Callback):
+    """Prints trial events and a progress line with the time left, estimated from the
+    trial-epochs this driver has seen finish so far (all slots together)."""
+
+    def __init__(self, runs: TrialRuns, budget: int, n_trials: int,
+                 out: TextIO | None = None) -> None:
+        self.runs, self.budget, self.n_trials = runs, budget, n_trials
+        self.out = out
+        self.t0 = time.monotonic()
+        self.done_before = sum(runs.last_epoch.values())  # adopted on --resume
+        self.done = self.done_before
+        self.seen: dict[str, str] = {}  # trial id -> the Ray status last seen
+        self.ever_paused: set[str] = set()
+        self.best: dict[str, float] = {}
+
+    def _name(self, trial: Trial) -> str:
+        return trial_name({**self.runs.base, **trial.config})
+
+    def _say(self, text: str) -> None:
+        print(f"[{_clock(time.monotonic() - self.t0):>7}] {text}", file=self.out or sys.stdout,
+              flush=True)
+
+    def _progress(self, trials: list[Trial]) -> None:
+        count = {Trial.RUNNING: 0, Trial.PAUSED: 0}
+        for t in trials:
+            if t.status in count and t.trial_id not in self.runs.status:
+                count[t.status] += 1
+        ended = len(self.runs.status)  # MLflow's callback closes the run before this one runs
+        share = self.done / self.budget if self.budget else 1.0
+        new = self.done - self.done_before
+        elapsed = time.monotonic() - self.t0
+        if ended >= self.n_trials:
+            left = "done"
+        elif new > 0:
+            # the budget is an upper bound under ASHA (a failure or an empty rung ends early)
+            left = f"about {_clock(elapsed / new * max(0, self.budget - self.done))} left"
+        else:
+            left = "time left known after the first epoch"
+        self._say(f"progress: {self.done}/{self.budget} trial-epochs ({share:.0%}), "
+                  f"{count[Trial.RUNNING]} running, {count[Trial.PAUSED]} paused, "
+                  f"{ended}/{self.n_trials} trials ended; {left}")
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        tid = trial.trial_id
+        if tid in self.ever_paused:
+            epoch = self.runs.last_epoch.get(tid, 0)
+            self._say(f"{self._name(trial)}: promoted, continues after epoch {epoch}")
+        elif tid not in self.seen:
+            resumed = self.runs.last_epoch.get(tid, 0)
+            self._say(f"{self._name(trial)}: "
+                      + (f"resumed after epoch {resumed}" if resumed else "started"))
+        self.seen[tid] = Trial.RUNNING
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        objective, sign = self.runs.task.objective, 1 if self.runs.task.mode == "max" else -1
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        value = result.get(objective)
+        text = f"{self._name(trial)}: epoch {epoch}/{self.runs.max_epochs}"
+        if isinstance(value, (int, float)):
+            best = self.best.get(trial.trial_id)
+            if best is None or sign * value > sign * best:
+                self.best[trial.trial_id] = best = float(value)
+            text += f", {objective} {value:.4f} (best {best:.4f})"
+        self.done += 1
+        self._say(text)
+        self._progress(trials)
+
+    def on_step_end(self, iteration, trials, **info):
+        for t in trials:
+            before = self.seen.get(t.trial_id)
+            if t.status == Trial.PAUSED and before == Trial.RUNNING:
+                self.ever_paused.add(t.trial_id)
+                epoch = self.runs.last_epoch.get(t.trial_id, 0)
+                self._say(f"{self._name(t)}: paused at epoch {epoch}, waiting for its rung")
+            if t.trial_id in self.seen:
+                self.seen[t.trial_id] = t.status
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        from rnn_core.tuning._scheduling import _error_text
+
+        self._say(f"{self._name(trial)}: failed, retrying from its last checkpoint: "
+                  f"{first_line(_error_text(trial))}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        epoch = self.runs.last_epoch.get(trial.trial_id, 0)
+        if epoch < self.runs.max_epochs:
+            what = f"stopped by the scheduler after epoch {epoch}"
+        else:
+            what = "finished"
+        best = self.best.get(trial.trial_id)
+        if best is not None:
+            what += f", best {self.runs.task.objective} {best:.4f}"
+        self.seen[trial.trial_id] = Trial.TERMINATED
+        self._say(f"{self._name(trial)}: {what}")
+        self._progress(trials)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        from rnn_core.tuning._scheduling import _error_text
+
+        self.seen[trial.trial_id] = Trial.ERROR
+        self._say(f"{self._name(trial)}: failed: {first_line(_error_text(trial))}")
+        self._progress(trials)
+
+
+class _DropLocalRestoreWarnings:
+    """Ray's CSV/JSON loggers try to copy a resumed trial's files from its storage; with local
+    storage that is the same folder and a missing copy is harmless, but Ray warns once per
+    promotion, burying the progress lines."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("Remote file not found")
+
+
+def quiet_ray_logs() -> None:
+    """Leave only Ray's messages that say something to a person watching the sweep."""
+    import logging
+
+    logging.getLogger("ray.tune.logger.logger").addFilter(_DropLocalRestoreWarnings())

@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
+from bench._common import recurrent_flops_per_token, timed  # noqa: E402
 from rnn_core.cells import CELLS, MGUCell  # noqa: E402
 from rnn_core.models import ModelConfig, SequenceClassifier  # noqa: E402
 
@@ -86,16 +86,10 @@ def _trainer(model: nn.Module, forward: Callable[[], Tensor], labels: Tensor) ->
     return step
 
 
-def _timed(step: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
 
 def train_flops_per_token(cell: str, layers: int, hidden: int) -> int:
     """Matrix-product FLOPs per training token (forward 2x, backward 4x the multiply-adds)."""
-    sizes = [EMBED] + [hidden] * (layers - 1)
-    return 6 * CELLS[cell].gates * hidden * sum(size + hidden for size in sizes)
+    return recurrent_flops_per_token(CELLS[cell].gates, layers, hidden, EMBED)
 
 
 def measure(layers: int, hidden: int, warmup: int, iters: int, batch1_seqs: int) -> list[dict]:
@@ -118,7 +112,7 @@ def measure(layers: int, hidden: int, warmup: int, iters: int, batch1_seqs: int)
     for rnd in range(warmup + iters):
         for key, step in steps.items():
             reps = per_round if key[1] == "batch1" else 1
-            elapsed = [_timed(step) for _ in range(reps)]
+            elapsed = [timed(step) for _ in range(reps)]
             if rnd >= warmup:
                 times[key].extend(elapsed)
     rows = []

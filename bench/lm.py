@@ -16,21 +16,16 @@ import time
 import numpy as np
 import torch
 
+from bench._common import matmul, recurrent_flops_per_token
+
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1, "mgu": 2}
 CONFIGS = (("lstm", 2, 200, 0.0), ("lstm", 2, 200, 0.5), ("gru", 2, 200, 0.5))
 
 
 def lm_flops_per_token(cell: str, layers: int, hidden: int, emb: int, vocab: int) -> int:
     """6 * (G*H * sum_l(in_l + H) + H * V): forward + backward of the useful products."""
-    sizes = [emb] + [hidden] * (layers - 1)
-    return 6 * (GATES[cell] * hidden * sum(s + hidden for s in sizes) + hidden * vocab)
+    return recurrent_flops_per_token(GATES[cell], layers, hidden, emb) + 6 * hidden * vocab
 
-
-def _matmul_rate() -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    t0 = time.perf_counter()
-    a @ b
-    return 2 * 2048 ** 3 / (time.perf_counter() - t0)
 
 
 def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
@@ -52,6 +47,7 @@ def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
         wins = windows(inputs, targets, int(trainer.config["bptt"]))
         fpt = lm_flops_per_token(cell, layers, hidden, hidden, corpus.vocab_size)
         rates, roofs, state = [], [], None
+        roof_of = matmul(2048, 2048, 2048, min_s=0.0)
         for i in range(warmup + steps):
             x, y = next(wins)
             t0 = time.perf_counter()
@@ -62,7 +58,7 @@ def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             seconds = time.perf_counter() - t0
-            roof = _matmul_rate()
+            roof = roof_of()
             if i >= warmup:
                 rates.append(n / seconds)
                 roofs.append(roof)

@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bench._common import matmul, recurrent_flops_per_token, timed  # noqa: E402
 from rnn_core.data.batching import bucket_batches, padded_batch  # noqa: E402
 from rnn_core.tasks import get_task  # noqa: E402
 from rnn_core.tasks._sentiment_train import DEFAULTS, build_model  # noqa: E402
@@ -70,11 +71,6 @@ SEARCH_SUBSET, SEARCH_EPOCHS = 8000, 5
 SEARCH_SEEDS = {"quick": (0,), "full": (0, 1, 2)}
 
 
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
 
 def load_corpus():
     from rnn_core.data.imdb import load_imdb, source_id
@@ -84,9 +80,8 @@ def load_corpus():
 
 
 def train_flops_per_token(layers: int, hidden: int, emb: int, gates: int = 4) -> int:
-    """6 * gates*H * sum_l(in_l + H): forward+backward of input and recurrent products."""
-    sizes = [emb] + [hidden] * (layers - 1)
-    return 6 * gates * hidden * sum(s + hidden for s in sizes)
+    """The classifier's recurrent FLOPs per token (the 2-way head is negligible)."""
+    return recurrent_flops_per_token(gates, layers, hidden, emb)
 
 
 def figure(name, value, unit, goal, met, notes, **extra) -> dict:
@@ -130,18 +125,6 @@ def _trainer(model: nn.Module):
     return step
 
 
-def _matmul(m: int, k: int, n: int, min_s: float = 0.05):
-    """A callable timing (m,k)@(k,n) float32, repeated to >= min_s; returns FLOP/s."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    a @ b
-    reps = max(1, int(min_s / max(_timed(lambda: a @ b), 1e-6)))
-
-    def run() -> float:
-        t = _timed(lambda: [a @ b for _ in range(reps)])
-        return 2 * m * k * n * reps / t
-
-    return run
-
 
 def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict, list[dict]]:
     train = corpus.splits["train"]
@@ -152,7 +135,7 @@ def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict,
                 bucket_batches(lengths, BATCH, shuffle=True, rng=rng)[:n_batches]]
     perm = rng.permutation(len(lengths))
     random_b = [padded_batch(train, perm[i * BATCH:(i + 1) * BATCH]) for i in range(n_batches)]
-    big = _matmul(2048, 2048, 2048, min_s=0.0)
+    big = matmul(2048, 2048, 2048, min_s=0.0)
     rows = []
     for lay, hid, emb in configs:
         cfg = {**LOOP_DEFAULTS, **DEFAULTS, **space.RECIPE, "num_layers": lay, "hidden_size": hid,
@@ -165,8 +148,8 @@ def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict,
                                   random_b)
             variants["scratch"] = (_trainer(build_model({**cfg, "backend": "scratch"},
                                                         corpus.vocab_size)), bucketed)
-        gate = _matmul(BATCH, hid, 4 * hid)  # the recurrent product of one time step
-        proj = _matmul(BATCH * 100, emb, 4 * hid)  # the input projection of a batch
+        gate = matmul(BATCH, hid, 4 * hid)  # the recurrent product of one time step
+        proj = matmul(BATCH * 100, emb, 4 * hid)  # the input projection of a batch
         rates: dict[str, list[float]] = {k: [] for k in variants}
         pad_share: dict[str, list[float]] = {k: [] for k in variants}
         peaks: dict[str, list[float]] = {"2048": [], "gate": [], "proj": []}
@@ -177,7 +160,7 @@ def training_efficiency(corpus, configs, warmup: int, iters: int) -> tuple[dict,
                     peaks[key].append(bench())
             for key, (step, batches) in variants.items():
                 batch = batches[r]
-                t = _timed(lambda s=step, b=batch: s(b))
+                t = timed(lambda s=step, b=batch: s(b))
                 if r >= warmup:
                     real = int(batch[1].sum())
                     rates[key].append(real * fpt / t)
@@ -350,7 +333,7 @@ _CORPUS = None
 def _loop_one(cfg: dict) -> float:
     from rnn_core.training import train
 
-    return _timed(lambda: train(cfg, _CORPUS))
+    return timed(lambda: train(cfg, _CORPUS))
 
 
 def loop_worker(repeat: int) -> int:

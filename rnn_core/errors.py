@@ -5,7 +5,7 @@ the builtin base callers of the standard library would expect (ValueError, Runti
 """
 
 __all__ = ["RnnSweepsError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
-           "TrialOutOfMemory"]
+           "TrialOutOfMemory", "SweepInterrupted"]
 
 
 class RnnSweepsError(Exception):
@@ -30,3 +30,7 @@ class TrainingDiverged(RnnSweepsError, RuntimeError):
 
 class TrialOutOfMemory(RnnSweepsError, MemoryError):
     """The model or a batch did not fit in memory (CPU RAM or GPU memory)."""
+
+
+class SweepInterrupted(RnnSweepsError, KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C or SIGTERM, its state saved for ``--resume``."""

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
-from rnn_core.errors import CheckpointError, ConfigError, DataError
+from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
+from sweeps._resume import SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -84,20 +85,21 @@ def build_parser(doc: str | None, space: ModuleType,
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
-                   default="full", help="data size and epochs (default: full)")
+                   help="data size and epochs (default: full)")
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
-    p.add_argument("--scheduler", choices=SCHEDULERS, default=getattr(space, "SCHEDULER", "asha"),
+    p.add_argument("--scheduler", choices=SCHEDULERS,
                    help="asha: a trial pauses at each rung; as trials arrive there, the best "
                         f"1/factor of them go on ({task.objective}), the rest stop; "
                         "sha: synchronous successive halving (all trials reach a rung, then "
-                        "the best 1/factor go on); fifo: run every trial fully")
+                        "the best 1/factor go on); fifo: run every trial fully (default: "
+                        f"{getattr(space, 'SCHEDULER', 'asha')})")
     p.add_argument("--max-epochs", type=_positive(int), help="epochs per trial (preset default)")
-    p.add_argument("--grace-period", type=_positive(int), default=1,
+    p.add_argument("--grace-period", type=_positive(int),
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
-    p.add_argument("--reduction-factor", type=_positive(float), default=3,
+    p.add_argument("--reduction-factor", type=_positive(float),
                    help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
-    p.add_argument("--num-samples", type=_positive(int), default=1,
+    p.add_argument("--num-samples", type=_positive(int),
                    help="repeat the whole grid this many times (default 1)")
     for axis in axes:
         p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
@@ -113,7 +115,7 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--address", help="join a running Ray cluster: auto, or host:port")
     p.add_argument("--storage-path", default="ray_results",
                    help="Ray Tune results and checkpoints (shared storage on a cluster)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the split, batching and weights")
+    p.add_argument("--seed", type=int, help="seeds the split, batching and weights (default 0)")
     p.add_argument("--data-path", help=task.data_help)
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
@@ -130,16 +132,22 @@ def build_parser(doc: str | None, space: ModuleType,
     return p
 
 
+def _check_budget(opts: SweepOptions) -> None:
+    """The checks that need the preset's values (its epochs) or the saved sweep's."""
+    if opts.scheduler == "fifo" and opts.grace_period != 1:
+        raise ConfigError("--grace-period only applies to --scheduler asha or sha")
+    if opts.grace_period > opts.max_epochs:
+        raise ConfigError(f"--grace-period {opts.grace_period} exceeds --max-epochs "
+                          f"{opts.max_epochs}")
+
+
 def _check(args: argparse.Namespace, task) -> None:
     if args.data_path is not None and not Path(args.data_path).exists():
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
-    if args.scheduler == "fifo" and args.grace_period != 1:
+    if args.scheduler == "fifo" and args.grace_period is not None:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
-    if args.max_epochs is not None and args.grace_period > args.max_epochs:
-        raise ConfigError(f"--grace-period {args.grace_period} exceeds --max-epochs "
-                          f"{args.max_epochs}")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures} must be 0 or more")
     if args.resume not in (None, "latest") and not Path(args.resume).is_dir():
@@ -168,28 +176,10 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     task = get_task(space.TASK)
     _check(args, task)
-    preset_name = "smoke" if args.smoke_test else args.preset
-    preset = dict(space.PRESETS[preset_name])
-    grid = {**space.GRID, **preset.pop("grid", {})}
-    for axis in axes:
-        if getattr(args, axis.dest, None):
-            grid[axis.key] = getattr(args, axis.dest)
-    max_epochs = args.max_epochs or preset.pop("max_epochs")
-    preset.pop("max_epochs", None)
-    if args.train_subset:
-        preset[task.subset[0]] = args.train_subset
-    recipe = dict(space.RECIPE)
-    if args.optimizer:
-        recipe["optimizer"] = args.optimizer
-    if args.lr:
-        recipe["lr"] = args.lr
-
     from rnn_core import tuning
     from rnn_core.memory import release_memory
 
-    resume = None
-    data_path, seed, tracking_uri = args.data_path, args.seed, args.tracking_uri
-    data_options = task.data_options(grid, {**recipe, **preset})
+    resume, tracking_uri = None, args.tracking_uri
     if args.resume is not None:
         resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
                   else Path(args.resume))
@@ -198,27 +188,32 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
             raise ConfigError(f"--resume {resume}: this sweep ran with --scheduler sha, whose "
                               "rung barrier cannot be restored; start it again (asha and fifo "
                               "sweeps resume)")
-        data_path = meta["sweep_params"].get("data_path")
-        seed, tracking_uri = meta["sweep_params"]["seed"], meta["tracking_uri"]
+        opts = from_saved(meta["sweep_params"], args, axes, str(resume))
         data_options = _saved_data_options(meta["sweep_params"])
+        tracking_uri = meta["tracking_uri"]
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
+    else:
+        opts = from_args(args, space, axes, task)
+        data_options = task.data_options(opts.grid, opts.base)
+    _check_budget(opts)
     tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
-    data, data_info = task.prepare(data_path, seed, data_options)
+    data, data_info = task.prepare(opts.data_path, opts.seed, data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
-    n_trials = args.num_samples
-    for values in grid.values():
-        n_trials *= len(values)
     spec = tuning.SweepSpec(
-        study=study, task=task.name, param_space=grid,
-        base_config={**recipe, **preset, "seed": seed},
-        max_epochs=max_epochs, scheduler=args.scheduler, grace_period=args.grace_period,
-        reduction_factor=args.reduction_factor, num_samples=args.num_samples,
+        study=study, task=task.name, param_space=opts.grid,
+        base_config={**opts.base, "seed": opts.seed},
+        max_epochs=opts.max_epochs, scheduler=opts.scheduler, grace_period=opts.grace_period,
+        reduction_factor=opts.reduction_factor, num_samples=opts.num_samples,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,
         tracking_uri=tracking_uri, experiment_name=args.experiment_name,
-        sweep_params={"task": task.name, "preset": preset_name, "n_trials": n_trials,
-                      "max_epochs": max_epochs, "scheduler": args.scheduler, "grid": grid,
-                      "seed": seed, "data_path": data_path, "data_options": data_options},
+        sweep_params={"task": task.name, "preset": opts.preset, "n_trials": opts.n_trials,
+                      "max_epochs": opts.max_epochs, "scheduler": opts.scheduler,
+                      "grace_period": opts.grace_period,
+                      "reduction_factor": opts.reduction_factor,
+                      "num_samples": opts.num_samples, "grid": opts.grid, "seed": opts.seed,
+                      "data_path": opts.data_path, "data_options": data_options,
+                      "base": opts.base},
         verbose=int(args.verbose))
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
@@ -288,6 +283,9 @@ def main_guard(main: Callable[[], int]) -> int:
     except (ConfigError, DataError, CheckpointError, FileNotFoundError) as exc:
         print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
         return 2
+    except SweepInterrupted as exc:
+        print(f"{Path(sys.argv[0]).name}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -165,3 +165,28 @@ def quiet_ray_logs() -> None:
     import logging
 
     logging.getLogger("ray.tune.logger.logger").addFilter(_DropLocalRestoreWarnings())
+
+
+class InterruptWatch(tune.Callback):
+    """Notes a stop signal. Ray Tune catches SIGINT itself, saves its state and returns as if
+    the sweep had ended (the trials it stops read TERMINATED), so the driver learns of the
+    interruption here: at setup, Ray's handler is in place and this one wraps it."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def setup(self, **info):
+        import signal
+
+        ray_handler = signal.getsignal(signal.SIGINT)
+        if not callable(ray_handler):
+            return
+
+        def noted(signum, frame):
+            self.interrupted = True
+            ray_handler(signum, frame)
+
+        try:
+            signal.signal(signal.SIGINT, noted)
+        except ValueError:  # not the main thread: no signal reaches this driver's handlers
+            pass

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn_core.errors import ConfigError
+from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.tasks import get_task
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 
@@ -115,7 +117,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     task = get_task(spec.task)
     from ray import tune
 
-    from rnn_core.tuning._progress import ProgressCallback, budget_epochs, quiet_ray_logs
+    from rnn_core.tuning._progress import (
+        InterruptWatch,
+        ProgressCallback,
+        budget_epochs,
+        quiet_ray_logs,
+    )
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
 
@@ -153,7 +160,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         runs.adopt()
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
                            spec.reduction_factor)
-    callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials)]
+    watch = InterruptWatch()
+    callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials), watch]
     if not spec.verbose:
         quiet_ray_logs()
     scheduler = _scheduler(spec, folder)
@@ -189,15 +197,36 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=spec.verbose),
             )
-        grid = tuner.fit()
+        with _sigterm_as_sigint():
+            grid = tuner.fit()
     except BaseException as exc:
         client.set_tag(parent_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
         client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt)
                               else "FAILED")
+        for tid in runs.live - set(runs.status):
+            runs.interrupt(tid)
         meta["status"] = "interrupted"
         _write_state(folder, meta)
         raise
-    _settle(runs, grid)
+    # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
+    # the ones it stopped TERMINATED in memory, but its saved state has them running
+    unfinished = ({t.trial_id for t in grid._experiment_analysis.trials} - set(runs.status)
+                  if watch.interrupted else set())
+    _settle(runs, grid, skip=unfinished)
+    if unfinished:
+        # Ray caught the signal and saved its state: the trials it left are neither stopped
+        # by a scheduler nor finished, and the sweep is not complete (no report, --resume)
+        for tid in unfinished:
+            runs.interrupt(tid)
+        client.set_tag(parent_id, "interrupted", str(len(unfinished)))
+        client.set_terminated(parent_id, "KILLED")
+        meta["status"] = "interrupted"
+        _write_state(folder, meta)
+        ended = len(runs.status)
+        raise SweepInterrupted(
+            f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended} of "
+            f"{spec.n_trials} trials ended; its state is saved in {folder}: continue it with "
+            "--resume")
     counts: dict[str, int] = {}
     for s in runs.status.values():
         counts[s] = counts.get(s, 0) + 1
@@ -223,11 +252,33 @@ def _scheduler(spec: SweepSpec, folder: Path):
     return FIFOScheduler()
 
 
-def _settle(runs: TrialRuns, grid) -> None:
+@contextlib.contextmanager
+def _sigterm_as_sigint():
+    """SIGTERM (a scheduler's or ``kill``'s stop) ends the sweep as Ctrl-C does: Ray Tune
+    catches SIGINT, saves its state and returns; SIGTERM would end the driver on the spot."""
+    def forward(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, forward)
+    except ValueError:  # not the main thread: leave signals to the caller
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _settle(runs: TrialRuns, grid, skip: set[str] = frozenset()) -> None:
     """Close child runs whose trial ended while no driver was listening (before a crash)."""
     for result in grid:
         tid = (result.metrics or {}).get("trial_id")
-        if tid is None or tid in runs.status:
+        if tid is None or tid in runs.status or tid in skip:
             continue
         cfg = result.config or {}
         ckpt = result.checkpoint.path if result.checkpoint is not None else None

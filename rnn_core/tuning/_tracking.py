@@ -160,6 +160,7 @@ class TrialRuns:
         if trial_id in self.runs:
             if trial_id not in self.status and trial_id not in self.live:
                 self.client.update_run(self.runs[trial_id], status="RUNNING")  # adopted
+                self.client.set_tag(self.runs[trial_id], "trial_status", "running")
                 self.live.add(trial_id)
             return
         cfg = {**self.base, **config}
@@ -196,6 +197,14 @@ class TrialRuns:
         run_id = self.runs[trial_id]
         self.client.set_tag(run_id, "retries", str(self.retries[trial_id]))
         self.client.set_tag(run_id, f"error_attempt_{self.retries[trial_id]}", error[:5000])
+
+    def interrupt(self, trial_id: str) -> None:
+        """The sweep stopped before this trial ended: its run says so, and ``adopt`` reopens
+        it on ``--resume`` (only ended trials carry an end status)."""
+        if trial_id in self.runs and trial_id not in self.status:
+            self.client.set_tag(self.runs[trial_id], "trial_status", "interrupted")
+            self.client.set_terminated(self.runs[trial_id], "KILLED")
+            self.live.discard(trial_id)
 
     def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
                  error: str | None = None) -> None:

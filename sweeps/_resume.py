@@ -1,0 +1,138 @@
+"""A study's sweep options: from the command line for a new sweep, from the saved sweep on
+``--resume``.
+
+A resumed sweep must be the sweep that was started: its grid, preset, data, budget and
+scheduler decide how many trials exist and where the rungs are, and Ray restores each trial
+with the config it started with. So ``--resume`` takes them all from the saved sweep, and an
+option given beside it that says otherwise is refused rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from rnn_core.errors import ConfigError
+
+# options a sweep is defined by: (command-line flag, args attribute, default)
+DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None),
+            ("--grace-period", "grace_period", 1), ("--reduction-factor", "reduction_factor", 3),
+            ("--num-samples", "num_samples", 1), ("--seed", "seed", 0),
+            ("--train-subset", "train_subset", None), ("--optimizer", "optimizer", None),
+            ("--lr", "lr", None), ("--data-path", "data_path", None))
+
+
+@dataclass
+class SweepOptions:
+    """What defines a sweep (saved on its parent run as ``sweep_params``)."""
+
+    preset: str
+    grid: dict
+    max_epochs: int
+    scheduler: str
+    grace_period: int
+    reduction_factor: float
+    num_samples: int
+    seed: int
+    data_path: str | None
+    base: dict  # the recipe and the preset's data settings every trial shares
+
+    @property
+    def n_trials(self) -> int:
+        n = self.num_samples
+        for values in self.grid.values():
+            n *= len(values)
+        return n
+
+
+def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
+              ) -> SweepOptions:
+    """A new sweep's options: the preset, then the command line over it."""
+    preset_name = "smoke" if args.smoke_test else (args.preset or "full")
+    preset = dict(space.PRESETS[preset_name])
+    grid = {**space.GRID, **preset.pop("grid", {})}
+    for axis in axes:
+        if getattr(args, axis.dest, None):
+            grid[axis.key] = getattr(args, axis.dest)
+    max_epochs = args.max_epochs or preset.pop("max_epochs")
+    preset.pop("max_epochs", None)
+    if args.train_subset:
+        preset[task.subset[0]] = args.train_subset
+    recipe = dict(space.RECIPE)
+    if args.optimizer:
+        recipe["optimizer"] = args.optimizer
+    if args.lr:
+        recipe["lr"] = args.lr
+    return SweepOptions(
+        preset=preset_name, grid=grid, max_epochs=max_epochs,
+        scheduler=args.scheduler or getattr(space, "SCHEDULER", "asha"),
+        grace_period=args.grace_period or 1, reduction_factor=args.reduction_factor or 3,
+        num_samples=args.num_samples or 1, seed=args.seed if args.seed is not None else 0,
+        data_path=args.data_path, base={**recipe, **preset})
+
+
+def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
+               ) -> SweepOptions:
+    """The saved sweep's options; refuses an option given with ``--resume`` that contradicts
+    them (one sentence naming the option, its value and the saved one)."""
+    base = dict(saved.get("base", {}))
+    opts = SweepOptions(
+        preset=saved.get("preset", "full"), grid=dict(saved["grid"]),
+        max_epochs=int(saved["max_epochs"]), scheduler=saved.get("scheduler", "asha"),
+        grace_period=int(saved.get("grace_period", 1)),
+        reduction_factor=float(saved.get("reduction_factor", 3)),
+        num_samples=int(saved.get("num_samples", 1)), seed=int(saved.get("seed", 0)),
+        data_path=saved.get("data_path"), base=base)
+    given = []
+    if args.smoke_test:
+        given.append(("--smoke-test", "preset", "smoke"))
+    given += [(flag, attr, getattr(args, attr)) for flag, attr, _ in DEFINING
+              if getattr(args, attr, None) is not None]
+    if args.scheduler is not None:
+        given.append(("--scheduler", "scheduler", args.scheduler))
+    for flag, attr, value in given:
+        ours = _saved_value(opts, attr)
+        if attr == "train_subset":
+            continue  # checked below against the data settings it became
+        if attr == "data_path" and ours:
+            value, ours = Path(value).resolve(), Path(ours).resolve()
+        if ours is not _UNKNOWN and not _same(value, ours):
+            raise _contradiction(where, flag, value, ours)
+    if args.train_subset is not None:
+        saved_subset = next((v for k, v in base.items() if k.startswith("train_")
+                             and k.endswith("subset")), _UNKNOWN)
+        if saved_subset is not _UNKNOWN and saved_subset != args.train_subset:
+            raise _contradiction(where, "--train-subset", args.train_subset, saved_subset)
+    for axis in axes:
+        value = getattr(args, axis.dest, None)
+        if value and axis.key in opts.grid and not _same(value, opts.grid[axis.key]):
+            raise _contradiction(where, axis.flag, ",".join(map(str, value)),
+                                 opts.grid[axis.key])
+    return opts
+
+
+_UNKNOWN = object()
+
+
+def _saved_value(opts: SweepOptions, attr: str):
+    if attr in ("optimizer", "lr"):
+        return opts.base.get(attr, _UNKNOWN)
+    return getattr(opts, attr, _UNKNOWN)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return [str(x) for x in a] == [str(x) for x in b]
+    return str(a) == str(b)
+
+
+def _contradiction(where: str, flag: str, value, saved) -> ConfigError:
+    shown = ",".join(map(str, saved)) if isinstance(saved, list) else saved
+    return ConfigError(f"--resume {where}: {flag} {value} contradicts the saved sweep's "
+                       f"{flag.lstrip('-')} {shown}; a resumed sweep keeps the options it "
+                       "started with (leave the option out, or start a new sweep)")

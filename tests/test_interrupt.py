@@ -1,0 +1,84 @@
+"""A sweep stopped by Ctrl-C (SIGINT) or SIGTERM is recorded as interrupted, not as finished,
+and a bare ``--resume`` finds it and completes it with every child run keeping its name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._sweeps import ROOT, run_study, sweep_runs
+
+NAMES = {"lstm-L1-H16-E16", "lstm-L1-H32-E16", "lstm-L2-H16-E16", "lstm-L2-H32-E16"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_interrupts_the_sweep_and_bare_resume_completes_it(tmp_path, sig):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    args = ["--smoke-test", "--scheduler", "fifo", "--max-epochs", "6", "--tracking-uri", uri,
+            "--storage-path", str(tmp_path / "ray")]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "sweeps" / "compound_scaling.py"),
+                             *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seen = []
+    for line in proc.stdout:  # signal once the first epoch is in: trials are mid-training
+        seen.append(line)
+        if ": epoch 1/6" in line:
+            proc.send_signal(sig)
+            break
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, "".join(seen) + out + err[-3000:]
+    assert "sweep interrupted after" in err and "continue it with --resume" in err
+    assert "sweep finished" not in out and "report: " not in out
+
+    client, parent, children = sweep_runs(uri)
+    assert parent.info.status == "KILLED" and int(parent.data.tags["interrupted"]) >= 1
+    assert not client.list_artifacts(parent.info.run_id, "report")  # no report of a part
+    statuses = {c.info.run_name: c.data.tags["trial_status"] for c in children}
+    assert set(statuses) <= NAMES
+    assert "stopped_early" not in statuses.values()  # FIFO stops nothing
+    assert "interrupted" in statuses.values()
+    state = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*/sweep.json"))
+    assert json.loads(state.read_text())["status"] == "interrupted"
+
+    done = run_study("compound_scaling", "--resume", "--tracking-uri", uri, "--storage-path",
+                     str(tmp_path / "ray"), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, parent, children = sweep_runs(uri)
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.info.run_name for c in children) == sorted(NAMES)  # one run each, named
+    for child in children:
+        assert child.data.tags["trial_status"] == "finished"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
+        assert steps == list(range(1, 7)), (child.info.run_name, steps)
+
+
+@pytest.mark.slow
+def test_resume_refuses_an_option_that_contradicts_the_saved_sweep(tmp_path):
+    """Checked before any work: the saved sweep's grid decides, not today's command line."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    folder = tmp_path / "ray" / "compound_scaling-0000abcd"
+    folder.mkdir(parents=True)
+    side = tmp_path / "ray" / ".rnn_sweeps" / folder.name
+    side.mkdir(parents=True)
+    (folder / "tuner.pkl").write_bytes(b"")  # what Ray's can_restore looks for
+    (side / "sweep.json").write_text(json.dumps({
+        "parent_run_id": "0000abcd" * 4, "tracking_uri": uri, "experiment_name": "rnn-sweeps",
+        "status": "interrupted", "max_epochs": 2,
+        "sweep_params": {"preset": "smoke", "grid": {"num_layers": [1, 2], "hidden_size": [16],
+                                                     "embedding_dim": [16]},
+                         "max_epochs": 2, "scheduler": "asha", "seed": 0}}))
+    proc = run_study("compound_scaling", "--resume", str(folder), "--layers", "1,2,3",
+                     "--tracking-uri", uri, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        "--layers 1,2,3 contradicts the saved sweep's layers 1,2; a resumed sweep keeps the "
+        "options it started with (leave the option out, or start a new sweep)")
+    assert not Path(tmp_path / "m.db").exists()  # refused before MLflow or Ray

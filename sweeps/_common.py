@@ -127,6 +127,9 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--report-dir",
                    help="where the report goes (default: ./reports/<study>-<parent run id "
                         "prefix>); it is also attached to the parent run in MLflow")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep Ray's epoch checkpoints after the sweep (default: removed once "
+                        "it ends; each trial's best state stays in MLflow)")
     p.add_argument("--verbose", action="store_true",
                    help="also print Ray Tune's own output (per-trial config, status tables)")
     return p
@@ -214,7 +217,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                       "num_samples": opts.num_samples, "grid": opts.grid, "seed": opts.seed,
                       "data_path": opts.data_path, "data_options": data_options,
                       "base": opts.base},
-        verbose=int(args.verbose))
+        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"

@@ -113,6 +113,9 @@ def test_smoke_sweep_lands_in_mlflow(smoke):
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.html", "report/study_table.csv"} <= report
     assert parent.info.status == "FINISHED"
+    # the epoch checkpoints only --resume needs are gone; the best states are in MLflow
+    trials = [p for p in (tmp / "ray").glob("compound_scaling-*/trial_*") if p.is_dir()]
+    assert len(trials) >= 4 and not list((tmp / "ray").glob("compound_scaling-*/*/checkpoint_*"))
 
 
 @pytest.mark.slow

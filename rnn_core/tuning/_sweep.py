@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class SweepSpec:
     max_concurrent_trials: int | None = None
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
+    keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
 
     @property
     def n_trials(self) -> int:
@@ -234,6 +236,10 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     client.set_terminated(parent_id, "FINISHED")
     meta["status"] = "finished"
     _write_state(folder, meta)
+    if not spec.keep_checkpoints:
+        freed = _remove_checkpoints(folder)
+        log.info("removed Ray's epoch checkpoints (%.0f MB); each trial's best state is in "
+                 "MLflow", freed / 2**20)
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
                         time.perf_counter() - t0, str(folder))
 
@@ -250,6 +256,17 @@ def _scheduler(spec: SweepSpec, folder: Path):
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
+
+
+def _remove_checkpoints(folder: Path) -> int:
+    """Delete the epoch checkpoints of a finished sweep (what only ``--resume`` needs: two per
+    trial, ~2x the model with the optimizer state); returns the bytes freed."""
+    freed = 0
+    for ckpt in folder.glob("*/checkpoint_*"):
+        if ckpt.is_dir():
+            freed += sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return freed
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -115,9 +116,40 @@ class TaskTrainer(Protocol):
 
 
 def seed_everything(seed: int) -> None:
+    """Seeds Python, NumPy and torch (every CUDA device included: ``torch.manual_seed``)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def make_deterministic(device: torch.device) -> None:
+    """The switches that make a CUDA trial repeat itself: cuDNN's deterministic kernels and no
+    autotuning (which picks kernels by timing), and cuBLAS's fixed workspace, which must be
+    set before cuBLAS starts. The CPU kernels used here are deterministic already."""
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def rng_states(device: torch.device) -> dict:
+    """The torch RNG streams a checkpoint carries: the CPU one, and every CUDA device's
+    (dropout on a GPU draws from those), so a paused trial resumes the same streams."""
+    states = {"torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        cuda = list(state["cuda_rng"])
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:  # resumed on a machine with another GPU count: the first stream only
+            torch.cuda.set_rng_state(cuda[0])
 
 
 def resolve(config: dict, data: Any) -> tuple[Task, TrainConfig, TaskTrainer]:
@@ -162,8 +194,9 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
     task, tc, trainer = resolve(config, data)
     release_memory(collect=False)  # what an earlier trial in this reused worker left free
     torch.set_num_threads(max(1, tc.threads))
-    seed_everything(tc.seed)
     device = torch.device(tc.device)
+    make_deterministic(device)
+    seed_everything(tc.seed)
     trainer.setup(device)
     model = trainer.build_model().to(device)
     n_params = count_parameters(model)
@@ -176,7 +209,7 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_states(state, device)
         best_val, best_state, start = state["best_val"], state["best_state"], state["epoch"] + 1
         metrics = state.get("metrics", {})
         log.info("resuming after epoch %d (best %s %.4f)", state["epoch"], task.objective,
@@ -214,7 +247,7 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
         if report is not None:
             report(metrics, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "numpy_rng": rng.bit_generator.state, **rng_states(device),
                 "best_val": best_val, "best_state": best_state, "improved": improved,
                 "metrics": metrics, "config": trainer.config,
                 "model_config": model.cfg.to_dict()})

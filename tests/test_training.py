@@ -61,17 +61,25 @@ def _snapshot(state: dict, path) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def test_resuming_from_an_epoch_checkpoint_continues_exactly(imdb, tmp_path):
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs CUDA")]),
+])
+def test_resuming_from_an_epoch_checkpoint_continues_exactly(imdb, tmp_path, device):
+    """Dropout draws from the device's RNG: on CUDA the checkpoint carries its streams too."""
+    cfg = {**SMALL, "device": device}
     straight = []
-    train(SMALL, imdb, report=lambda m, st: straight.append(m))
+    train(cfg, imdb, report=lambda m, st: straight.append(m))
     saved = {}
 
     def keep(m, st):
+        assert ("cuda_rng" in st) == (device == "cuda")
         saved[m["epoch"]] = _snapshot(st, tmp_path / f"e{m['epoch']}.pt")
 
-    train({**SMALL, "max_epochs": 2}, imdb, report=keep)  # "interrupted" after epoch 2
+    train({**cfg, "max_epochs": 2}, imdb, report=keep)  # "interrupted" after epoch 2
     resumed = []
-    train(SMALL, imdb, report=lambda m, st: resumed.append(m), state=saved[2])
+    train(cfg, imdb, report=lambda m, st: resumed.append(m), state=saved[2])
     assert [m["epoch"] for m in resumed] == [3]
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
     assert strip(resumed[0]) == strip(straight[2])

@@ -426,7 +426,18 @@ class _ScratchLayer(nn.Module):
                 kind = "(h0, c0), each" if self._state_parts == 2 else "h0"
                 raise ValueError(f"{type(self).__name__} state must be {kind} of shape "
                                  f"{expected} (batch, hidden_size)")
-        out = self._fn.apply(xt, *params, *init, *self._options)
+        if torch.is_autocast_enabled(x.device.type):
+            # The Function's hand-written backward needs one dtype throughout, which autocast
+            # would not give it (its products in bf16, its in-place steps in their inputs'
+            # dtype): cast everything to the autocast dtype here instead, and run it with
+            # autocast off. Autograd casts the gradients back to the float32 parameters.
+            low = torch.get_autocast_dtype(x.device.type)
+            xt, params = xt.to(low), tuple(p.to(low) for p in params)
+            init = tuple(None if s is None else s.to(low) for s in init)
+            with torch.autocast(x.device.type, enabled=False):
+                out = self._fn.apply(xt, *params, *init, *self._options)
+        else:
+            out = self._fn.apply(xt, *params, *init, *self._options)
         if self._state_parts == 2:  # LSTM: (h_t, c_t)
             return out[0].transpose(0, 1), out[1].transpose(0, 1)
         return out.transpose(0, 1), None

@@ -38,9 +38,19 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, h: Tensor, weight: Tensor, bias: Tensor, target: Tensor
                 ) -> Tensor:
+        # Under autocast the three products (logits, dh, dW) run in its dtype, the softmax,
+        # the NLL and the gradient of the logits in float32 (``ctx.low``: None for float32).
+        dev = h.device.type
+        low = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
+        ctx.low = low
         scored = target != IGNORE
         safe = torch.where(scored, target, 0)
-        log_probs = torch.log_softmax(torch.addmm(bias, h, weight.t()), 1)  # (N, V)
+        with torch.autocast(dev, enabled=False):
+            if low is None:
+                logits = torch.addmm(bias, h.to(weight.dtype), weight.t())
+            else:
+                logits = torch.addmm(bias.to(low), h.to(low), weight.t().to(low)).float()
+            log_probs = torch.log_softmax(logits, 1)  # (N, V)
         nll = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1) * scored
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             ctx.save_for_backward(h, weight, log_probs.exp_(), safe, scored)  # softmax
@@ -53,9 +63,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         rows = torch.arange(len(safe), device=safe.device)
         d_logits[rows, safe] -= 1.0
         d_logits.mul_((scored * grad).unsqueeze(1).to(d_logits.dtype))
-        dh = d_logits @ weight if ctx.needs_input_grad[0] else None
-        dw = d_logits.t() @ h if ctx.needs_input_grad[1] else None
         db = d_logits.sum(0) if ctx.needs_input_grad[2] else None
+        mm = ctx.low or weight.dtype
+        d_mm = d_logits.to(mm)
+        dh = (d_mm @ weight.to(mm)).to(h.dtype) if ctx.needs_input_grad[0] else None
+        dw = (d_mm.t() @ h.to(mm)).to(weight.dtype) if ctx.needs_input_grad[1] else None
         return dh, dw, db, None
 
 

@@ -40,6 +40,8 @@ LOOP_DEFAULTS: dict[str, Any] = {
     "task": DEFAULT_TASK, "optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 0.0,
     "batch_size": 64, "eval_batch_size": 256, "grad_clip": 5.0, "max_epochs": 5, "seed": 0,
     "threads": 1, "device": "cpu",
+    # fp32, or bf16 / fp16 autocast (rnn_core.precision; the driver resolves "auto")
+    "precision": "fp32",
     # learning rate lr * lr_decay ** max(0, epoch - lr_decay_start) (Zaremba et al. 2014);
     # 1.0 keeps it constant
     "lr_decay": 1.0, "lr_decay_start": 0,
@@ -70,14 +72,17 @@ class TrainConfig:
     seed: int
     threads: int
     device: str
+    precision: str
     lr_decay: float
     lr_decay_start: int
 
     @classmethod
     def from_dict(cls, cfg: dict) -> TrainConfig:
-        kinds = {"task": str, "optimizer": str, "device": str, "lr": float,
+        kinds = {"task": str, "optimizer": str, "device": str, "precision": str, "lr": float,
                  "weight_decay": float, "grad_clip": float, "lr_decay": float}
         values = {f.name: kinds.get(f.name, int)(cfg[f.name] or 0) for f in fields(cls)}
+        if values["precision"] not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision {values['precision']!r} is not fp32, bf16 or fp16")
         if values["optimizer"] not in OPTIMIZERS:
             raise ConfigError(f"optimizer {values['optimizer']!r} is not one of "
                               f"{', '.join(OPTIMIZERS)}")

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
+from rnn_core.precision import resolve_precision
 from sweeps._resume import SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
@@ -108,6 +109,10 @@ def build_parser(doc: str | None, space: ModuleType,
                         "(preset default)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
     p.add_argument("--lr", type=_positive(float), help="override the recipe's learning rate")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto (default): bfloat16 autocast where the CPU (AVX-512 BF16, AMX) "
+                        "or GPU runs it natively, else float32; fp16 (CUDA only) uses a "
+                        "gradient scaler. Weights, optimizer state and metrics stay float32")
     p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
                    help="CPUs (and torch threads) per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=_non_negative_float, default=0,
@@ -198,6 +203,10 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     else:
         opts = from_args(args, space, axes, task)
         data_options = task.data_options(opts.grid, opts.base)
+        # decided on the driver from its hardware (the trials' machine on a laptop or GPU box;
+        # give --precision explicitly for a cluster of other machines)
+        opts.base["precision"] = resolve_precision(
+            args.precision or "auto", "cuda" if args.gpus_per_trial > 0 else "cpu")
     _check_budget(opts)
     tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
     data, data_info = task.prepare(opts.data_path, opts.seed, data_options)

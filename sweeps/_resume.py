@@ -22,7 +22,8 @@ DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None)
             ("--grace-period", "grace_period", 1), ("--reduction-factor", "reduction_factor", 3),
             ("--num-samples", "num_samples", 1), ("--seed", "seed", 0),
             ("--train-subset", "train_subset", None), ("--optimizer", "optimizer", None),
-            ("--lr", "lr", None), ("--data-path", "data_path", None))
+            ("--lr", "lr", None), ("--data-path", "data_path", None),
+            ("--precision", "precision", None))
 
 
 @dataclass
@@ -95,6 +96,8 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
         given.append(("--scheduler", "scheduler", args.scheduler))
     for flag, attr, value in given:
         ours = _saved_value(opts, attr)
+        if attr == "precision" and value == "auto":
+            continue  # "decide for me" agrees with whatever was decided
         if attr == "train_subset":
             continue  # checked below against the data settings it became
         if attr == "data_path" and ours:
@@ -118,7 +121,7 @@ _UNKNOWN = object()
 
 
 def _saved_value(opts: SweepOptions, attr: str):
-    if attr in ("optimizer", "lr"):
+    if attr in ("optimizer", "lr", "precision"):
         return opts.base.get(attr, _UNKNOWN)
     return getattr(opts, attr, _UNKNOWN)
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnn_core.amp import Amp, autocast
 from rnn_core.cells import get_cell
 from rnn_core.language_model import IGNORE, LanguageModel, LMConfig
 
@@ -66,14 +67,16 @@ def _detach(state):
 
 @torch.inference_mode()
 def evaluate(model: LanguageModel, stream: np.ndarray, rows: int, bptt: int,
-             device: torch.device) -> tuple[float, float]:
-    """(mean NLL per target, perplexity) over a whole split, the state carried throughout."""
+             device: torch.device, precision: str = "fp32") -> tuple[float, float]:
+    """(mean NLL per target, perplexity) over a whole split, the state carried throughout;
+    the forward pass in ``precision``, the softmax and the NLL in float32."""
     model.eval()
     inputs, targets = segments(stream, rows)
     total, count, state = 0.0, 0, None
     for x, y in windows(inputs, targets, bptt):
-        out, state = model(x.to(device), state)
-        nll, n = model.nll(out, y.to(device))
+        with autocast(device, precision):
+            out, state = model(x.to(device), state)
+            nll, n = model.nll(out, y.to(device))
         total += float(nll)
         count += n
     mean = total / max(count, 1)
@@ -96,9 +99,11 @@ class LanguageModelTrainer:
         self.extra_metrics: dict[str, float] = {}
         self.streams: dict[str, np.ndarray] = {}
         self.device = torch.device("cpu")
+        self.amp = Amp(self.device)
 
     def setup(self, device: torch.device) -> None:
         self.device = device
+        self.amp = Amp(device, str(self.config.get("precision", "fp32")))
         self.streams = {name: self.data.splits[name][:self.config[f"{name}_tokens"]]
                         for name in ("train", "val", "test")}
 
@@ -117,23 +122,20 @@ class LanguageModelTrainer:
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
         from rnn_core.training import TrainingDiverged
 
-        clip, device = float(self.config["grad_clip"] or 0), self.device
+        clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
         inputs, targets = segments(self.streams["train"], int(self.config["batch_size"]))
         total, count, state = 0.0, 0, None
         params = [p for p in model.parameters() if p.requires_grad]
         for x, y in windows(inputs, targets, int(self.config["bptt"])):
-            out, state = model(x.to(device), _detach(state))
-            nll, n = model.nll(out, y.to(device))
+            with amp.autocast():
+                out, state = model(x.to(device), _detach(state))
+                nll, n = model.nll(out, y.to(device))  # float32 (linear_cross_entropy)
             if n == 0:
                 continue
             loss = nll / n
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
+            amp.step(loss, opt, params, clip)
             total += float(nll.detach())
             count += n
         mean = total / max(count, 1)
@@ -141,5 +143,5 @@ class LanguageModelTrainer:
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         loss, ppl = evaluate(model, self.streams[split], int(self.config["eval_batch_size"]),
-                             int(self.config["bptt"]), self.device)
+                             int(self.config["bptt"]), self.device, self.amp.precision)
         return {"loss": loss, "ppl": ppl}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnn_core.amp import Amp, autocast
 from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
@@ -82,14 +83,16 @@ def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device
-             ) -> tuple[float, float]:
-    """(mean loss, accuracy) over a split, in length-sorted batches."""
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+             precision: str = "fp32") -> tuple[float, float]:
+    """(mean loss, accuracy) over a split, in length-sorted batches; the forward pass in
+    ``precision``, the loss and accuracy in float32."""
     model.eval()
     loss_sum, correct, n = 0.0, 0, 0
     for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
-        logits = model(tokens.to(device), lengths)
-        labels = labels.to(device)
+        with autocast(device, precision):
+            logits = model(tokens.to(device), lengths)
+        logits, labels = logits.float(), labels.to(device)
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
         correct += int((logits.argmax(1) == labels).sum())
         n += len(labels)
@@ -106,10 +109,12 @@ class SentimentTrainer:
         self.data = data
         self.splits: dict[str, Split] = {}
         self.device = torch.device("cpu")
+        self.amp = Amp(self.device)
 
     def setup(self, device: torch.device) -> None:
         seed, cfg = int(self.config["seed"]), self.config
         self.device = device
+        self.amp = Amp(device, str(cfg.get("precision", "fp32")))
         self.splits = {name: self.data.splits[name].subset(cfg[f"{name}_subset"], seed)
                        for name in ("train", "val", "test")}
 
@@ -120,21 +125,19 @@ class SentimentTrainer:
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
         from rnn_core.training import TrainingDiverged
 
-        clip, device = float(self.config["grad_clip"] or 0), self.device
+        clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
         loss_sum, correct, seen, tokens = 0.0, 0, 0, 0
+        params = [p for p in model.parameters() if p.requires_grad]
         for tok, lengths, labels in iterate_batches(self.splits["train"],
                                                     int(self.config["batch_size"]),
                                                     shuffle=True, rng=rng):
             tok, labels = tok.to(device), labels.to(device)
-            logits = model(tok, lengths)
+            with amp.autocast():
+                logits = model(tok, lengths).float()  # the loss in float32
             loss = nn.functional.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
+            amp.step(loss, opt, params, clip)
             loss_sum += loss.item() * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
             seen += len(labels)
@@ -143,5 +146,5 @@ class SentimentTrainer:
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         loss, acc = evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),
-                             self.device)
+                             self.device, self.amp.precision)
         return {"loss": loss, "acc": acc}

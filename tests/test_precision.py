@@ -111,14 +111,14 @@ def test_fused_decoder_under_bf16_keeps_softmax_and_gradients_float32():
         assert torch.allclose(got, want, rtol=0.05, atol=0.05 * want.abs().max().item())
 
 
-def test_a_bf16_trial_reports_float32_metrics_and_checkpoints(imdb):
+def test_a_bf16_trial_reports_float32_metrics_and_checkpoints(reviews):
     from rnn_core.training import train
 
     cfg = {"num_layers": 1, "hidden_size": 16, "embedding_dim": 8, "max_epochs": 2,
            "train_subset": 128, "val_subset": 64, "test_subset": 64, "backend": "scratch",
            "precision": "bf16", "seed": 1}
     reported = []
-    train(cfg, imdb, report=lambda m, st: reported.append((m, st)))
+    train(cfg, reviews, report=lambda m, st: reported.append((m, st)))
     for metrics, state in reported:
         assert all(isinstance(v, float | int) and math.isfinite(v) for v in metrics.values())
         for name in ("model", "best_state"):

@@ -12,9 +12,9 @@ SMALL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 16, "max_epochs": 
 TIMING = {"tokens_per_s", "epoch_seconds", "test_seconds"}
 
 
-def test_reports_every_epoch_and_tests_the_best_state_once(imdb):
+def test_reports_every_epoch_and_tests_the_best_state_once(reviews):
     reports = []
-    final = train(SMALL, imdb, report=lambda m, ckpt: reports.append((m, ckpt)))
+    final = train(SMALL, reviews, report=lambda m, ckpt: reports.append((m, ckpt)))
     assert [m["epoch"] for m, _ in reports] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_acc", "n_params", "tokens_per_s"} <= set(final)
     assert [("test_acc" in m) for m, _ in reports] == [False, False, True]
@@ -27,19 +27,19 @@ def test_reports_every_epoch_and_tests_the_best_state_once(imdb):
     assert final["best_val_acc"] == best
     # test_acc is the best-on-validation state's, not the last epoch's
     last_ckpt = reports[-1][1]
-    model = build_model(last_ckpt["config"], imdb.vocab_size)
+    model = build_model(last_ckpt["config"], reviews.vocab_size)
     model.load_state_dict(last_ckpt["best_state"])
-    test = imdb.splits["test"].subset(200, 3)
+    test = reviews.splits["test"].subset(200, 3)
     _, acc = evaluate(model, test, 256, torch.device("cpu"))
     assert acc == pytest.approx(final["test_acc"])
     assert set(last_ckpt["model_config"]) >= {"vocab_size", "hidden_size", "cell"}
 
 
-def test_same_seed_same_metrics(imdb):
+def test_same_seed_same_metrics(reviews):
     """Determinism on CPU: the same seed gives the same metrics at every epoch."""
     def history(seed: int) -> list[dict]:
         out = []
-        train({**SMALL, "max_epochs": 2, "seed": seed}, imdb,
+        train({**SMALL, "max_epochs": 2, "seed": seed}, reviews,
               report=lambda m, st: out.append({k: v for k, v in m.items() if k not in TIMING}))
         return out
 
@@ -49,9 +49,9 @@ def test_same_seed_same_metrics(imdb):
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_every_optimizer_trains(imdb, optimizer):
+def test_every_optimizer_trains(reviews, optimizer):
     m = train({**SMALL, "optimizer": optimizer, "max_epochs": 1, "train_subset": 128,
-               "val_subset": 64, "test_subset": 64}, imdb)
+               "val_subset": 64, "test_subset": 64}, reviews)
     assert 0.0 <= m["val_acc"] <= 1.0 and m["train_loss"] > 0
 
 
@@ -66,20 +66,20 @@ def _snapshot(state: dict, path) -> dict:
     pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
         not torch.cuda.is_available(), reason="needs CUDA")]),
 ])
-def test_resuming_from_an_epoch_checkpoint_continues_exactly(imdb, tmp_path, device):
+def test_resuming_from_an_epoch_checkpoint_continues_exactly(reviews, tmp_path, device):
     """Dropout draws from the device's RNG: on CUDA the checkpoint carries its streams too."""
     cfg = {**SMALL, "device": device}
     straight = []
-    train(cfg, imdb, report=lambda m, st: straight.append(m))
+    train(cfg, reviews, report=lambda m, st: straight.append(m))
     saved = {}
 
     def keep(m, st):
         assert ("cuda_rng" in st) == (device == "cuda")
         saved[m["epoch"]] = _snapshot(st, tmp_path / f"e{m['epoch']}.pt")
 
-    train({**cfg, "max_epochs": 2}, imdb, report=keep)  # "interrupted" after epoch 2
+    train({**cfg, "max_epochs": 2}, reviews, report=keep)  # "interrupted" after epoch 2
     resumed = []
-    train(cfg, imdb, report=lambda m, st: resumed.append(m), state=saved[2])
+    train(cfg, reviews, report=lambda m, st: resumed.append(m), state=saved[2])
     assert [m["epoch"] for m in resumed] == [3]
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
     assert strip(resumed[0]) == strip(straight[2])

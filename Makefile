@@ -40,4 +40,4 @@ mlflow-ui: $(STAMP)
 		--backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
-	rm -rf ray_results mlruns.db mlartifacts report
+	rm -rf ray_results mlruns.db mlartifacts report reports/*-*/

@@ -1,7 +1,7 @@
 """Study S3 compound scaling as one command: LSTM layers x hidden x embedding on IMDB.
 
     python sweeps/compound_scaling.py                 # full grid: 27 configs, up to 5 epochs, ASHA
-    python sweeps/compound_scaling.py --preset quick  # same grid on a training subset (~15 min)
+    python sweeps/compound_scaling.py --preset quick  # same grid on a training subset (~5 min)
     python sweeps/compound_scaling.py --smoke-test    # 4 tiny configs, < 2 minutes
 """
 

@@ -10,13 +10,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_study(study: str, *args: str, timeout: int = 600,
-              cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """``python sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the default
-    report folder goes); output captured."""
-    return subprocess.run([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
+def run_study(study: str, *args: str, timeout: int = 600, cwd: Path = ROOT,
+              python: tuple[str, ...] = (), env: dict | None = None
+              ) -> subprocess.CompletedProcess:
+    """``python [PYTHON] sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the
+    default report folder goes) with ``env`` added; output captured."""
+    return subprocess.run([sys.executable, *python, str(ROOT / "sweeps" / f"{study}.py"), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def sweep_runs(uri: str, experiment: str = "rnn-sweeps"):

@@ -14,17 +14,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests._sweeps import printed_report
+from tests._sweeps import printed_report, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
 
 
 def _run(*args: str, timeout: int = 300, python: tuple[str, ...] = (),
          env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *python, str(SCRIPT), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return run_study("compound_scaling", *args, timeout=timeout, python=python, env=env)
 
 
 @pytest.fixture(scope="module")

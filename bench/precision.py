@@ -4,9 +4,10 @@ precision it runs in.
 
     python bench/precision.py [--quick] [--json out.json]
 
-bfloat16 is only fast where the CPU has it natively (AVX-512 BF16 or AMX, ``rnn_core.precision``);
-elsewhere oneDNN emulates it (about 100-300x slower than float32) and has no bf16 LSTM kernel at all, so
-the training rows are measured only where it is native and the reason is printed otherwise.
+bfloat16 is only fast where the CPU has it natively (AVX-512 BF16 or AMX,
+``rnn_core.precision``); elsewhere oneDNN emulates it (about 100-300x slower than float32) and
+has no bf16 LSTM kernel at all, so the training rows are measured only where it is native and
+the reason is printed otherwise.
 """
 
 from __future__ import annotations

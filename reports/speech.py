@@ -139,8 +139,11 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
     out.mkdir(parents=True, exist_ok=True)
     frame = speech_frame(runs)
     table = accuracy_table(frame)
-    frame.to_csv(out / "speech.csv", index=False)
-    (out / "speech.md").write_text(to_markdown(frame))
+    # a dataset without a human test split leaves those columns empty: not shown
+    shown = frame.drop(columns=[c for c in ("test_human_acc", "test_human_n")
+                                if frame[c].isna().all()])
+    shown.to_csv(out / "speech.csv", index=False)
+    (out / "speech.md").write_text(to_markdown(shown))
     table.to_csv(out / "accuracy_table.csv", index=False)
     (out / "accuracy_table.md").write_text(to_markdown(table))
     sentences = speech_findings(frame, reference)
@@ -158,7 +161,7 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
             parts += [f"<h2>Per-class recall of the validation pick ({pick})</h2>",
                       table_html(recall)]
     parts += ["<h2>All trials (ranked by validation accuracy; the pick highlighted)</h2>",
-              table_html(frame, pick)]
+              table_html(shown, pick)]
     note = export_pngs(figures, out) if pngs else "not requested"
     write_page(out / "report.html", title, parts, subtitle)
     lines = [f"report: {(out / 'report.html').resolve()}", *sentences,

@@ -152,3 +152,33 @@ def test_audio_driver_side_imports_no_torch():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_speech_report_tables_per_cell_direction_and_split(tmp_path):
+    import pandas as pd
+
+    from reports.speech import accuracy_table, recall_frame, speech_frame, write_speech_report
+
+    runs = pd.DataFrame({
+        "run_name": ["gru-L3-H32", "gru-L3-H32-bi", "rnn_tanh-L3-H32-bi"],
+        "param.cell": ["gru", "gru", "rnn_tanh"], "param.backend": ["scratch"] * 3,
+        "param.bidirectional": ["False", "True", "True"],
+        "param.dataset": ["/data/digits"] * 3,
+        "best_val_acc": [0.9, 0.95, 0.5], "test_acc": [0.88, 0.93, 0.45],
+        "test_n": [100.0] * 3, "test_human_acc": [0.8, 0.85, 0.3], "test_human_n": [20.0] * 3,
+        "test_recall_one": [1.0, 0.9, 0.5], "test_human_recall_one": [0.7, 0.6, 0.2],
+        "n_params": [10, 20, 5], "epoch_seconds": [1.0] * 3, "epochs_run": [3] * 3,
+        "status": ["finished"] * 3})
+    frame = speech_frame(runs)
+    assert frame["run_name"].tolist()[0] == "gru-L3-H32-bi" and frame["dataset"][0] == "digits"
+    table = accuracy_table(frame)
+    assert table.columns.tolist() == ["cell", "test uni (n=100)", "test bi (n=100)",
+                                      "human test uni (n=20)", "human test bi (n=20)"]
+    gru = table.set_index("cell").loc["gru"]
+    assert gru.tolist() == [0.88, 0.93, 0.8, 0.85]
+    assert pd.isna(table.set_index("cell").loc["rnn_tanh", "test uni (n=100)"])
+    recall = recall_frame(runs, "gru-L3-H32-bi")
+    assert recall.to_dict("records") == [{"class": "one", "test": 0.9, "human test": 0.6}]
+    summary = write_speech_report(runs, tmp_path, pngs=False)
+    assert "human test acc 0.8500 on 20 clips" in summary
+    assert (tmp_path / "report.html").exists() and (tmp_path / "pick_recall.csv").exists()

@@ -47,6 +47,7 @@ def test_smoke_sweep_logs_every_cell_and_the_report(speech_smoke):
 @pytest.mark.parametrize("value, fragment", [
     ("/no/such/folder", "/no/such/folder is neither japanese_vowels"),
     ("{tmp}/clip.wav", "clip.wav is a file"),
+    ("{tmp}", "reading a Speech Commands folder is not built yet"),
 ])
 def test_bad_dataset_refused_before_any_work(value, fragment, tmp_path):
     (tmp_path / "clip.wav").write_bytes(b"")

@@ -1,8 +1,8 @@
 """Audio sequence classification: feature frames (MFCCs, LPC cepstra) -> class; study S5.
 
 Driver side only (no torch): the task's declaration and preparing its data once. The data is
-one of the named datasets (``DATASETS``) or a Speech Commands v0.02 folder; the trainer is
-``rnn_core.tasks._audio_train.AudioTrainer``.
+one of the named datasets (``DATASETS``; a Speech Commands folder's reader is not built
+yet); the trainer is ``rnn_core.tasks._audio_train.AudioTrainer``.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def prepare(data_path: str | None, seed: int, options: dict):
 
         data = load_japanese_vowels(seed)
     else:
-        raise DataError(f"--dataset {dataset}: not a dataset this checkout builds "
-                        f"({', '.join(DATASETS)})")
+        raise DataError(f"{dataset}: reading a Speech Commands folder is not built yet; "
+                        f"the datasets read are {', '.join(DATASETS)}")
     data = data.standardized()
     counts = {name: len(s) for name, s in data.splits.items()}
     log.info("data: %s, %d classes, %d features, sequences %s (%.1f s)", dataset,
@@ -89,8 +89,8 @@ TASK = Task(
     prepare=prepare,
     data_options=data_options,
     name_keys=(("cell", ""), ("num_layers", "L"), ("hidden_size", "H")),
-    data_help="a Speech Commands v0.02 folder (one folder of 16 kHz wav clips per word, "
-              "validation_list.txt, testing_list.txt); the same as --dataset PATH",
+    data_help="a Speech Commands v0.02 folder (its reader is not built yet: refused; "
+              "--dataset japanese_vowels is read)",
     subset=("train_subset", "sequences"),
     reference="study S5 (Speech Commands one/two/three, MFCC, 3 x 32 hand-written cells): "
               "GRU ~84 %, RNN_RELU ~59 %, RNN_TANH ~47 %; Japanese Vowels: Kudo et al. 1999 "

@@ -15,7 +15,8 @@ HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectio
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
 # the columns of a study's table, in front of its parameter count and metrics, per task
 TABLE_PARAMS = {"sentiment": ("num_layers", "hidden_size", "embedding_dim"),
-                "language_model": ("cell", "dropout", "num_layers", "hidden_size")}
+                "language_model": ("cell", "dropout", "num_layers", "hidden_size"),
+                "audio": ("cell", "bidirectional", "num_layers", "hidden_size")}
 
 
 def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Sequence classifier: token ids -> embedding -> recurrent stack -> last valid state -> linear."""
+"""Sequence classifiers: token ids -> embedding (or feature frames -> linear) -> recurrent stack
+-> last valid state -> linear."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from torch import Tensor, nn
 
 from rnn_core.stack import RecurrentStack
 
-__all__ = ["ModelConfig", "SequenceClassifier", "count_parameters"]
+__all__ = ["FrameClassifier", "FrameConfig", "ModelConfig", "SequenceClassifier",
+           "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,71 @@ class SequenceClassifier(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.1)
         with torch.no_grad():
             self.embedding.weight[self.cfg.pad_index].zero_()
-        for name, p in self.rnn.named_parameters():
-            if "weight_ih" in name:
-                nn.init.xavier_uniform_(p)
-            elif "weight_hh" in name:
-                for block in p.chunk(p.shape[0] // p.shape[1]):
-                    nn.init.orthogonal_(block)
-            elif "bias" in name:
-                nn.init.zeros_(p)
-                if self.cfg.cell == "lstm" and "bias_ih" in name:
-                    h = p.shape[0] // 4
-                    p.data[h:2 * h] = 1.0  # forget gate (Gers et al., 2000)
+        _init_recurrent(self.rnn, self.cfg.cell)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens (B, T) int64, lengths (B,) -> logits (B, num_classes)."""
         x = self.drop(self.embedding(tokens))  # (B, T, E)
         _, last = self.rnn(x, lengths)  # (B, D*H)
         return self.head(self.drop(last))
+
+
+@dataclass(frozen=True)
+class FrameConfig:
+    """A feature-frame classifier's architecture (saved beside every checkpoint)."""
+
+    num_features: int  # F per frame (12 LPC cepstra, 20 MFCCs)
+    num_classes: int
+    input_size: int = 32  # width of the linear input layer the stack reads
+    hidden_size: int = 32
+    num_layers: int = 1
+    cell: str = "gru"
+    bidirectional: bool = False
+    dropout: float = 0.0
+    backend: str = "scratch"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FrameClassifier(nn.Module):
+    """Frames (B, T, F) -> Linear(F, input_size) -> RecurrentStack -> dropout(final state) ->
+    Linear(num_classes).
+
+    The linear input layer takes the embedding's place: real-valued frames need a projection,
+    not a lookup. The final state is the forward direction's at each sequence's last valid
+    frame (and the backward direction's at its first), so padding never reaches the head.
+    """
+
+    def __init__(self, cfg: FrameConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(cfg.num_features, cfg.input_size)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = RecurrentStack(cfg.cell, cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                                  cfg.bidirectional, cfg.dropout, cfg.backend)
+        self.head = nn.Linear(self.rnn.output_size, cfg.num_classes)
+        _init_recurrent(self.rnn, cfg.cell)
+
+    def forward(self, frames: Tensor, lengths: Tensor) -> Tensor:
+        """frames (B, T, F) float, lengths (B,) -> logits (B, num_classes)."""
+        _, last = self.rnn(self.inp(frames), lengths)  # (B, D*H)
+        return self.head(self.drop(last))
+
+
+def _init_recurrent(rnn: nn.Module, cell: str) -> None:
+    """Xavier input weights, orthogonal recurrent weights, zero biases (LSTM forget gate 1)."""
+    for name, p in rnn.named_parameters():
+        if "weight_ih" in name:
+            nn.init.xavier_uniform_(p)
+        elif "weight_hh" in name:
+            for block in p.chunk(p.shape[0] // p.shape[1]):
+                nn.init.orthogonal_(block)
+        elif "bias" in name:
+            nn.init.zeros_(p)
+            if cell == "lstm" and "bias_ih" in name:
+                h = p.shape[0] // 4
+                p.data[h:2 * h] = 1.0  # forget gate (Gers et al., 2000)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -9,7 +9,8 @@ import torch
 
 from rnn_core.data.text import Split
 
-__all__ = ["bucket_batches", "padded_batch", "iterate_batches"]
+__all__ = ["bucket_batches", "iterate_batches", "iterate_frame_batches", "padded_batch",
+           "padded_frames"]
 
 
 def bucket_batches(lengths: np.ndarray, batch_size: int, *, shuffle: bool,
@@ -56,3 +57,23 @@ def iterate_batches(split: Split, batch_size: int, *, shuffle: bool,
     """Padded, length-bucketed batches over a whole split."""
     for idx in bucket_batches(np.asarray(split.lengths), batch_size, shuffle=shuffle, rng=rng):
         yield padded_batch(split, idx, pad_index)
+
+
+def padded_frames(split, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(frames (B, T_max, F) float32 right-padded with zeros, lengths (B,), labels (B,)) for
+    rows ``idx`` of a ``rnn_core.data.features.FeatureSplit``."""
+    starts = split.offsets[idx]
+    lens = split.offsets[idx + 1] - starts
+    out = np.zeros((len(idx), int(lens.max()), split.frames.shape[1]), dtype=np.float32)
+    for row, (s, n) in enumerate(zip(starts, lens, strict=True)):
+        out[row, :n] = split.frames[s:s + n]
+    return (torch.from_numpy(out), torch.from_numpy(lens.astype(np.int64)),
+            torch.from_numpy(np.asarray(split.labels[idx], dtype=np.int64)))
+
+
+def iterate_frame_batches(split, batch_size: int, *, shuffle: bool,
+                          rng: np.random.Generator | None = None
+                          ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Padded, length-bucketed batches of feature frames over a whole split."""
+    for idx in bucket_batches(np.asarray(split.lengths), batch_size, shuffle=shuffle, rng=rng):
+        yield padded_frames(split, idx)

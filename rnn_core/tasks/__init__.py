@@ -1,4 +1,4 @@
-"""Tasks: what a study trains (sentiment of reviews, next-word prediction, ...).
+"""Tasks: what a study trains (sentiment of reviews, next-word prediction, spoken words, ...).
 
 A task owns preparing its data once on the driver, building its model from a trial config, a
 training epoch and an evaluation pass, and the metrics it reports with its objective and
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from rnn_core.errors import ConfigError
 from rnn_core.tasks._base import Task
+from rnn_core.tasks.audio import TASK as AUDIO
 from rnn_core.tasks.language_model import TASK as LANGUAGE_MODEL
 from rnn_core.tasks.sentiment import TASK as SENTIMENT
 
-__all__ = ["DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Task", "get_task"]
+__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Task", "get_task"]
 
-TASKS: dict[str, Task] = {t.name: t for t in (SENTIMENT, LANGUAGE_MODEL)}
+TASKS: dict[str, Task] = {t.name: t for t in (SENTIMENT, LANGUAGE_MODEL, AUDIO)}
 # trial configs written before tasks existed name none: they were all sentiment
 DEFAULT_TASK = SENTIMENT.name
 

@@ -24,6 +24,8 @@ class Task:
         objective: the validation metric schedulers, picks and reports rank by (``val_*``).
         mode: ``"max"`` or ``"min"``: which way the objective is better.
         metrics: what a trial reports each epoch and MLflow keeps (the whitelist).
+        metric_prefixes: families of metrics MLflow also keeps, named by the data (per-class
+            recall, ``test_recall_<class>``), so they cannot be listed in ``metrics``.
         trainer: ``"module:Class"`` of the torch side (``rnn_core.training.TaskTrainer``).
         prepare: ``(data_path, seed, options) -> (data, info)``, run once on the driver;
             ``data`` ships to trials through Ray's object store, ``info`` (flat, JSON-able)
@@ -47,10 +49,15 @@ class Task:
     data_help: str = ""
     subset: tuple[str, str] = ("train_subset", "examples")
     reference: str = ""
+    metric_prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("max", "min") or not self.objective.startswith("val_"):
             raise ValueError(f"task {self.name!r}: objective must be val_* with mode max|min")
+
+    def keeps(self, metric: str) -> bool:
+        """Whether MLflow keeps ``metric`` (in ``metrics`` or of a ``metric_prefixes`` family)."""
+        return metric in self.metrics or metric.startswith(self.metric_prefixes)
 
     @property
     def measure(self) -> str:

@@ -180,8 +180,8 @@ class TrialRuns:
         if epoch <= self.last_epoch.get(trial_id, 0):
             return  # already logged before an interruption
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(result[k]), now, epoch) for k in self.task.metrics
-                   if isinstance(result.get(k), (int, float))]
+        metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
+                   if self.task.keeps(k) and isinstance(v, (int, float))]
         node = str(result.get("node_id") or "")
         tags = [RunTag("ray_node_id", node)] if node and node != self.node.get(trial_id) else []
         # one transaction per epoch: the trial waits for the driver before its next epoch

@@ -1,0 +1,128 @@
+"""Labelled sequences of float feature frames (MFCCs, LPC cepstra), kept flat in NumPy.
+
+Torch-free: the driver builds these once and ships them to trials. A split stores every
+sequence's frames end to end, ``frames`` (total frames, F), with ``offsets`` marking where
+each sequence starts, as ``rnn_core.data.text.Split`` does for token ids; padding happens per
+batch, in the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FeatureSet", "FeatureSplit", "from_sequences", "speaker_disjoint",
+           "stratified_holdout"]
+
+
+@dataclass
+class FeatureSplit:
+    """Sequences of feature frames with a class label and a speaker each.
+
+    Attributes:
+        frames: (total frames, F) float32, sequence i at ``frames[offsets[i]:offsets[i+1]]``.
+        offsets: (N + 1,) int64.
+        labels: (N,) int64 class indices.
+        speakers: (N,) speaker names (str), for splits that keep a voice in one split.
+    """
+
+    frames: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+    speakers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def sequence(self, i: int) -> np.ndarray:
+        return self.frames[self.offsets[i]:self.offsets[i + 1]]
+
+    def take(self, idx: np.ndarray) -> FeatureSplit:
+        """The sequences at ``idx`` (in that order)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return from_sequences([self.sequence(i) for i in idx], self.labels[idx],
+                              self.speakers[idx], self.frames.shape[1])
+
+    def subset(self, n: int | None, seed: int) -> FeatureSplit:
+        """A seeded random ``n`` of the sequences (all of them for None or n >= len)."""
+        if n is None or n >= len(self):
+            return self
+        idx = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        return self.take(idx)
+
+
+@dataclass
+class FeatureSet:
+    """A dataset's splits (``train``, ``val``, ``test`` and any extra test split such as
+    ``human``), its class names and what the parent run logs about it."""
+
+    splits: dict[str, FeatureSplit]
+    classes: list[str]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.splits["train"].frames.shape[1])
+
+    def standardized(self) -> FeatureSet:
+        """Every split scaled by the training split's per-feature mean and standard deviation
+        (what the network sees is then on one scale whatever the features' units)."""
+        train = self.splits["train"].frames.astype(np.float64)
+        mean, std = train.mean(0), train.std(0)
+        std[std < 1e-8] = 1.0  # a constant feature stays constant rather than dividing by 0
+        splits = {name: FeatureSplit(((s.frames - mean) / std).astype(np.float32), s.offsets,
+                                     s.labels, s.speakers) for name, s in self.splits.items()}
+        return FeatureSet(splits, self.classes, {**self.stats, "standardized": "train"})
+
+
+def from_sequences(seqs: list[np.ndarray], labels, speakers, num_features: int
+                   ) -> FeatureSplit:
+    """A split from a list of (T_i, F) arrays."""
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    frames = (np.concatenate(seqs).astype(np.float32) if seqs
+              else np.zeros((0, num_features), np.float32))
+    return FeatureSplit(frames, offsets, np.asarray(labels, dtype=np.int64),
+                        np.asarray(speakers, dtype=str))
+
+
+def stratified_holdout(groups: np.ndarray, fraction: float, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) indices: from each group (a speaker, a class) a seeded
+    ``round(fraction * size)`` of its members, at least one where the group has two or more,
+    so the held-out part has every group in the same proportion as the whole."""
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for g in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        n = int(round(fraction * len(members)))
+        n = max(n, 1) if len(members) > 1 else 0
+        held.append(members[:n])
+        kept.append(members[n:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def speaker_disjoint(speakers: np.ndarray, fractions: dict[str, float], seed: int
+                     ) -> dict[str, np.ndarray]:
+    """Indices per split, with each speaker's every clip in exactly one split.
+
+    Speakers are shuffled (seeded) and dealt to the splits in ``fractions``' order until each
+    has its share of speakers (the last split takes the rest), so no voice is heard in two.
+    """
+    names = np.unique(speakers)
+    order = np.random.default_rng(seed).permutation(names)
+    total = sum(fractions.values())
+    out, start = {}, 0
+    items = list(fractions.items())
+    for i, (split, frac) in enumerate(items):
+        stop = len(order) if i == len(items) - 1 else start + max(
+            1, int(round(frac / total * len(order))))
+        chosen = set(order[start:stop])
+        out[split] = np.flatnonzero(np.isin(speakers, list(chosen)))
+        start = stop
+    return out

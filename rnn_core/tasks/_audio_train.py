@@ -1,0 +1,137 @@
+"""The audio task's torch side: frame classifier, training epoch, accuracy and per-class recall.
+
+Imported in trial workers only (``rnn_core.tasks.audio`` is the driver's side).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnn_core.amp import Amp, autocast
+from rnn_core.data.batching import iterate_frame_batches
+from rnn_core.data.features import FeatureSet, FeatureSplit
+from rnn_core.models import FrameClassifier, FrameConfig
+from rnn_core.tasks.audio import metric_key
+
+__all__ = ["DEFAULTS", "AudioTrainer", "build_model", "predict", "split_metrics"]
+
+# Study S5's recipe: hand-written cells, 3 layers of 32, Adam lr 0.003, cross entropy; every
+# key can be overridden by the config.
+DEFAULTS: dict[str, Any] = {
+    "cell": "gru", "backend": "scratch", "num_layers": 3, "hidden_size": 32,
+    "input_size": 32, "bidirectional": False, "dropout": 0.0,
+    "optimizer": "adam", "lr": 3e-3, "batch_size": 32, "eval_batch_size": 256,
+    "train_subset": None, "val_subset": None, "test_subset": None,
+    "dataset": None,  # named by the study (prepared on the driver); kept with the run
+}
+
+# test splits beyond ``test`` that the data may hold, reported as test_<name>_*
+EXTRA_TEST_SPLITS = ("human",)
+
+
+def build_model(cfg: dict, num_features: int, num_classes: int) -> FrameClassifier:
+    """The classifier of a trial config."""
+    return FrameClassifier(FrameConfig(
+        num_features=num_features, num_classes=num_classes, input_size=int(cfg["input_size"]),
+        hidden_size=int(cfg["hidden_size"]), num_layers=int(cfg["num_layers"]),
+        cell=str(cfg["cell"]), bidirectional=bool(cfg["bidirectional"]),
+        dropout=float(cfg["dropout"]), backend=str(cfg["backend"])))
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, split: FeatureSplit, batch_size: int, device: torch.device,
+            precision: str = "fp32") -> tuple[float, np.ndarray, np.ndarray]:
+    """(summed cross entropy, predicted classes, true classes) over a split, in length-sorted
+    batches; the forward pass in ``precision``, the loss in float32."""
+    model.eval()
+    loss_sum, preds, trues = 0.0, [], []
+    for frames, lengths, labels in iterate_frame_batches(split, batch_size, shuffle=False):
+        with autocast(device, precision):
+            logits = model(frames.to(device), lengths)
+        logits, labels = logits.float(), labels.to(device)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        preds.append(logits.argmax(1).cpu().numpy())
+        trues.append(labels.cpu().numpy())
+    return loss_sum, np.concatenate(preds), np.concatenate(trues)
+
+
+def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: list[str],
+                  recall: bool) -> dict[str, float]:
+    """loss, acc, n and, with ``recall``, ``recall_<class>`` for every class present (the
+    share of that class's sequences predicted as it)."""
+    n = len(true)
+    out = {"loss": loss_sum / max(n, 1), "acc": float((pred == true).mean()) if n else 0.0}
+    if recall:
+        out["n"] = float(n)
+        for c, name in enumerate(classes):
+            mask = true == c
+            if mask.any():
+                out[f"recall_{metric_key(name)}"] = float((pred[mask] == c).mean())
+    return out
+
+
+class AudioTrainer:
+    """Feature frames -> classifier; reports loss and accuracy, and per-class recall on the
+    test splits (``rnn_core.training.TaskTrainer``)."""
+
+    DEFAULTS = DEFAULTS
+
+    def __init__(self, config: dict, data: FeatureSet) -> None:
+        self.config, self.data, self.extra_metrics = config, data, {}
+        self.splits: dict[str, FeatureSplit] = {}
+        self.device = torch.device("cpu")
+        self.amp = Amp(self.device)
+
+    def setup(self, device: torch.device) -> None:
+        seed, cfg = int(self.config["seed"]), self.config
+        self.device = device
+        self.amp = Amp(device, str(cfg.get("precision", "fp32")))
+        self.splits = {name: self.data.splits[name].subset(cfg.get(f"{name}_subset"), seed)
+                       for name in ("train", "val", "test")}
+        for name in EXTRA_TEST_SPLITS:
+            if name in self.data.splits:
+                self.splits[name] = self.data.splits[name]
+
+    def build_model(self) -> FrameClassifier:
+        return build_model(self.config, self.data.num_features, len(self.data.classes))
+
+    def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
+                    rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
+        from rnn_core.training import TrainingDiverged
+
+        clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
+        loss_sum, correct, seen, frames_seen = 0.0, 0, 0, 0
+        params = [p for p in model.parameters() if p.requires_grad]
+        for frames, lengths, labels in iterate_frame_batches(
+                self.splits["train"], int(self.config["batch_size"]), shuffle=True, rng=rng):
+            frames, labels = frames.to(device), labels.to(device)
+            with amp.autocast():
+                logits = model(frames, lengths).float()  # the loss in float32
+            loss = nn.functional.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
+            amp.step(loss, opt, params, clip)
+            loss_sum += loss.item() * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+            frames_seen += int(lengths.sum())
+        return {"loss": loss_sum / seen, "acc": correct / seen}, frames_seen
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        """Loss and accuracy; on ``test``, also the count and per-class recall, and the same
+        for every extra test split (``human_acc``, ...)."""
+        names = [split] + ([s for s in EXTRA_TEST_SPLITS if s in self.splits]
+                           if split == "test" else [])
+        out: dict[str, float] = {}
+        for name in names:
+            loss, pred, true = predict(model, self.splits[name],
+                                       int(self.config["eval_batch_size"]), self.device,
+                                       self.amp.precision)
+            metrics = split_metrics(loss, pred, true, self.data.classes, recall=split == "test")
+            prefix = "" if name == split else f"{name}_"
+            out.update({f"{prefix}{k}": v for k, v in metrics.items()})
+        return out

@@ -1,0 +1,98 @@
+"""Audio sequence classification: feature frames (MFCCs, LPC cepstra) -> class; study S5.
+
+Driver side only (no torch): the task's declaration and preparing its data once. The data is
+one of the named datasets (``DATASETS``; a Speech Commands folder's reader is not built
+yet); the trainer is ``rnn_core.tasks._audio_train.AudioTrainer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from rnn_core.errors import ConfigError, DataError
+from rnn_core.tasks._base import Task
+
+__all__ = ["DATASETS", "DEFAULT_DATASET", "TASK", "data_options", "metric_key", "prepare"]
+
+log = logging.getLogger(__name__)
+
+# name -> what it is (the study's --dataset help); anything else is a Speech Commands folder
+DATASETS = {
+    "japanese_vowels": "UCI Japanese Vowels, 9 speakers, 12 LPC cepstra per frame (aeon wheel)",
+}
+DEFAULT_DATASET = "japanese_vowels"
+
+
+def metric_key(name: str) -> str:
+    """A class name as a metric-name part (MLflow takes letters, digits, ``_ - . /``)."""
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
+
+
+def data_options(grid: dict, base: dict) -> dict:
+    """The one dataset a study names (its ``dataset`` axis or fixed value)."""
+    values = grid.get("dataset", base.get("dataset", DEFAULT_DATASET))
+    values = values if isinstance(values, list) else [values]
+    if len(values) != 1:
+        raise ConfigError(f"dataset {values}: a sweep trains on one dataset")
+    return {"dataset": str(values[0])}
+
+
+def resolve_dataset(data_path: str | None, dataset: str) -> str:
+    """The dataset to read: ``--data-path`` (a Speech Commands folder) where given, else the
+    named one or a folder path; ConfigError when the two disagree."""
+    if data_path is None:
+        return dataset
+    if dataset not in DATASETS and Path(dataset).resolve() != Path(data_path).resolve():
+        raise ConfigError(f"--data-path {data_path} and --dataset {dataset} name two datasets; "
+                          "give one")
+    return data_path
+
+
+def prepare(data_path: str | None, seed: int, options: dict):
+    """The dataset's splits (feature frames standardized by the training split), and what the
+    parent run logs about it.
+
+    Returns:
+        (FeatureSet, info)
+    """
+    dataset = resolve_dataset(data_path, str(options.get("dataset", DEFAULT_DATASET)))
+    t0 = time.perf_counter()
+    if dataset == "japanese_vowels":
+        from rnn_core.data.japanese_vowels import load_japanese_vowels
+
+        data = load_japanese_vowels(seed)
+    else:
+        raise DataError(f"{dataset}: reading a Speech Commands folder is not built yet; "
+                        f"the datasets read are {', '.join(DATASETS)}")
+    data = data.standardized()
+    counts = {name: len(s) for name, s in data.splits.items()}
+    log.info("data: %s, %d classes, %d features, sequences %s (%.1f s)", dataset,
+             len(data.classes), data.num_features, counts, time.perf_counter() - t0)
+    return data, {"data_source": data.stats["source"], "num_classes": len(data.classes),
+                  "num_features": data.num_features, "sequences": counts,
+                  **{k: v for k, v in data.stats.items() if k != "source"}}
+
+
+TASK = Task(
+    name="audio",
+    objective="val_acc",
+    mode="max",
+    metrics=("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc", "tokens_per_s",
+             "epoch_seconds", "test_loss", "test_acc", "test_n", "test_seconds",
+             "test_human_loss", "test_human_acc", "test_human_n", "n_params",
+             "n_trainable_params"),
+    # per-class recall on each test split, named by the data's classes
+    metric_prefixes=("test_recall_", "test_human_recall_"),
+    trainer="rnn_core.tasks._audio_train:AudioTrainer",
+    prepare=prepare,
+    data_options=data_options,
+    name_keys=(("cell", ""), ("num_layers", "L"), ("hidden_size", "H")),
+    data_help="a Speech Commands v0.02 folder (its reader is not built yet: refused; "
+              "--dataset japanese_vowels is read)",
+    subset=("train_subset", "sequences"),
+    reference="study S5 (Speech Commands one/two/three, MFCC, 3 x 32 hand-written cells): "
+              "GRU ~84 %, RNN_RELU ~59 %, RNN_TANH ~47 %; Japanese Vowels: Kudo et al. 1999 "
+              "94.1 %, recent recurrent and convolutional models about 98-99 %",
+)

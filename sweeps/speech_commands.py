@@ -1,0 +1,76 @@
+"""Study S5 as one command: every recurrent cell, uni- and bidirectional, hand-written (scratch)
+cells of 3 x 32 trained with Adam 0.003 on sequences of feature frames.
+
+    python sweeps/speech_commands.py --dataset japanese_vowels   # full: 10 configs, 60 epochs
+    python sweeps/speech_commands.py --preset quick              # same grid, 15 epochs
+    python sweeps/speech_commands.py --smoke-test                # every cell once, tiny
+
+--dataset takes japanese_vowels (UCI, 9 speakers, 12 LPC cepstra per frame, read from the
+aeon wheel on PyPI); a Speech Commands v0.02 folder is refused until its reader exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from search_spaces import speech_commands as space  # noqa: E402
+from sweeps._common import Axis, build_parser, exit_now, main_guard, run_study  # noqa: E402
+
+DIRECTIONS = {"uni": False, "bi": True}
+
+
+def _cells(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or set(values) - set(space.CELLS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a comma-separated list of {', '.join(space.CELLS)}")
+    return list(dict.fromkeys(values))
+
+
+def _directions(text: str) -> list[bool]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or set(values) - set(DIRECTIONS):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected uni, bi or uni,bi")
+    return [DIRECTIONS[v] for v in dict.fromkeys(values)]
+
+
+def _dataset(text: str) -> list[str]:
+    """A named dataset, or a Speech Commands folder (checked here, before any work)."""
+    from rnn_core.tasks.audio import DATASETS
+
+    if text in DATASETS:
+        return [text]
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(
+            f"{text} is neither {', '.join(DATASETS)} nor an existing Speech Commands folder")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file; expected {', '.join(DATASETS)} or a Speech Commands folder")
+    # the folder reader (Speech Commands v0.02's layout, MFCC frames) is not built yet
+    raise argparse.ArgumentTypeError(
+        f"{text}: reading a Speech Commands folder is not built yet; use {', '.join(DATASETS)}")
+
+
+AXES = (
+    Axis("--cells", "cell", _cells, "cells, e.g. lstm,gru (default: all 5)"),
+    Axis("--directions", "bidirectional", _directions, "uni, bi or uni,bi (default: both)"),
+    Axis("--dataset", "dataset", _dataset,
+         "japanese_vowels (default; a Speech Commands folder is not read yet)"),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reports.speech import build_speech_report
+
+    parser = build_parser(__doc__, space, AXES)
+    args = parser.parse_args(argv)
+    return run_study("speech_commands", args, space, parser, AXES, report=build_speech_report)
+
+
+if __name__ == "__main__":
+    exit_now(main_guard(main))

@@ -1,0 +1,184 @@
+"""The audio task: frame classifier over every cell, batching, metrics, splits, training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_core.cells import CELLS
+from rnn_core.data.batching import padded_frames
+from rnn_core.data.features import (
+    FeatureSet,
+    from_sequences,
+    speaker_disjoint,
+    stratified_holdout,
+)
+from rnn_core.errors import ConfigError
+from rnn_core.models import FrameClassifier, FrameConfig, count_parameters
+from rnn_core.tasks._audio_train import split_metrics
+from rnn_core.tasks.audio import data_options, resolve_dataset
+from rnn_core.training import train
+from tests._sweeps import ROOT
+
+VARIANTS = [(c, b) for c in CELLS for b in ("scratch", "native")
+            if not (c == "mgu" and b == "native")]
+
+
+@pytest.mark.parametrize("cell, backend", VARIANTS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_every_cell_classifies_padded_frames_as_each_sequence_alone(cell, backend,
+                                                                    bidirectional):
+    torch.manual_seed(0)
+    model = FrameClassifier(FrameConfig(num_features=5, num_classes=7, input_size=6,
+                                        hidden_size=4, num_layers=2, cell=cell,
+                                        bidirectional=bidirectional, backend=backend)
+                            ).double().eval()
+    lengths = torch.tensor([6, 2, 4])
+    frames = torch.randn(3, 6, 5, dtype=torch.float64)
+    for i, n in enumerate(lengths):
+        frames[i, n:] = 1e3  # padding must not reach the logits
+    logits = model(frames, lengths)
+    assert logits.shape == (3, 7)
+    for i, n in enumerate(lengths):
+        alone = model(frames[i:i + 1, :n], lengths[i:i + 1])
+        torch.testing.assert_close(logits[i:i + 1], alone, rtol=1e-10, atol=1e-10)
+
+
+def test_mgu_has_no_native_backend():
+    with pytest.raises(ConfigError, match="no native torch implementation"):
+        FrameClassifier(FrameConfig(num_features=3, num_classes=2, cell="mgu", backend="native"))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_parameter_count_closed_form(bidirectional):
+    """Linear F->I, 3 GRU layers 3H(in+H+2) per direction, head D*H*C + C."""
+    f, i, h, c, d = 12, 32, 32, 9, 2 if bidirectional else 1
+    model = FrameClassifier(FrameConfig(f, c, i, h, 3, "gru", bidirectional))
+    gru = d * 3 * h * (i + h + 2) + 2 * d * 3 * h * (d * h + h + 2)
+    assert count_parameters(model) == f * i + i + gru + d * h * c + c
+
+
+def test_padded_frames_and_split_take():
+    seqs = [np.full((n, 2), v, np.float32) for n, v in ((3, 1.0), (1, 2.0), (2, 3.0))]
+    split = from_sequences(seqs, [0, 1, 0], ["a", "b", "a"], 2)
+    frames, lengths, labels = padded_frames(split, np.array([2, 0]))
+    assert frames.shape == (2, 3, 2) and lengths.tolist() == [2, 3] and labels.tolist() == [0, 0]
+    assert frames[0, :2].eq(3.0).all() and frames[0, 2].eq(0).all() and frames[1].eq(1.0).all()
+    taken = split.take(np.array([1, 2]))
+    assert taken.lengths.tolist() == [1, 2] and taken.speakers.tolist() == ["b", "a"]
+    np.testing.assert_array_equal(taken.sequence(1), seqs[2])
+
+
+def test_per_class_recall_by_hand():
+    true = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 1, 0, 1, 0, 2])
+    m = split_metrics(3.0, pred, true, ["one", "two", "a b", "unseen"], recall=True)
+    assert m["acc"] == pytest.approx(4 / 6) and m["loss"] == pytest.approx(0.5) and m["n"] == 6
+    assert m["recall_one"] == pytest.approx(2 / 3) and m["recall_two"] == pytest.approx(0.5)
+    assert m["recall_a_b"] == 1.0 and "recall_unseen" not in m  # no clip: no recall
+
+
+def test_stratified_holdout_keeps_each_group_in_proportion():
+    groups = np.repeat(np.array(["s1", "s2", "s3"]), [30, 10, 1])
+    keep, held = stratified_holdout(groups, 0.2, seed=3)
+    assert sorted(np.concatenate([keep, held]).tolist()) == list(range(41))
+    assert {g: int((groups[held] == g).sum()) for g in ("s1", "s2", "s3")} == \
+        {"s1": 6, "s2": 2, "s3": 0}
+    again = stratified_holdout(groups, 0.2, seed=3)[1]
+    other = stratified_holdout(groups, 0.2, seed=4)[1]
+    assert np.array_equal(held, again) and not np.array_equal(held, other)
+
+
+def test_speaker_disjoint_puts_each_voice_in_one_split():
+    speakers = np.repeat(np.array([f"v{i}" for i in range(10)]), 5)
+    parts = speaker_disjoint(speakers, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    voices = {k: set(speakers[v]) for k, v in parts.items()}
+    assert [len(voices[k]) for k in ("train", "val", "test")] == [6, 2, 2]
+    assert not (voices["train"] & voices["val"] or voices["train"] & voices["test"]
+                or voices["val"] & voices["test"])
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(50))
+
+
+def test_one_dataset_per_sweep_and_path_agreement(tmp_path):
+    assert data_options({"dataset": ["japanese_vowels"]}, {}) == {"dataset": "japanese_vowels"}
+    with pytest.raises(ConfigError, match="one dataset"):
+        data_options({"dataset": ["japanese_vowels", "x"]}, {})
+    assert resolve_dataset(str(tmp_path), "japanese_vowels") == str(tmp_path)
+    with pytest.raises(ConfigError, match="name two datasets"):
+        resolve_dataset(str(tmp_path), str(tmp_path / "other"))
+
+
+def _separable(n: int, seed: int) -> FeatureSet:
+    """3 classes whose frames differ in the sign pattern of their mean, with noise and random
+    lengths: any working cell learns it in a few epochs."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[1, 1, 0, 0], [-1, 0, 1, 0], [0, -1, -1, 1]], np.float32)
+
+    def split(m: int):
+        y = rng.integers(0, 3, m)
+        seqs = [means[c] + rng.normal(0, 0.7, (rng.integers(3, 9), 4)).astype(np.float32)
+                for c in y]
+        return from_sequences(seqs, y, [f"s{i % 5}" for i in range(m)], 4)
+
+    return FeatureSet({"train": split(n), "val": split(60), "test": split(90),
+                       "human": split(30)}, ["a", "b", "c"], {"source": "synthetic"})
+
+
+@pytest.mark.parametrize("cell, backend", [("gru", "scratch"), ("lstm", "native"),
+                                           ("rnn_tanh", "scratch")])
+def test_trainer_learns_and_reports_each_test_split(cell, backend):
+    data = _separable(240, 0)
+    m = train({"task": "audio", "cell": cell, "backend": backend, "num_layers": 1,
+               "hidden_size": 16, "input_size": 8, "max_epochs": 6, "lr": 0.01,
+               "batch_size": 16}, data)
+    assert m["best_val_acc"] > 0.9 and m["test_acc"] > 0.85 and m["test_human_acc"] > 0.8
+    assert m["test_n"] == 90 and m["test_human_n"] == 30
+    assert {f"test_recall_{c}" for c in "abc"} <= set(m)
+    assert {f"test_human_recall_{c}" for c in "abc"} <= set(m)
+    assert "val_human_acc" not in m  # extra splits are test splits only
+
+
+def test_audio_driver_side_imports_no_torch():
+    """The sweep's driver prepares the data and builds the report without torch."""
+    code = ("import sys; from sweeps import speech_commands; import reports.speech; "
+            "from rnn_core.tasks import get_task; "
+            "data, info = get_task('audio').prepare(None, 0, {'dataset': 'japanese_vowels'}); "
+            "assert info['num_classes'] == 9; "
+            "assert 'torch' not in sys.modules, 'torch imported on the driver'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_speech_report_tables_per_cell_direction_and_split(tmp_path):
+    import pandas as pd
+
+    from reports.speech import accuracy_table, recall_frame, speech_frame, write_speech_report
+
+    runs = pd.DataFrame({
+        "run_name": ["gru-L3-H32", "gru-L3-H32-bi", "rnn_tanh-L3-H32-bi"],
+        "param.cell": ["gru", "gru", "rnn_tanh"], "param.backend": ["scratch"] * 3,
+        "param.bidirectional": ["False", "True", "True"],
+        "param.dataset": ["/data/digits"] * 3,
+        "best_val_acc": [0.9, 0.95, 0.5], "test_acc": [0.88, 0.93, 0.45],
+        "test_n": [100.0] * 3, "test_human_acc": [0.8, 0.85, 0.3], "test_human_n": [20.0] * 3,
+        "test_recall_one": [1.0, 0.9, 0.5], "test_human_recall_one": [0.7, 0.6, 0.2],
+        "n_params": [10, 20, 5], "epoch_seconds": [1.0] * 3, "epochs_run": [3] * 3,
+        "status": ["finished"] * 3})
+    frame = speech_frame(runs)
+    assert frame["run_name"].tolist()[0] == "gru-L3-H32-bi" and frame["dataset"][0] == "digits"
+    table = accuracy_table(frame)
+    assert table.columns.tolist() == ["cell", "test uni (n=100)", "test bi (n=100)",
+                                      "human test uni (n=20)", "human test bi (n=20)"]
+    gru = table.set_index("cell").loc["gru"]
+    assert gru.tolist() == [0.88, 0.93, 0.8, 0.85]
+    assert pd.isna(table.set_index("cell").loc["rnn_tanh", "test uni (n=100)"])
+    recall = recall_frame(runs, "gru-L3-H32-bi")
+    assert recall.to_dict("records") == [{"class": "one", "test": 0.9, "human test": 0.6}]
+    summary = write_speech_report(runs, tmp_path, pngs=False)
+    assert "human test acc 0.8500 on 20 clips" in summary
+    assert (tmp_path / "report.html").exists() and (tmp_path / "pick_recall.csv").exists()

@@ -1,4 +1,5 @@
-"""``python -m reports``: rebuild the report of a finished sweep from MLflow."""
+"""``python -m reports``: rebuild the report of a finished sweep from MLflow; ``--models``:
+how to load, predict with and serve the model the sweep registered."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parent-run-id", help="the sweep's MLflow parent run")
     p.add_argument("--out", default="report", help="folder for report.html and the tables")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
+    p.add_argument("--models", action="store_true",
+                   help="print how to load and serve the sweep's registered model instead")
     args = p.parse_args(argv)
     try:
+        if args.models:
+            from rnn_core.tuning import model_usage
+
+            print(model_usage(args.tracking_uri, args.parent_run_id, args.experiment_name))
+            return 0
         print(build_report(args.tracking_uri, args.parent_run_id, args.out, args.experiment_name))
         if args.log:
             from rnn_core.tuning import fetch_sweep, log_report

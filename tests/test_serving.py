@@ -134,3 +134,15 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     assert (
         "mlflow models predict -m models:/study_x/1 -i reviews.csv -t csv --env-manager local"
     ) in usage
+
+
+def test_a_task_without_a_raw_input_model_logs_none_and_says_so(tmp_path):
+    from rnn_core import tuning
+    from rnn_core.errors import ConfigError
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client, exp_id = tuning.check_tracking(uri, "rnn-sweeps")
+    parent = client.create_run(exp_id, tags={"sweep": "parent", "task": "language_model"}).info
+    assert tuning.log_models(uri, parent.run_id, "language_model", None, ["any"]) == []
+    with pytest.raises(ConfigError, match="registered no model: its task has no raw-input model"):
+        tuning.model_usage(uri, parent.run_id)

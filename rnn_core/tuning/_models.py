@@ -39,18 +39,18 @@ def log_models(
         One dict per logged model: run_id, run_name, model_id, uri (and name, version for
         the registered one). Empty when the task has no raw-input model (``Task.serving``).
     """
-    import mlflow.pyfunc
-    from mlflow.entities import LoggedModelOutput
-    from mlflow.models import Model
-
-    from rnn_core import serving
-
     client = client_for(tracking_uri)
     parent = client.get_run(parent_run_id)
     task = get_task(parent.data.tags.get("task"))
     if task.serving is None:
         log.info("task %s has no raw-input model (Task.serving): no model logged", task.name)
         return []
+    import mlflow.pyfunc
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model
+
+    from rnn_core import serving
+
     bundle = {"format": serving.FORMAT, "task": task.name, **task.serving.bundle(data)}
     logged: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +94,8 @@ def log_models(
                 ),
                 signature=_signature(task),
                 input_example=_example(task),
-                pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
+                # the public release ("2.13.0", not "2.13.0+cpu"): pip finds it on PyPI
+                pip_requirements=[f"{p}=={version(p).split('+')[0]}" for p in _REQUIREMENTS],
                 metadata={"task": task.name, "study": study, "sweep": parent_run_id},
             )
             client.log_model_artifacts(model.model_id, str(folder / "model"))

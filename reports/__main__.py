@@ -1,7 +1,6 @@
-"""``python -m reports``: rebuild the report of a finished sweep of any study from MLflow.
-
-The study (and so which report) is read from the sweep's parent run.
-"""
+"""``python -m reports``: rebuild the report of a finished sweep of any study from MLflow
+(the study, and so which report, is read from the sweep's parent run); ``--models``: how to
+load, predict with and serve the model the sweep registered."""
 
 from __future__ import annotations
 
@@ -36,8 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="folder for report.html and the tables "
                                  "(default: ./reports/<study>-<parent run id prefix>)")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
+    p.add_argument("--models", action="store_true",
+                   help="print how to load and serve the sweep's registered model instead")
     args = p.parse_args(argv)
     try:
+        if args.models:
+            from rnn_core.tuning import model_usage
+
+            print(model_usage(args.tracking_uri, args.parent_run_id, args.experiment_name))
+            return 0
         summary, parent, folder = build_any(args.tracking_uri, args.parent_run_id, args.out,
                                             args.experiment_name)
         print(summary)

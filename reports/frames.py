@@ -7,8 +7,8 @@ import pandas as pd
 
 from rnn_core.tasks import SENTIMENT, Task
 
-__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "study_table", "to_markdown",
-           "sweep_accounting"]
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "model_picks", "study_table",
+           "to_markdown", "sweep_accounting"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout")
@@ -70,6 +70,24 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_
             best = val
     out.loc[front, "on_front"] = True
     return out.sort_values(x, na_position="last").reset_index(drop=True)
+
+
+def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
+    """Run ids of the trials a sweep keeps as models: the validation pick (the best
+    objective; the fewest parameters among equals) first, then the rest of the Pareto front
+    by size. Failed trials are left out.
+
+    Args:
+        trials: ``trials_frame(runs, task)``.
+    """
+    ok = trials[trials["status"].isin(["finished", "stopped_early"])]
+    front = pareto_frame(ok, y=task.best_metric, mode=task.mode)
+    front = front[front["on_front"]]
+    if front.empty:
+        return []
+    pick = front.sort_values([task.best_metric, "n_params"],
+                             ascending=[task.mode == "min", True])["run_id"].iloc[0]
+    return [pick, *(r for r in front["run_id"] if r != pick)]
 
 
 def study_table(df: pd.DataFrame, task: Task = SENTIMENT, names: bool = False) -> pd.DataFrame:

@@ -240,6 +240,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     summary = report(tracking_uri, outcome.parent_run_id, out)
     tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
+    _keep_models(study, tracking_uri, outcome.parent_run_id, data)
     print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
     if not {"finished", "stopped_early"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
@@ -255,6 +256,19 @@ def default_report_dir(study: str, parent_run_id: str) -> Path:
 def _duration(seconds: float) -> str:
     s = round(seconds)
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"
+
+
+def _keep_models(study: str, tracking_uri: str, parent_run_id: str, data) -> None:
+    """Log the validation pick and the rest of the Pareto front as MLflow models that take
+    raw input; register the pick under the study's name and say how to use it."""
+    from reports.frames import model_picks, trials_frame
+    from rnn_core import tuning
+
+    record = tuning.fetch_sweep(tracking_uri, parent_run_id)
+    picks = model_picks(trials_frame(record.runs, record.task), record.task)
+    if not tuning.log_models(tracking_uri, parent_run_id, study, data, picks):
+        return
+    print(tuning.model_usage(tracking_uri, parent_run_id))
 
 
 def _saved_data_options(sweep_params: dict) -> dict:

@@ -5,7 +5,14 @@ import pandas as pd
 
 from reports.build import write_report
 from reports.findings import findings, validation_pick
-from reports.frames import pareto_frame, study_table, sweep_accounting, to_markdown, trials_frame
+from reports.frames import (
+    model_picks,
+    pareto_frame,
+    study_table,
+    sweep_accounting,
+    to_markdown,
+    trials_frame,
+)
 from reports.page import fmt
 from reports.plots import plot_heatmap
 from rnn_core.tasks import LANGUAGE_MODEL, SENTIMENT
@@ -31,6 +38,12 @@ def test_pareto_front_keeps_only_undominated_trials():
     front = pareto_frame(trials_frame(_runs()))
     assert sorted(front.loc[front["on_front"], "run_name"]) == ["a", "b", "d"]
     assert not front.loc[front["run_name"] == "f", "on_front"].item()  # no metrics: never
+
+
+def test_model_picks_put_the_validation_pick_first_then_the_rest_of_the_front():
+    assert model_picks(trials_frame(_runs())) == ["id-d", "id-a", "id-b"]
+    failed = _runs().assign(status="failed")
+    assert model_picks(trials_frame(failed)) == []
 
 
 def test_trials_frame_types_params():

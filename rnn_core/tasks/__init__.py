@@ -10,12 +10,13 @@ one spec module here (torch-free) and its trainer.
 from __future__ import annotations
 
 from rnn_core.errors import ConfigError
-from rnn_core.tasks._base import Task
+from rnn_core.tasks._base import Serving, Task
 from rnn_core.tasks.audio import TASK as AUDIO
 from rnn_core.tasks.language_model import TASK as LANGUAGE_MODEL
 from rnn_core.tasks.sentiment import TASK as SENTIMENT
 
-__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Task", "get_task"]
+__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task",
+           "get_task"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (SENTIMENT, LANGUAGE_MODEL, AUDIO)}
 # trial configs written before tasks existed name none: they were all sentiment

@@ -12,7 +12,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Task"]
+__all__ = ["Serving", "Task"]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How a task's trained model takes raw input once a sweep logs it as an MLflow model.
+
+    Torch-free, like ``Task``: the sweep's driver writes the model (its signature, example and
+    preprocessing) without importing torch; the predictor is imported where the model loads.
+
+    Attributes:
+        input: the one input column (``review``).
+        outputs: ``(column, MLflow type)`` of each output column, in order.
+        example: raw inputs saved as the model's input example.
+        bundle: ``(prepared data) -> dict`` (JSON-able): the vocabulary, tokenizer options and
+            preprocessing the model keeps, so that loading it needs no data cache.
+        predictor: ``"module:Class"``; ``Class(bundle, checkpoint)`` with
+            ``predict(values) -> list[dict]`` (one row per value, keyed by ``outputs``).
+    """
+
+    input: str
+    outputs: tuple[tuple[str, str], ...]
+    example: tuple[str, ...]
+    bundle: Callable[[Any], dict]
+    predictor: str
+
+    def load_predictor(self) -> type:
+        """The predictor class (imports torch)."""
+        return _import(self.predictor)
+
+
+def _import(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,8 @@ class Task:
         data_help: what ``--data-path`` takes, for the option's help and its error.
         subset: (config key, unit) of ``--train-subset``: how a run trains on less data.
         reference: the published figure a study of this task is read against.
+        serving: how its model takes raw input when logged to MLflow; None: not yet (its
+            trials keep their checkpoints, no model is logged).
     """
 
     name: str
@@ -50,6 +85,7 @@ class Task:
     subset: tuple[str, str] = ("train_subset", "examples")
     reference: str = ""
     metric_prefixes: tuple[str, ...] = ()
+    serving: Serving | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("max", "min") or not self.objective.startswith("val_"):
@@ -80,5 +116,4 @@ class Task:
 
     def load_trainer(self) -> type:
         """The trainer class (imports torch: call it in trial workers, not on the driver)."""
-        module, _, attr = self.trainer.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _import(self.trainer)

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 
 from rnn_core.errors import ConfigError
-from rnn_core.tasks._base import Task
+from rnn_core.tasks._base import Serving, Task
 
-__all__ = ["TASK", "attach_embeddings", "data_options", "prepare"]
+__all__ = ["TASK", "attach_embeddings", "data_options", "prepare", "serving_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,31 @@ def attach_embeddings(corpus, names: Sequence[str], train_subset: int | None,
                  coverage["token_coverage"], time.perf_counter() - t0)
 
 
+def serving_bundle(corpus) -> dict:
+    """What a logged model keeps of the data its trial trained on: the vocabulary and how a
+    review became token ids (``rnn_core.tasks._sentiment_serve`` applies it to raw text)."""
+    from rnn_core.data.imdb import LABELS, MARKUP
+    from rnn_core.data.text import TOKEN_PATTERN, UNK, stop_words
+
+    opts = corpus.stats["options"]
+    return {"vocabulary": list(corpus.itos), "unk": UNK, "pad_index": corpus.pad_index,
+            "markup": MARKUP, "token_pattern": TOKEN_PATTERN,
+            "stop_words": sorted(stop_words()) if opts["remove_stop_words"] else [],
+            "max_length": int(opts["max_length"]), "labels": list(LABELS)}
+
+
+SERVING = Serving(
+    input="review",
+    outputs=(("label", "string"), ("probability", "double"), ("p_negative", "double"),
+             ("p_positive", "double"), ("words", "long"), ("note", "string")),
+    example=("One of the best films I have seen this year: moving, funny and beautifully "
+             "shot.<br /><br />Go and see it.",
+             "A dull, badly acted mess. I walked out after an hour."),
+    bundle=serving_bundle,
+    predictor="rnn_core.tasks._sentiment_serve:SentimentPredictor",
+)
+
+
 TASK = Task(
     name="sentiment",
     objective="val_acc",
@@ -111,4 +136,5 @@ TASK = Task(
     subset=("train_subset", "reviews"),
     reference="study S3 (IMDB, LSTM): best compound-scaling config 2 layers / hidden 100 / "
               "embedding 32, test accuracy 0.8806",
+    serving=SERVING,
 )

@@ -2,7 +2,8 @@
 
 Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
 ``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
-``_sweep`` (a sweep from start to end, and its resumption), ``_ray`` (starting and leaving
+``_sweep`` (a sweep from start to end, and its resumption), ``_models`` (the winners as
+MLflow models that take raw input, the validation pick registered), ``_ray`` (starting and leaving
 Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest does not).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
@@ -13,6 +14,7 @@ on the driver, so a SQLite store has a single writer and cluster workers need no
 
 import sys
 
+from rnn_core.tuning._models import log_models, model_usage
 from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
 from rnn_core.tuning._tracking import (
     SweepRecord,
@@ -23,7 +25,8 @@ from rnn_core.tuning._tracking import (
 )
 
 __all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep",
-           "find_resumable", "leave_ray", "log_report", "run_sweep", "sweep_meta", "trial_name"]
+           "find_resumable", "leave_ray", "log_models", "log_report", "model_usage", "run_sweep",
+           "sweep_meta", "trial_name"]
 
 
 def leave_ray() -> None:

@@ -241,6 +241,19 @@ class SweepRecord(NamedTuple):
     started: float = 0.0  # the parent run's start, seconds since the epoch
 
 
+def newest_sweep(client, experiment_name: str | None) -> str:
+    """The parent run id of the newest sweep in ``experiment_name`` (default rnn-sweeps)."""
+    exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
+    if exp is None:
+        raise ConfigError(f"experiment {experiment_name!r} not found in "
+                          f"{client.tracking_uri}")
+    parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise ConfigError(f"no sweep found in experiment {experiment_name!r}")
+    return parents[0].info.run_id
+
+
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
                 experiment_name: str | None = None) -> SweepRecord:
     """A sweep's child runs and their objective by epoch, read back from MLflow.
@@ -252,15 +265,7 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
     import pandas as pd
 
     client = client_for(tracking_uri)
-    if parent_run_id is None:
-        exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
-        if exp is None:
-            raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
-        parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
-                                     order_by=["attributes.start_time DESC"], max_results=1)
-        if not parents:
-            raise ConfigError(f"no sweep found in experiment {experiment_name!r}")
-        parent_run_id = parents[0].info.run_id
+    parent_run_id = parent_run_id or newest_sweep(client, experiment_name)
     parent = client.get_run(parent_run_id)
     task = get_task(parent.data.tags.get("task"))
     children = client.search_runs([parent.info.experiment_id],

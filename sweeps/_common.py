@@ -13,7 +13,8 @@ from types import ModuleType
 from typing import NoReturn
 
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
-from sweeps._resume import SweepOptions, from_args, from_saved
+from search_spaces.distributions import Choice, has_distributions, n_points, to_json
+from sweeps._resume import SEARCHES, SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -99,8 +100,15 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
     p.add_argument("--reduction-factor", type=_positive(float),
                    help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
+    p.add_argument("--search", choices=SEARCHES,
+                   help="grid: every configuration of the space (default); random: draw "
+                        "--num-samples configurations; tpe: Optuna's TPE proposes each next "
+                        "one from the results so far (with ASHA by default); nsga2: Optuna's "
+                        f"NSGA-II, {task.objective} and n_params together (docs/search.md)")
     p.add_argument("--num-samples", type=_positive(int),
-                   help="repeat the whole grid this many times (default 1)")
+                   help="grid: repeat the whole grid this many times (default 1); random, "
+                        "tpe, nsga2: the number of trials (default: the preset's, else a "
+                        "quarter of the space's configurations)")
     for axis in axes:
         p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
     p.add_argument("--train-subset", type=_positive(int),
@@ -137,11 +145,42 @@ def build_parser(doc: str | None, space: ModuleType,
 
 def _check_budget(opts: SweepOptions) -> None:
     """The checks that need the preset's values (its epochs) or the saved sweep's."""
+    _check_search(opts)
     if opts.scheduler == "fifo" and opts.grace_period != 1:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
     if opts.grace_period > opts.max_epochs:
         raise ConfigError(f"--grace-period {opts.grace_period} exceeds --max-epochs "
                           f"{opts.max_epochs}")
+
+
+def _check_search(opts: SweepOptions) -> None:
+    """The space, the search and its budget agree (one sentence naming what does not)."""
+    search, space = opts.search, opts.grid
+    if search == "grid":
+        if dists := has_distributions(space):
+            raise ConfigError(f"--search grid cannot enumerate the distributions of "
+                              f"{', '.join(dists)}; use --search random, tpe or nsga2")
+        return
+    points = n_points(space)
+    if points <= 1:
+        raise ConfigError(f"--search {search} needs a space with more than one "
+                          "configuration, and this one has a single point; use --search grid")
+    if opts.num_samples > points:
+        raise ConfigError(f"--num-samples {opts.num_samples} exceeds the {int(points)} "
+                          f"configurations of the space, so --search {search} would try some "
+                          "twice; use --search grid")
+    if search == "nsga2" and opts.scheduler != "fifo":
+        raise ConfigError(f"--search nsga2 needs --scheduler fifo: --scheduler "
+                          f"{opts.scheduler} ranks trials on one objective and stops most "
+                          "before NSGA-II sees both of theirs")
+    if opts.scheduler == "sha":
+        raise ConfigError(f"--search {search} runs with --scheduler asha or fifo: sha fixes "
+                          "its brackets from every trial up front")
+
+
+def _as_lists(space: dict) -> dict:
+    """The space with choices as lists: what a task's ``data_options`` reads."""
+    return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
 
 
 def _check(args: argparse.Namespace, task) -> None:
@@ -197,7 +236,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:
         opts = from_args(args, space, axes, task)
-        data_options = task.data_options(opts.grid, opts.base)
+        data_options = task.data_options(_as_lists(opts.grid), opts.base)
     _check_budget(opts)
     tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
     data, data_info = task.prepare(opts.data_path, opts.seed, data_options)
@@ -214,10 +253,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                       "max_epochs": opts.max_epochs, "scheduler": opts.scheduler,
                       "grace_period": opts.grace_period,
                       "reduction_factor": opts.reduction_factor,
-                      "num_samples": opts.num_samples, "grid": opts.grid, "seed": opts.seed,
+                      "num_samples": opts.num_samples, "grid": to_json(opts.grid),
+                      "search": opts.search, "seed": opts.seed,
                       "data_path": opts.data_path, "data_options": data_options,
                       "base": opts.base},
-        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints)
+        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
@@ -232,6 +272,9 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
     print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
+    if outcome.optuna_study:
+        study_name, storage = outcome.optuna_study
+        print(f"Optuna study {study_name} in {storage}: optuna-dashboard {storage}")
     if not {"finished", "stopped_early"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
@@ -132,8 +133,10 @@ class TrialRuns:
     """
 
     def __init__(self, client, experiment_id: str, parent_run_id: str, base: dict,
-                 max_epochs: int, task: Task) -> None:
+                 max_epochs: int, task: Task,
+                 trial_tags: Callable[[str], dict[str, str]] | None = None) -> None:
         self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
+        self.trial_tags = trial_tags  # more tags for a new child run (its Optuna trial)
         self.base, self.max_epochs, self.task = base, max_epochs, task
         self.runs: dict[str, str] = {}  # trial_id -> run_id
         self.last_epoch: dict[str, int] = {}
@@ -166,7 +169,8 @@ class TrialRuns:
         cfg = {**self.base, **config}
         run = self.client.create_run(self.exp_id, run_name=trial_name(cfg), tags={
             "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
-            "trial_status": "running"})
+            "trial_status": "running",
+            **(self.trial_tags(trial_id) if self.trial_tags else {})})
         self.runs[trial_id] = run.info.run_id
         self.live.add(trial_id)
         self.last_epoch[trial_id] = 0

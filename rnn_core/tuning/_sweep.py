@@ -161,8 +161,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
                 spec.tracking_uri, spec.storage_path)
             meta["optuna_study"] = folder.name
-            for key in ("optuna_storage", "optuna_study"):
-                client.set_tag(parent_id, key, meta[key])
+            log_params(client, parent_id, {k: meta[k] for k in ("optuna_storage", "optuna_study")})
     meta["status"] = "running"
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))

@@ -7,7 +7,9 @@ into Ray Tune or Optuna distributions (their APIs move between releases). In a s
 - a list is a grid axis under ``--search grid``, and a choice among its values under a sampled
   search (``random``, ``tpe``, ``nsga2``);
 - ``Choice``, ``Uniform``, ``LogUniform`` and ``IntRange`` are drawn by a sampled search only
-  (a grid cannot enumerate a range, so ``--search grid`` refuses them).
+  (a grid cannot enumerate a range, so ``--search grid`` refuses them);
+- ``Conditional(on, cases)`` draws from the distribution of the case another key took, e.g.
+  a learning-rate range per optimizer.
 
 A space is saved with its sweep (``to_json``/``from_json``) so ``--resume`` rebuilds it.
 """
@@ -18,8 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Choice", "Distribution", "IntRange", "LogUniform", "Uniform", "from_json",
-           "has_distributions", "n_points", "to_json"]
+__all__ = ["Choice", "Conditional", "Distribution", "IntRange", "LogUniform", "Uniform",
+           "from_json", "has_distributions", "n_points", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,27 @@ class IntRange:
             raise ValueError(f"IntRange(log=True) needs low >= 1, got {self.low}")
 
 
-Distribution = Choice | Uniform | LogUniform | IntRange
+@dataclass(frozen=True)
+class Conditional:
+    """The distribution ``cases[value]`` for the value key ``on`` took in the same trial
+    (``on`` must be a list or ``Choice`` of the space with a case for each of its values)."""
+
+    on: str
+    cases: dict
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.cases.items()
+               if not isinstance(v, (Choice, Uniform, LogUniform, IntRange))}
+        if not self.cases or bad:
+            raise ValueError(f"Conditional on {self.on!r} needs a distribution per case: {bad}")
+
+    def __hash__(self) -> int:
+        return hash((self.on, tuple(sorted(self.cases.items(), key=lambda kv: str(kv[0])))))
+
+
+Distribution = Choice | Uniform | LogUniform | IntRange | Conditional
 _KINDS: dict[str, type] = {"choice": Choice, "uniform": Uniform, "loguniform": LogUniform,
-                           "intrange": IntRange}
+                           "intrange": IntRange, "conditional": Conditional}
 
 
 def _check_range(d, low, high) -> None:
@@ -106,29 +126,38 @@ def n_points(space: dict[str, Any]) -> float:
             n *= v.high - v.low + 1
         elif isinstance(v, (Uniform, LogUniform)):
             return math.inf
+        elif isinstance(v, Conditional):
+            sizes = [n_points({"x": d}) for d in v.cases.values()]
+            if math.inf in sizes:
+                return math.inf
+            n *= max(sizes)  # at most; exact only when every case is as large
     return n
+
+
+def _encode(v):
+    kind = next(name for name, cls in _KINDS.items() if isinstance(v, cls))
+    if isinstance(v, Choice):
+        fields = {"values": list(v.values)}
+    elif isinstance(v, Conditional):  # JSON keys are strings: the cases as pairs
+        fields = {"on": v.on, "cases": [[c, _encode(d)] for c, d in v.cases.items()]}
+    else:
+        fields = dict(vars(v))
+    return {"dist": kind, **fields}
+
+
+def _decode(v: dict):
+    args = {f: x for f, x in v.items() if f != "dist"}
+    if v["dist"] == "conditional":
+        args["cases"] = {c: _decode(d) for c, d in args["cases"]}
+    return _KINDS[v["dist"]](**args)
 
 
 def to_json(space: dict[str, Any]) -> dict[str, Any]:
     """The space as JSON-able data: a distribution becomes ``{"dist": kind, ...}``."""
-    out = {}
-    for k, v in space.items():
-        if isinstance(v, Distribution):
-            kind = next(name for name, cls in _KINDS.items() if isinstance(v, cls))
-            fields = {"values": list(v.values)} if isinstance(v, Choice) else dict(vars(v))
-            out[k] = {"dist": kind, **fields}
-        else:
-            out[k] = v
-    return out
+    return {k: _encode(v) if isinstance(v, Distribution) else v for k, v in space.items()}
 
 
 def from_json(data: dict[str, Any]) -> dict[str, Any]:
     """The inverse of ``to_json``."""
-    out = {}
-    for k, v in data.items():
-        if isinstance(v, dict) and v.get("dist") in _KINDS:
-            args = {f: x for f, x in v.items() if f != "dist"}
-            out[k] = _KINDS[v["dist"]](**args)
-        else:
-            out[k] = v
-    return out
+    return {k: _decode(v) if isinstance(v, dict) and v.get("dist") in _KINDS else v
+            for k, v in data.items()}

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
-from search_spaces.distributions import Choice, has_distributions, n_points, to_json
+from search_spaces.distributions import Choice, Conditional, has_distributions, n_points, to_json
 from sweeps._resume import SEARCHES, SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
@@ -161,6 +161,13 @@ def _check_search(opts: SweepOptions) -> None:
             raise ConfigError(f"--search grid cannot enumerate the distributions of "
                               f"{', '.join(dists)}; use --search random, tpe or nsga2")
         return
+    for key, v in space.items():
+        if isinstance(v, Conditional):
+            values = space.get(v.on)
+            values = values.values if isinstance(values, Choice) else values
+            if not isinstance(values, list | tuple) or set(values) - set(v.cases):
+                raise ConfigError(f"{key} depends on {v.on}, which must be a list or Choice "
+                                  f"whose every value has a case in {sorted(v.cases)}")
     points = n_points(space)
     if points <= 1:
         raise ConfigError(f"--search {search} needs a space with more than one "

@@ -8,12 +8,17 @@ import json
 
 import optuna
 import pytest
-from ray import tune
 
 from rnn_core.errors import ConfigError
-from rnn_core.tuning._search import make_searcher, optuna_space, optuna_storage_url, ray_param_space
+from rnn_core.tuning._search import (
+    grid_param_space,
+    make_searcher,
+    optuna_space,
+    optuna_storage_url,
+)
 from search_spaces.distributions import (
     Choice,
+    Conditional,
     IntRange,
     LogUniform,
     Uniform,
@@ -29,6 +34,8 @@ SPACE = {"cell": ["lstm", "gru"], "optimizer": Choice(["sgd", "adam"]),
          "dropout": Uniform(0.0, 0.5), "lr": LogUniform(1e-4, 1e-1),
          "hidden_size": IntRange(16, 64, log=True), "num_layers": IntRange(1, 3),
          "batch_size": 64}
+# a learning-rate range per optimizer
+LR = Conditional("optimizer", {"sgd": LogUniform(1e-2, 1.0), "adam": LogUniform(1e-4, 1e-2)})
 
 
 @pytest.mark.parametrize("make, fragment", [
@@ -39,6 +46,7 @@ SPACE = {"cell": ["lstm", "gru"], "optimizer": Choice(["sgd", "adam"]),
     (lambda: LogUniform(0.0, 1.0), "low > 0"),
     (lambda: IntRange(1, 2.5), "must be integers"),
     (lambda: IntRange(0, 8, log=True), "low >= 1"),
+    (lambda: Conditional("optimizer", {"sgd": 0.1}), "a distribution per case"),
 ])
 def test_a_distribution_refuses_bad_bounds(make, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -46,8 +54,9 @@ def test_a_distribution_refuses_bad_bounds(make, fragment):
 
 
 def test_a_space_survives_json_as_the_saved_sweep_keeps_it():
-    saved = json.loads(json.dumps(to_json(SPACE)))
-    assert from_json(saved) == SPACE
+    space = {**SPACE, "lr": LR, "flag": Choice([True, False])}
+    saved = json.loads(json.dumps(to_json(space)))
+    assert from_json(saved) == space
     assert to_json({"layers": [1, 2], "cell": "lstm"}) == {"layers": [1, 2], "cell": "lstm"}
 
 
@@ -59,27 +68,36 @@ def test_points_count_lists_choices_and_integer_ranges():
 
 
 def test_grid_space_is_lists_as_grid_axes_and_scalars_fixed():
-    assert ray_param_space({"num_layers": [1, 2], "cell": "lstm"}, "grid") == {
+    assert grid_param_space({"num_layers": [1, 2], "cell": "lstm"}) == {
         "num_layers": {"grid_search": [1, 2]}, "cell": "lstm"}
 
 
-def test_random_space_draws_inside_each_distribution():
-    space = ray_param_space(SPACE, "random")
-    assert space["batch_size"] == 64
-    assert isinstance(space["cell"], tune.search.sample.Categorical)
-    draws = {k: [space[k].sample() for _ in range(400)]
-             for k in ("cell", "optimizer", "dropout", "lr", "hidden_size", "num_layers")}
-    assert set(draws["cell"]) == {"lstm", "gru"} and set(draws["optimizer"]) == {"sgd", "adam"}
-    assert all(0.0 <= v <= 0.5 for v in draws["dropout"])
-    assert all(1e-4 <= v <= 1e-1 for v in draws["lr"])
-    assert all(16 <= v <= 64 for v in draws["hidden_size"])
-    assert set(draws["num_layers"]) == {1, 2, 3}  # both ends included
+def test_random_search_draws_inside_each_distribution_and_each_case(tmp_path):
+    space = {**SPACE, "lr": LR}
+    searcher = make_searcher("random", space, "best_val_acc", "max", 40, 0,
+                             f"sqlite:///{tmp_path}/optuna.db", "random-1")
+    draws = [searcher.suggest(f"t{i}") for i in range(40)]
+    assert {d["cell"] for d in draws} == {"lstm", "gru"}
+    assert {d["optimizer"] for d in draws} == {"sgd", "adam"}
+    assert all(0.0 <= d["dropout"] <= 0.5 for d in draws)
+    assert all(16 <= d["hidden_size"] <= 64 for d in draws)
+    assert {d["num_layers"] for d in draws} == {1, 2, 3}  # both ends included
+    for d in draws:  # each optimizer's own range, drawn under a name of its own
+        low, high = (1e-2, 1.0) if d["optimizer"] == "sgd" else (1e-4, 1e-2)
+        assert low <= d["lr"] <= high and d[f"lr_{d['optimizer']}"] == d["lr"]
+    assert "batch_size" not in draws[0]  # fixed values stay in Ray's param_space
+    again = make_searcher("random", space, "best_val_acc", "max", 40, 0,
+                          f"sqlite:///{tmp_path}/optuna.db", "random-2")
+    assert [again.suggest(f"t{i}") for i in range(5)] == draws[:5]  # seeded
 
 
 def test_optuna_space_takes_the_sampled_keys_and_leaves_the_fixed():
-    sampled, fixed = optuna_space(SPACE)
+    sampled, conditional, fixed = optuna_space({**SPACE, "momentum": LR})
     d = optuna.distributions
     assert fixed == {"batch_size": 64}
+    assert conditional == {"momentum": ("optimizer", {
+        "sgd": d.FloatDistribution(1e-2, 1.0, log=True),
+        "adam": d.FloatDistribution(1e-4, 1e-2, log=True)})}
     assert sampled == {
         "cell": d.CategoricalDistribution(["lstm", "gru"]),
         "optimizer": d.CategoricalDistribution(["sgd", "adam"]),
@@ -109,6 +127,10 @@ def _opts(search: str, grid: dict, num_samples: int = 2, scheduler: str = "asha"
     (_opts("random", {"num_layers": [1, 2]}, num_samples=3), "exceeds the 2 configurations"),
     (_opts("nsga2", SPACE, scheduler="asha"), "--search nsga2 needs --scheduler fifo"),
     (_opts("tpe", SPACE, scheduler="sha"), "sha fixes its brackets"),
+    (_opts("tpe", {**SPACE, "lr": Conditional("optimizer", {"sgd": LogUniform(0.1, 1.0)})}),
+     "lr depends on optimizer, which must be a list or Choice whose every value has a case"),
+    (_opts("grid", {"optimizer": ["sgd", "adam"], "lr": LR}),
+     "--search grid cannot enumerate the distributions of lr"),
 ])
 def test_a_search_that_does_not_fit_its_space_is_refused(opts, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -1,9 +1,11 @@
 """Search algorithms: the grid, random sampling, and Optuna's TPE and NSGA-II behind Ray Tune.
 
 A study's space is plain data (``search_spaces.distributions``); this module turns it into
-what each search takes: Ray Tune's ``grid_search`` axes (grid), Ray Tune domains (random), or
-Optuna distributions handed to Ray's ``OptunaSearch`` (tpe, nsga2). Under a sampled search a
-list is a choice among its values.
+what each search takes: Ray Tune's ``grid_search`` axes (grid), or Optuna distributions handed
+to Ray's ``OptunaSearch`` with Optuna's random, TPE or NSGA-II sampler (random, tpe, nsga2).
+Under a sampled search a list is a choice among its values. Random search goes through Optuna
+too, so every sampled search is seeded, continues on ``--resume`` the same way, draws
+conditional distributions, and leaves a study Optuna's tools compare.
 
 The Optuna study of a sweep lives in an SQLite file beside the MLflow store (``optuna.db``;
 beside Ray's results when MLflow is a server), named after the sweep's Ray folder, so
@@ -20,7 +22,14 @@ from typing import Any
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces.distributions import Choice, Distribution, IntRange, LogUniform, Uniform
+from search_spaces.distributions import (
+    Choice,
+    Conditional,
+    Distribution,
+    IntRange,
+    LogUniform,
+    Uniform,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,53 +48,72 @@ def optuna_storage_url(tracking_uri: str, storage_path: str | Path) -> str:
     return f"sqlite:///{folder / OPTUNA_FILE}"
 
 
-def ray_param_space(space: dict[str, Any], search: str) -> dict[str, Any]:
-    """Ray Tune's ``param_space`` for the grid (lists are ``grid_search`` axes) or random
-    search (lists and distributions are Ray Tune domains); scalars stay fixed."""
-    out = {}
-    for k, v in space.items():
-        if search == "grid":
-            out[k] = tune.grid_search(v) if isinstance(v, list) else v
-        elif isinstance(v, list):
-            out[k] = tune.choice(v)
-        elif isinstance(v, Choice):
-            out[k] = tune.choice(list(v.values))
-        elif isinstance(v, Uniform):
-            out[k] = tune.uniform(v.low, v.high)
-        elif isinstance(v, LogUniform):
-            out[k] = tune.loguniform(v.low, v.high)
-        elif isinstance(v, IntRange):  # Ray's upper bound is exclusive
-            out[k] = (tune.lograndint if v.log else tune.randint)(v.low, v.high + 1)
-        else:
-            out[k] = v
-    return out
+def grid_param_space(space: dict[str, Any]) -> dict[str, Any]:
+    """Ray Tune's ``param_space`` for the grid: lists are ``grid_search`` axes, scalars fixed."""
+    return {k: tune.grid_search(v) if isinstance(v, list) else v for k, v in space.items()}
 
 
-def optuna_space(space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(Optuna distributions of the sampled keys, the fixed values)."""
+def _optuna_distribution(v):
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
         IntDistribution,
     )
 
-    sampled, fixed = {}, {}
+    if isinstance(v, list):
+        return CategoricalDistribution(v)
+    if isinstance(v, Choice):
+        return CategoricalDistribution(list(v.values))
+    if isinstance(v, Uniform):
+        return FloatDistribution(v.low, v.high)
+    if isinstance(v, LogUniform):
+        return FloatDistribution(v.low, v.high, log=True)
+    if isinstance(v, IntRange):
+        return IntDistribution(v.low, v.high, log=v.log)
+    raise TypeError(f"no Optuna distribution for {v!r}")
+
+
+def optuna_space(space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(Optuna distributions of the sampled keys, the conditional keys as ``{key: {case:
+    distribution}}`` with the key they depend on, the fixed values)."""
+    sampled, conditional, fixed = {}, {}, {}
     for k, v in space.items():
-        if isinstance(v, list):
-            sampled[k] = CategoricalDistribution(v)
-        elif isinstance(v, Choice):
-            sampled[k] = CategoricalDistribution(list(v.values))
-        elif isinstance(v, Uniform):
-            sampled[k] = FloatDistribution(v.low, v.high)
-        elif isinstance(v, LogUniform):
-            sampled[k] = FloatDistribution(v.low, v.high, log=True)
-        elif isinstance(v, IntRange):
-            sampled[k] = IntDistribution(v.low, v.high, log=v.log)
-        elif isinstance(v, Distribution):
-            raise TypeError(f"no Optuna distribution for {v!r}")
+        if isinstance(v, Conditional):
+            conditional[k] = (v.on, {c: _optuna_distribution(d) for c, d in v.cases.items()})
+        elif isinstance(v, (list, Distribution)):
+            sampled[k] = _optuna_distribution(v)
         else:
             fixed[k] = v
-    return sampled, fixed
+    return sampled, conditional, fixed
+
+
+def _suggest(trial, name: str, dist):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+
+
+class DrawConditional:
+    """Optuna define-by-run space for a space with conditional keys (a class, not a closure,
+    because Ray pickles the searcher with it). A conditional key is drawn under the name
+    ``<key>_<case>`` (``lr_sgd``), so each case's range is a parameter of its own for the
+    sampler, and the trial's config gets it under ``<key>`` as well."""
+
+    def __init__(self, sampled: dict, conditional: dict) -> None:
+        self.sampled, self.conditional = sampled, conditional
+
+    def __call__(self, trial) -> dict:
+        values = {k: _suggest(trial, k, d) for k, d in self.sampled.items()}
+        out = {}
+        for k, (on, cases) in self.conditional.items():
+            if values.get(on) not in cases:
+                raise ValueError(f"conditional {k!r} has no case for {on}={values.get(on)!r}")
+            out[k] = _suggest(trial, f"{k}_{values[on]}", cases[values[on]])
+        return out
 
 
 def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
@@ -93,14 +121,13 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
     """The Ray Tune search algorithm for a sampled search (None for the grid)."""
     if search == "grid":
         return None
-    if search == "random":
-        from ray.tune.search import BasicVariantGenerator
-
-        return BasicVariantGenerator(random_state=seed)
     import optuna
 
-    sampled, _ = optuna_space(space)
-    if search == "tpe":
+    sampled, conditional, _ = optuna_space(space)
+    if search == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        metric, mode_ = objective, mode
+    elif search == "tpe":
         # a third of the budget drawn at random before TPE models the results (Optuna's
         # default of 10 would leave a small budget all random)
         sampler = optuna.samplers.TPESampler(seed=seed,
@@ -112,7 +139,8 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
             seed=seed, population_size=max(4, min(50, num_samples // 4)))
         metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
     storage = optuna.storages.RDBStorage(storage_url)
-    searcher = StudySearch(sampled, metric=metric, mode=mode_, sampler=sampler,
+    draw = DrawConditional(sampled, conditional) if conditional else sampled
+    searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
                            study_name=study_name, storage=storage)
     with warnings.catch_warnings():  # experimental in Optuna; the names show in its tools
         warnings.simplefilter("ignore")

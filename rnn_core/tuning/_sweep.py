@@ -55,7 +55,7 @@ class SweepSpec:
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
     search: str = "grid"  # grid | random | tpe | nsga2 (``_search``)
-    optuna_storage: str | None = None  # tpe/nsga2: the study's SQLite URL (default ``_search``)
+    optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
 
     @property
     def n_trials(self) -> int:
@@ -73,7 +73,7 @@ class SweepOutcome:
     trials: dict[str, int]  # trial status -> count
     seconds: float
     path: str  # the Ray experiment folder (what --resume takes)
-    optuna_study: tuple[str, str] | None = None  # tpe/nsga2: (study name, storage URL)
+    optuna_study: tuple[str, str] | None = None  # sampled: (study name, storage URL)
 
 
 def find_resumable(storage_path: str | Path, study: str) -> Path:
@@ -132,7 +132,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     )
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
-    from rnn_core.tuning._search import make_searcher, optuna_storage_url, ray_param_space
+    from rnn_core.tuning._search import make_searcher, optuna_storage_url
 
     if resume is not None:
         folder = Path(resume).resolve()
@@ -157,11 +157,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                 "max_epochs": spec.max_epochs, "sweep_params": spec.sweep_params}
-        if spec.search in ("tpe", "nsga2"):
+        if spec.search != "grid":
             meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
                 spec.tracking_uri, spec.storage_path)
             meta["optuna_study"] = folder.name
-            log_params(client, parent_id, {k: meta[k] for k in ("optuna_storage", "optuna_study")})
+            log_params(client, parent_id,
+                       {k: meta[k] for k in ("optuna_storage", "optuna_study")})
     meta["status"] = "running"
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
@@ -202,7 +203,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         else:
             tuner = tune.Tuner(
                 trainable,
-                param_space={**base, **_param_space(spec, ray_param_space)},
+                param_space={**base, **_param_space(spec)},
                 tune_config=tune.TuneConfig(
                     metric=task.objective, mode=task.mode, scheduler=scheduler,
                     search_alg=searcher,
@@ -264,14 +265,15 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                         time.perf_counter() - t0, str(folder), study)
 
 
-def _param_space(spec: SweepSpec, ray_param_space) -> dict[str, Any]:
-    """What Ray Tune samples or enumerates; under tpe/nsga2 the searcher holds the sampled
-    keys (Ray refuses unresolved values beside a searcher that has its own space)."""
-    if spec.search in ("tpe", "nsga2"):
-        from rnn_core.tuning._search import optuna_space
+def _param_space(spec: SweepSpec) -> dict[str, Any]:
+    """What Ray Tune enumerates: the grid's axes; under a sampled search only the fixed
+    values, the searcher holding the rest (Ray refuses unresolved values beside a searcher
+    that has its own space)."""
+    from rnn_core.tuning._search import grid_param_space, optuna_space
 
-        return optuna_space(spec.param_space)[1]
-    return ray_param_space(spec.param_space, spec.search)
+    if spec.search == "grid":
+        return grid_param_space(spec.param_space)
+    return optuna_space(spec.param_space)[2]
 
 
 def _optuna_tags(searcher):

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.findings import findings, search_sentence, study_meta, subtitle, validation_pick
-from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
+from reports.findings import (
+    findings,
+    search_sentence,
+    spread_sentence,
+    study_meta,
+    subtitle,
+    validation_pick,
+)
+from reports.frames import pareto_frame, spread_by, study_table, to_markdown, trials_frame
 from reports.page import export_pngs, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from rnn_core.tasks import SENTIMENT, Task
@@ -53,6 +60,10 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     sentences = findings(trials, front, task, reference, preset)
     if said := search_sentence(search, len(trials), task, optuna_study):
         sentences.insert(1, said)
+    # a study across optimizers ranks them with their spread (study S3's comparison)
+    spread = spread_by(trials, "optimizer", best, task.mode)
+    if said := spread_sentence(spread, "optimizer", task):
+        sentences.append(said)
     figures = {"pareto": plot_pareto(front, best, task.mode)}
     heat = plot_heatmap(trials, best, task.mode)
     if heat is not None:
@@ -66,6 +77,9 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                       f"{task.measure})</h2>",
                       table_html(named[["run_name", "n_params", best, test, "status"]],
                                  pick_name)]
+    if len(spread) > 1:
+        parts += [f"<h2>By optimizer (best validation {task.measure} over its trials)</h2>",
+                  table_html(spread.round(4))]
     parts += [f"<h2>Study table (ranked by validation {task.measure}; the pick highlighted)"
               "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
     if len(failed):

@@ -13,7 +13,8 @@ import pandas as pd
 
 from rnn_core.tasks import Task
 
-__all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "subtitle"]
+__all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
+           "subtitle"]
 
 
 def study_meta(study: str) -> tuple[str, dict | None]:
@@ -51,6 +52,19 @@ def search_sentence(search: str | None, n_trials: int, task: Task,
                 f"{n_trials} trials{study}; the Pareto front below is that two-objective "
                 "front.")
     return None
+
+
+def spread_sentence(spread: pd.DataFrame, key: str, task: Task) -> str | None:
+    """``spread_by``'s ranking in words (None when there is nothing to compare)."""
+    if len(spread) < 2:
+        return None
+    parts = []
+    for _, r in spread.iterrows():
+        sd = "" if pd.isna(r["sd"]) else f" ± {_num(r['sd'], task)}"
+        n = int(r["trials"])
+        parts.append(f"{r[key]} {_num(r['mean'], task)}{sd} ({n} trial{'s' * (n != 1)})")
+    return (f"By {key}, mean best validation {task.measure} ± its standard deviation over its "
+            f"trials (whatever else they vary): {'; '.join(parts)}.")
 
 
 def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:

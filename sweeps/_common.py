@@ -101,10 +101,11 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--reduction-factor", type=_positive(float),
                    help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
     p.add_argument("--search", choices=SEARCHES,
-                   help="grid: every configuration of the space (default); random: draw "
+                   help="grid: every configuration of the space; random: draw "
                         "--num-samples configurations; tpe: Optuna's TPE proposes each next "
                         "one from the results so far (with ASHA by default); nsga2: Optuna's "
-                        f"NSGA-II, {task.objective} and n_params together (docs/search.md)")
+                        f"NSGA-II, {task.objective} and n_params together (default: "
+                        f"{getattr(space, 'SEARCH', 'grid')}; docs/search.md)")
     p.add_argument("--num-samples", type=_positive(int),
                    help="grid: repeat the whole grid this many times (default 1); random, "
                         "tpe, nsga2: the number of trials (default: the preset's, else a "
@@ -190,7 +191,7 @@ def _as_lists(space: dict) -> dict:
     return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
 
 
-def _check(args: argparse.Namespace, task) -> None:
+def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
     if args.data_path is not None and not Path(args.data_path).exists():
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
@@ -202,6 +203,10 @@ def _check(args: argparse.Namespace, task) -> None:
     if args.resume not in (None, "latest") and not Path(args.resume).is_dir():
         raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
                           "results folder, or --resume alone for the newest unfinished sweep")
+    for flag, key in (("--optimizer", "optimizer"), ("--lr", "lr")):
+        if getattr(args, key) is not None and key in space.GRID:
+            raise ConfigError(f"{flag} fixes the recipe's {key}, which this study searches; "
+                              "narrow its space with the study's own options instead")
     if not args.experiment_name.strip():
         raise ConfigError("--experiment-name must not be empty")
 
@@ -224,7 +229,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     task = get_task(space.TASK)
-    _check(args, task)
+    _check(args, task, space)
     from rnn_core import tuning
     from rnn_core.memory import release_memory
 

@@ -66,7 +66,7 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
             grid[axis.key] = getattr(args, axis.dest)
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
-    search = args.search or "grid"
+    search = args.search or getattr(space, "SEARCH", "grid")
     samples = preset.pop("samples", None)  # a sampled search's default budget
     if args.train_subset:
         preset[task.subset[0]] = args.train_subset

@@ -174,7 +174,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                              spec.num_samples, int(spec.base_config.get("seed", 0)),
                              meta.get("optuna_storage"), meta.get("optuna_study", folder.name))
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
-                     trial_tags=_optuna_tags(searcher))
+                     trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
         runs.adopt()
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
@@ -274,6 +274,18 @@ def _param_space(spec: SweepSpec) -> dict[str, Any]:
     if spec.search == "grid":
         return grid_param_space(spec.param_space)
     return optuna_space(spec.param_space)[2]
+
+
+def _name_extra(spec: SweepSpec, task) -> tuple[str, ...]:
+    """Keys a sampled search varies that the task's run names leave out (the grid's names
+    stay as they are)."""
+    if spec.search == "grid":
+        return ()
+    from search_spaces.distributions import Distribution
+
+    named = {k for k, _ in task.name_keys} | {"variant", "bidirectional", "embedding"}
+    return tuple(k for k, v in spec.param_space.items()
+                 if k not in named and isinstance(v, list | Distribution))
 
 
 def _optuna_tags(searcher):

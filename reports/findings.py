@@ -45,8 +45,8 @@ def search_sentence(search: str | None, n_trials: int, task: Task,
     if search == "random":
         return f"{n_trials} configurations drawn at random from the space."
     if search == "tpe":
-        return (f"Optuna's TPE proposed the {n_trials} configurations one at a time from the "
-                f"results so far{study}.")
+        return (f"Optuna's TPE proposed the {n_trials} configurations, the first third at "
+                f"random and then each from the results so far{study}.")
     if search == "nsga2":
         return (f"NSGA-II searched validation {task.measure} and parameter count together over "
                 f"{n_trials} trials{study}; the Pareto front below is that two-objective "

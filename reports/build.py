@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.findings import findings, study_meta, subtitle, validation_pick
-from reports.frames import pareto_frame, study_table, to_markdown, trials_frame
+from reports.findings import (
+    findings,
+    search_sentence,
+    spread_sentence,
+    study_meta,
+    subtitle,
+    validation_pick,
+)
+from reports.frames import pareto_frame, spread_by, study_table, to_markdown, trials_frame
 from reports.page import export_pngs, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from rnn_core.tasks import SENTIMENT, Task
@@ -30,7 +37,8 @@ def findings_html(sentences: list[str]) -> str:
 def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                  title: str = "sweep", task: Task = SENTIMENT, subtitle: str = "",
                  reference: dict | None = None, preset: str | None = None,
-                 pngs: bool = True) -> str:
+                 pngs: bool = True, search: str | None = None,
+                 optuna_study: str | None = None) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
     The task decides the objective (and whether lower is better) the pick, Pareto front,
@@ -50,6 +58,12 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     pick = validation_pick(trials, task)
     pick_name = None if pick is None else pick["run_name"]
     sentences = findings(trials, front, task, reference, preset)
+    if said := search_sentence(search, len(trials), task, optuna_study):
+        sentences.insert(1, said)
+    # a study across optimizers ranks them with their spread (study S3's comparison)
+    spread = spread_by(trials, "optimizer", best, task.mode)
+    if said := spread_sentence(spread, "optimizer", task):
+        sentences.append(said)
     figures = {"pareto": plot_pareto(front, best, task.mode)}
     heat = plot_heatmap(trials, best, task.mode)
     if heat is not None:
@@ -63,6 +77,9 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                       f"{task.measure})</h2>",
                       table_html(named[["run_name", "n_params", best, test, "status"]],
                                  pick_name)]
+    if len(spread) > 1:
+        parts += [f"<h2>By optimizer (best validation {task.measure} over its trials)</h2>",
+                  table_html(spread.round(4))]
     parts += [f"<h2>Study table (ranked by validation {task.measure}; the pick highlighted)"
               "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
     if len(failed):
@@ -98,4 +115,6 @@ def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
     title, reference = study_meta(record.study)
     return write_report(record.runs, record.history, out, title=title, task=record.task,
                         subtitle=subtitle(record.params, record.started, record.parent_run_id),
-                        reference=reference, preset=record.params.get("preset"))
+                        reference=reference, preset=record.params.get("preset"),
+                        search=record.params.get("search"),
+                        optuna_study=record.params.get("optuna_study"))

@@ -13,7 +13,8 @@ import pandas as pd
 
 from rnn_core.tasks import Task
 
-__all__ = ["study_meta", "validation_pick", "findings", "subtitle"]
+__all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
+           "subtitle"]
 
 
 def study_meta(study: str) -> tuple[str, dict | None]:
@@ -35,6 +36,35 @@ def subtitle(params: dict, started: float, parent_run_id: str) -> str:
         parts.append(datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"))
     parts.append(f"sweep {parent_run_id[:8]}")
     return " · ".join(parts)
+
+
+def search_sentence(search: str | None, n_trials: int, task: Task,
+                    optuna_study: str | None = None) -> str | None:
+    """How the trials were chosen, for a sampled search (None for the grid)."""
+    study = f" (Optuna study {optuna_study})" if optuna_study else ""
+    if search == "random":
+        return f"{n_trials} configurations drawn at random from the space."
+    if search == "tpe":
+        return (f"Optuna's TPE proposed the {n_trials} configurations, the first third at "
+                f"random and then each from the results so far{study}.")
+    if search == "nsga2":
+        return (f"NSGA-II searched validation {task.measure} and parameter count together over "
+                f"{n_trials} trials{study}; the Pareto front below is that two-objective "
+                "front.")
+    return None
+
+
+def spread_sentence(spread: pd.DataFrame, key: str, task: Task) -> str | None:
+    """``spread_by``'s ranking in words (None when there is nothing to compare)."""
+    if len(spread) < 2:
+        return None
+    parts = []
+    for _, r in spread.iterrows():
+        sd = "" if pd.isna(r["sd"]) else f" ± {_num(r['sd'], task)}"
+        n = int(r["trials"])
+        parts.append(f"{r[key]} {_num(r['mean'], task)}{sd} ({n} trial{'s' * (n != 1)})")
+    return (f"By {key}, mean best validation {task.measure} ± its standard deviation over its "
+            f"trials (whatever else they vary): {'; '.join(parts)}.")
 
 
 def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:

@@ -11,7 +11,7 @@ __all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "model_picks", "study_
            "to_markdown", "sweep_accounting"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
-               "dropout")
+               "dropout", "optimizer", "lr")
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
 # the columns of a study's table, in front of its parameter count and metrics, per task
 TABLE_PARAMS = {"sentiment": ("num_layers", "hidden_size", "embedding_dim"),
@@ -33,7 +33,7 @@ def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
             continue
         if key in _INT_PARAMS:
             df[key] = pd.to_numeric(col, errors="coerce").astype("Int64")
-        elif key == "dropout":
+        elif key in ("dropout", "lr"):
             df[key] = pd.to_numeric(col, errors="coerce")
         elif key == "bidirectional":
             df[key] = col.astype(str).str.lower().eq("true")
@@ -46,6 +46,18 @@ def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
         df["n_params"] = pd.to_numeric(df["n_params"], errors="coerce").astype("Int64")
     return df.sort_values(["status", task.best_metric], ascending=[True, task.mode == "min"]
                           ).reset_index(drop=True)
+
+
+def spread_by(trials: pd.DataFrame, key: str, value: str, mode: str = "max") -> pd.DataFrame:
+    """Per value of ``key`` (e.g. each optimizer): its trials' count, mean, standard deviation
+    and best of ``value``, the best mean first; trials without ``value`` are left out."""
+    ok = trials.dropna(subset=[value])
+    if key not in ok or ok.empty:
+        return pd.DataFrame(columns=[key, "trials", "mean", "sd", "best"])
+    g = ok.assign(**{value: ok[value].astype(float)}).groupby(key)[value]
+    out = pd.DataFrame({"trials": g.size(), "mean": g.mean(), "sd": g.std(ddof=1),
+                        "best": g.max() if mode == "max" else g.min()}).reset_index()
+    return out.sort_values("mean", ascending=mode == "min").reset_index(drop=True)
 
 
 def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_metric,

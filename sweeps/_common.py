@@ -14,7 +14,8 @@ from typing import NoReturn
 
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
 from rnn_core.precision import resolve_precision
-from sweeps._resume import SweepOptions, from_args, from_saved
+from search_spaces.distributions import Choice, Conditional, has_distributions, n_points, to_json
+from sweeps._resume import SEARCHES, SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -100,8 +101,16 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
     p.add_argument("--reduction-factor", type=_positive(float),
                    help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
+    p.add_argument("--search", choices=SEARCHES,
+                   help="grid: every configuration of the space; random: draw "
+                        "--num-samples configurations; tpe: Optuna's TPE proposes each next "
+                        "one from the results so far (with ASHA by default); nsga2: Optuna's "
+                        f"NSGA-II, {task.objective} and n_params together (default: "
+                        f"{getattr(space, 'SEARCH', 'grid')}; docs/search.md)")
     p.add_argument("--num-samples", type=_positive(int),
-                   help="repeat the whole grid this many times (default 1)")
+                   help="grid: repeat the whole grid this many times (default 1); random, "
+                        "tpe, nsga2: the number of trials (default: the preset's, else a "
+                        "quarter of the space's configurations)")
     for axis in axes:
         p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
     p.add_argument("--train-subset", type=_positive(int),
@@ -142,6 +151,7 @@ def build_parser(doc: str | None, space: ModuleType,
 
 def _check_budget(opts: SweepOptions) -> None:
     """The checks that need the preset's values (its epochs) or the saved sweep's."""
+    _check_search(opts)
     if opts.scheduler == "fifo" and opts.grace_period != 1:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
     if opts.grace_period > opts.max_epochs:
@@ -149,7 +159,44 @@ def _check_budget(opts: SweepOptions) -> None:
                           f"{opts.max_epochs}")
 
 
-def _check(args: argparse.Namespace, task) -> None:
+def _check_search(opts: SweepOptions) -> None:
+    """The space, the search and its budget agree (one sentence naming what does not)."""
+    search, space = opts.search, opts.grid
+    if search == "grid":
+        if dists := has_distributions(space):
+            raise ConfigError(f"--search grid cannot enumerate the distributions of "
+                              f"{', '.join(dists)}; use --search random, tpe or nsga2")
+        return
+    for key, v in space.items():
+        if isinstance(v, Conditional):
+            values = space.get(v.on)
+            values = values.values if isinstance(values, Choice) else values
+            if not isinstance(values, list | tuple) or set(values) - set(v.cases):
+                raise ConfigError(f"{key} depends on {v.on}, which must be a list or Choice "
+                                  f"whose every value has a case in {sorted(v.cases)}")
+    points = n_points(space)
+    if points <= 1:
+        raise ConfigError(f"--search {search} needs a space with more than one "
+                          "configuration, and this one has a single point; use --search grid")
+    if opts.num_samples > points:
+        raise ConfigError(f"--num-samples {opts.num_samples} exceeds the {int(points)} "
+                          f"configurations of the space, so --search {search} would try some "
+                          "twice; use --search grid")
+    if search == "nsga2" and opts.scheduler != "fifo":
+        raise ConfigError(f"--search nsga2 needs --scheduler fifo: --scheduler "
+                          f"{opts.scheduler} ranks trials on one objective and stops most "
+                          "before NSGA-II sees both of theirs")
+    if opts.scheduler == "sha":
+        raise ConfigError(f"--search {search} runs with --scheduler asha or fifo: sha fixes "
+                          "its brackets from every trial up front")
+
+
+def _as_lists(space: dict) -> dict:
+    """The space with choices as lists: what a task's ``data_options`` reads."""
+    return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
+
+
+def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
     if args.data_path is not None and not Path(args.data_path).exists():
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
@@ -161,6 +208,10 @@ def _check(args: argparse.Namespace, task) -> None:
     if args.resume not in (None, "latest") and not Path(args.resume).is_dir():
         raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
                           "results folder, or --resume alone for the newest unfinished sweep")
+    for flag, key in (("--optimizer", "optimizer"), ("--lr", "lr")):
+        if getattr(args, key) is not None and key in space.GRID:
+            raise ConfigError(f"{flag} fixes the recipe's {key}, which this study searches; "
+                              "narrow its space with the study's own options instead")
     if not args.experiment_name.strip():
         raise ConfigError("--experiment-name must not be empty")
 
@@ -183,7 +234,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     task = get_task(space.TASK)
-    _check(args, task)
+    _check(args, task, space)
     from rnn_core import tuning
     from rnn_core.memory import release_memory
 
@@ -202,7 +253,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:
         opts = from_args(args, space, axes, task)
-        data_options = task.data_options(opts.grid, opts.base)
+        data_options = task.data_options(_as_lists(opts.grid), opts.base)
         # decided on the driver from its hardware (the trials' machine on a laptop or GPU box;
         # give --precision explicitly for a cluster of other machines)
         opts.base["precision"] = resolve_precision(
@@ -223,10 +274,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                       "max_epochs": opts.max_epochs, "scheduler": opts.scheduler,
                       "grace_period": opts.grace_period,
                       "reduction_factor": opts.reduction_factor,
-                      "num_samples": opts.num_samples, "grid": opts.grid, "seed": opts.seed,
+                      "num_samples": opts.num_samples, "grid": to_json(opts.grid),
+                      "search": opts.search, "seed": opts.seed,
                       "data_path": opts.data_path, "data_options": data_options,
                       "base": opts.base},
-        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints)
+        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
@@ -242,6 +294,9 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     print(summary)
     _keep_models(study, tracking_uri, outcome.parent_run_id, data)
     print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
+    if outcome.optuna_study:
+        study_name, storage = outcome.optuna_study
+        print(f"Optuna study {study_name} in {storage}: optuna-dashboard {storage}")
     if not {"finished", "stopped_early"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1

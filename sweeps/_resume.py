@@ -1,8 +1,8 @@
 """A study's sweep options: from the command line for a new sweep, from the saved sweep on
 ``--resume``.
 
-A resumed sweep must be the sweep that was started: its grid, preset, data, budget and
-scheduler decide how many trials exist and where the rungs are, and Ray restores each trial
+A resumed sweep must be the sweep that was started: its grid, search, preset, data, budget
+and scheduler decide how many trials exist and where the rungs are, and Ray restores each trial
 with the config it started with. So ``--resume`` takes them all from the saved sweep, and an
 option given beside it that says otherwise is refused rather than silently ignored.
 """
@@ -16,6 +16,9 @@ from pathlib import Path
 from types import ModuleType
 
 from rnn_core.errors import ConfigError
+from search_spaces.distributions import from_json
+
+SEARCHES = ("grid", "random", "tpe", "nsga2")
 
 # options a sweep is defined by: (command-line flag, args attribute, default)
 DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None),
@@ -23,7 +26,7 @@ DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None)
             ("--num-samples", "num_samples", 1), ("--seed", "seed", 0),
             ("--train-subset", "train_subset", None), ("--optimizer", "optimizer", None),
             ("--lr", "lr", None), ("--data-path", "data_path", None),
-            ("--precision", "precision", None))
+            ("--precision", "precision", None), ("--search", "search", "grid"))
 
 
 @dataclass
@@ -40,9 +43,12 @@ class SweepOptions:
     seed: int
     data_path: str | None
     base: dict  # the recipe and the preset's data settings every trial shares
+    search: str = "grid"  # grid | random | tpe | nsga2
 
     @property
     def n_trials(self) -> int:
+        if self.search != "grid":
+            return self.num_samples  # a sampled search's budget
         n = self.num_samples
         for values in self.grid.values():
             n *= len(values)
@@ -60,6 +66,8 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
             grid[axis.key] = getattr(args, axis.dest)
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
+    search = args.search or getattr(space, "SEARCH", "grid")
+    samples = preset.pop("samples", None)  # a sampled search's default budget
     if args.train_subset:
         preset[task.subset[0]] = args.train_subset
     recipe = dict(space.RECIPE)
@@ -67,12 +75,36 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
         recipe["optimizer"] = args.optimizer
     if args.lr:
         recipe["lr"] = args.lr
+    if search == "grid":
+        num_samples = args.num_samples or 1
+    else:
+        num_samples = args.num_samples or samples or _quarter(grid)
+        if num_samples is None:
+            raise ConfigError(f"--search {search}: the space has continuous distributions and "
+                              "the preset gives no budget; give --num-samples (the number of "
+                              "trials)")
     return SweepOptions(
         preset=preset_name, grid=grid, max_epochs=max_epochs,
-        scheduler=args.scheduler or getattr(space, "SCHEDULER", "asha"),
+        scheduler=args.scheduler or _default_scheduler(search, space),
         grace_period=args.grace_period or 1, reduction_factor=args.reduction_factor or 3,
-        num_samples=args.num_samples or 1, seed=args.seed if args.seed is not None else 0,
-        data_path=args.data_path, base={**recipe, **preset})
+        num_samples=num_samples, seed=args.seed if args.seed is not None else 0,
+        data_path=args.data_path, base={**recipe, **preset}, search=search)
+
+
+def _default_scheduler(search: str, space: ModuleType) -> str:
+    """TPE with ASHA (a BOHB-like pairing); NSGA-II with FIFO, because ASHA's rungs rank trials
+    on one objective and NSGA-II needs both of every trial it is told; else the study's."""
+    return {"tpe": "asha", "nsga2": "fifo"}.get(search, getattr(space, "SCHEDULER", "asha"))
+
+
+def _quarter(grid: dict) -> int | None:
+    """A quarter of the space's configurations, at least 2 (None: continuous)."""
+    import math
+
+    from search_spaces.distributions import n_points
+
+    points = n_points(grid)
+    return None if math.isinf(points) else max(2, math.ceil(points / 4))
 
 
 def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
@@ -81,12 +113,12 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
     them (one sentence naming the option, its value and the saved one)."""
     base = dict(saved.get("base", {}))
     opts = SweepOptions(
-        preset=saved.get("preset", "full"), grid=dict(saved["grid"]),
+        preset=saved.get("preset", "full"), grid=from_json(dict(saved["grid"])),
         max_epochs=int(saved["max_epochs"]), scheduler=saved.get("scheduler", "asha"),
         grace_period=int(saved.get("grace_period", 1)),
         reduction_factor=float(saved.get("reduction_factor", 3)),
         num_samples=int(saved.get("num_samples", 1)), seed=int(saved.get("seed", 0)),
-        data_path=saved.get("data_path"), base=base)
+        data_path=saved.get("data_path"), base=base, search=saved.get("search", "grid"))
     given = []
     if args.smoke_test:
         given.append(("--smoke-test", "preset", "smoke"))

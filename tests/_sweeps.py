@@ -37,3 +37,20 @@ def printed_report(stdout: str) -> Path:
     lines = [ln for ln in stdout.splitlines() if ln.startswith("report: ")]
     assert len(lines) == 1, stdout[-3000:]
     return Path(lines[0].removeprefix("report: ").strip())
+
+
+def interrupt_study(study: str, *args: str, cwd: Path, when: str = ": epoch 1/",
+                    sig: int = 2) -> tuple[int, str, str]:
+    """Start ``python sweeps/<study>.py ARGS``, send ``sig`` (SIGINT) once a line containing
+    ``when`` is printed, and wait: (exit code, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if when in line:
+            proc.send_signal(sig)
+            break
+    out, err = proc.communicate(timeout=180)
+    return proc.returncode, "".join(seen) + out, err

@@ -56,6 +56,13 @@ CLI = [
     ("tracking-scheme", ["--tracking-uri", "ftp://host/x"], "is not supported"),
     ("tracking-unreachable", ["--tracking-uri", "http://127.0.0.1:9"], "cannot be used"),
     ("tracking-no-folder", ["--tracking-uri", "sqlite:////no/such/dir/m.db"], "does not exist"),
+    ("search-name", ["--search", "bayes"], "invalid choice: 'bayes'"),
+    ("search-one-point", ["--search", "tpe", "--layers", "1", "--hidden", "16"],
+     "needs a space with more than one configuration"),
+    ("search-over-budget", ["--search", "tpe", "--num-samples", "5"],
+     "--num-samples 5 exceeds the 4 configurations of the space"),
+    ("nsga2-with-asha", ["--search", "nsga2", "--scheduler", "asha"],
+     "--search nsga2 needs --scheduler fifo"),
 ]
 
 DATA = [

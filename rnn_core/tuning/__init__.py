@@ -1,10 +1,12 @@
-"""The one place that imports Ray Tune and MLflow (their APIs move between releases).
+"""The one place that imports Ray Tune, MLflow and Optuna (their APIs move between releases).
 
 Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
 ``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
-``_sweep`` (a sweep from start to end, and its resumption), ``_models`` (the winners as
-MLflow models that take raw input, the validation pick registered), ``_ray`` (starting and leaving
-Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest does not).
+``_sweep`` (a sweep from start to end, and its resumption), ``_search`` (the grid, and
+Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
+winners as MLflow models that take raw input, the validation pick registered), ``_ray``
+(starting and leaving Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest
+does not).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
 ``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch

@@ -63,7 +63,7 @@ class ProgressCallback(tune.Callback):
         self.best: dict[str, float] = {}
 
     def _name(self, trial: Trial) -> str:
-        return trial_name({**self.runs.base, **trial.config})
+        return trial_name({**self.runs.base, **trial.config}, self.runs.name_extra)
 
     def _say(self, text: str) -> None:
         print(f"[{_clock(time.monotonic() - self.t0):>7}] {text}", file=self.out or sys.stdout,

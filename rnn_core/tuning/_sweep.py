@@ -36,7 +36,7 @@ class SweepSpec:
 
     study: str
     task: str  # rnn_core.tasks name: the objective, its direction, the metrics MLflow keeps
-    param_space: dict[str, Any]  # lists are grid axes, scalars fixed
+    param_space: dict[str, Any]  # lists are grid axes (choices when sampled), scalars fixed
     base_config: dict[str, Any]
     max_epochs: int
     scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
@@ -54,9 +54,13 @@ class SweepSpec:
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
+    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``)
+    optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
 
     @property
     def n_trials(self) -> int:
+        if self.search != "grid":
+            return self.num_samples  # the budget of a sampled search
         return self.num_samples * math.prod(
             len(v) for v in self.param_space.values() if isinstance(v, list))
 
@@ -69,6 +73,7 @@ class SweepOutcome:
     trials: dict[str, int]  # trial status -> count
     seconds: float
     path: str  # the Ray experiment folder (what --resume takes)
+    optuna_study: tuple[str, str] | None = None  # sampled: (study name, storage URL)
 
 
 def find_resumable(storage_path: str | Path, study: str) -> Path:
@@ -127,6 +132,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     )
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
+    from rnn_core.tuning._search import make_searcher, optuna_storage_url
 
     if resume is not None:
         folder = Path(resume).resolve()
@@ -151,13 +157,24 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                 "max_epochs": spec.max_epochs, "sweep_params": spec.sweep_params}
+        if spec.search != "grid":
+            meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
+                spec.tracking_uri, spec.storage_path)
+            meta["optuna_study"] = folder.name
+            log_params(client, parent_id,
+                       {k: meta[k] for k in ("optuna_storage", "optuna_study")})
     meta["status"] = "running"
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
     base = {**spec.base_config, "task": task.name, "max_epochs": spec.max_epochs,
             "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial}
-    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task)
+    # built before Ray starts: a fresh one on --resume too, whose state Ray then restores
+    searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
+                             spec.num_samples, int(spec.base_config.get("seed", 0)),
+                             meta.get("optuna_storage"), meta.get("optuna_study", folder.name))
+    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
+                     trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
         runs.adopt()
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
@@ -181,13 +198,15 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             internal._run_config.verbose = spec.verbose
             if spec.scheduler == "asha":
                 internal._tune_config.scheduler = scheduler
+            if searcher is not None:  # Ray restores its saved state into this one
+                internal._tune_config.search_alg = searcher
         else:
             tuner = tune.Tuner(
                 trainable,
-                param_space={**base, **{k: tune.grid_search(v) if isinstance(v, list) else v
-                                        for k, v in spec.param_space.items()}},
+                param_space={**base, **_param_space(spec)},
                 tune_config=tune.TuneConfig(
                     metric=task.objective, mode=task.mode, scheduler=scheduler,
+                    search_alg=searcher,
                     num_samples=spec.num_samples, reuse_actors=True,
                     max_concurrent_trials=spec.max_concurrent_trials),
                 run_config=tune.RunConfig(
@@ -240,8 +259,46 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         freed = _remove_checkpoints(folder)
         log.info("removed Ray's epoch checkpoints (%.0f MB); each trial's best state is in "
                  "MLflow", freed / 2**20)
+    study = ((meta["optuna_study"], meta["optuna_storage"]) if "optuna_study" in meta
+             else None)
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
-                        time.perf_counter() - t0, str(folder))
+                        time.perf_counter() - t0, str(folder), study)
+
+
+def _param_space(spec: SweepSpec) -> dict[str, Any]:
+    """What Ray Tune enumerates: the grid's axes; under a sampled search only the fixed
+    values, the searcher holding the rest (Ray refuses unresolved values beside a searcher
+    that has its own space)."""
+    from rnn_core.tuning._search import grid_param_space, optuna_space
+
+    if spec.search == "grid":
+        return grid_param_space(spec.param_space)
+    return optuna_space(spec.param_space)[2]
+
+
+def _name_extra(spec: SweepSpec, task) -> tuple[str, ...]:
+    """Keys a sampled search varies that the task's run names leave out (the grid's names
+    stay as they are)."""
+    if spec.search == "grid":
+        return ()
+    from search_spaces.distributions import Distribution
+
+    named = {k for k, _ in task.name_keys} | {"variant", "bidirectional", "embedding"}
+    return tuple(k for k, v in spec.param_space.items()
+                 if k not in named and isinstance(v, list | Distribution))
+
+
+def _optuna_tags(searcher):
+    """``trial_id -> {"optuna_trial": number}`` for the MLflow child runs of an Optuna search."""
+    number = getattr(searcher, "trial_number", None)
+    if number is None:
+        return None
+
+    def tags(trial_id: str) -> dict[str, str]:
+        n = number(trial_id)
+        return {} if n is None else {"optuna_trial": str(n)}
+
+    return tags
 
 
 def _scheduler(spec: SweepSpec, folder: Path):

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
@@ -14,13 +15,23 @@ from rnn_core.errors import ConfigError
 from rnn_core.tasks import Task, get_task
 
 
-def trial_name(config: dict) -> str:
+def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
     """A readable run name from a trial config (values may be strings, as MLflow params are).
 
     Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``) for
     sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
+    ``extra``: more keys a sampled search varies, appended (``-adam-lr0.00312``).
     """
+    parts = [_base_name(config)]
+    for key in (k for k in extra if k in config):
+        v = config[key]
+        parts.append(v if isinstance(v, str) else f"{key}{v:.3g}" if isinstance(v, float)
+                     else f"{key}{v}")
+    return "-".join(parts)
+
+
+def _base_name(config: dict) -> str:
     bi = str(config.get("bidirectional")).lower() == "true"
     if "variant" in config:
         cell, _, backend = str(config["variant"]).partition("/")
@@ -132,8 +143,12 @@ class TrialRuns:
     """
 
     def __init__(self, client, experiment_id: str, parent_run_id: str, base: dict,
-                 max_epochs: int, task: Task) -> None:
+                 max_epochs: int, task: Task,
+                 trial_tags: Callable[[str], dict[str, str]] | None = None,
+                 name_extra: tuple[str, ...] = ()) -> None:
         self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
+        self.trial_tags = trial_tags  # more tags for a new child run (its Optuna trial)
+        self.name_extra = name_extra  # keys appended to run names (``trial_name``)
         self.base, self.max_epochs, self.task = base, max_epochs, task
         self.runs: dict[str, str] = {}  # trial_id -> run_id
         self.last_epoch: dict[str, int] = {}
@@ -164,9 +179,10 @@ class TrialRuns:
                 self.live.add(trial_id)
             return
         cfg = {**self.base, **config}
-        run = self.client.create_run(self.exp_id, run_name=trial_name(cfg), tags={
+        run = self.client.create_run(self.exp_id, run_name=trial_name(cfg, self.name_extra), tags={
             "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
-            "trial_status": "running"})
+            "trial_status": "running",
+            **(self.trial_tags(trial_id) if self.trial_tags else {})})
         self.runs[trial_id] = run.info.run_id
         self.live.add(trial_id)
         self.last_epoch[trial_id] = 0

@@ -1,0 +1,185 @@
+"""Search algorithms: the grid, random sampling, and Optuna's TPE and NSGA-II behind Ray Tune.
+
+A study's space is plain data (``search_spaces.distributions``); this module turns it into
+what each search takes: Ray Tune's ``grid_search`` axes (grid), or Optuna distributions handed
+to Ray's ``OptunaSearch`` with Optuna's random, TPE or NSGA-II sampler (random, tpe, nsga2).
+Under a sampled search a list is a choice among its values. Random search goes through Optuna
+too, so every sampled search is seeded, continues on ``--resume`` the same way, draws
+conditional distributions, and leaves a study Optuna's tools compare.
+
+The Optuna study of a sweep lives in an SQLite file beside the MLflow store (``optuna.db``;
+beside Ray's results when MLflow is a server), named after the sweep's Ray folder, so
+``optuna.load_study`` and optuna-dashboard open it and ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces.distributions import (
+    Choice,
+    Conditional,
+    Distribution,
+    IntRange,
+    LogUniform,
+    Uniform,
+)
+
+log = logging.getLogger(__name__)
+
+OPTUNA_FILE = "optuna.db"
+# NSGA-II's second objective: fewer parameters for the same validation objective
+SIZE_METRIC, SIZE_MODE = "n_params", "min"
+
+
+def optuna_storage_url(tracking_uri: str, storage_path: str | Path) -> str:
+    """``sqlite:///<folder of the MLflow SQLite file>/optuna.db``, or beside Ray's results
+    when MLflow is not a local SQLite file."""
+    if tracking_uri.startswith("sqlite:///"):
+        folder = Path(tracking_uri[len("sqlite:///"):]).resolve().parent
+    else:
+        folder = Path(storage_path).resolve()
+    return f"sqlite:///{folder / OPTUNA_FILE}"
+
+
+def grid_param_space(space: dict[str, Any]) -> dict[str, Any]:
+    """Ray Tune's ``param_space`` for the grid: lists are ``grid_search`` axes, scalars fixed."""
+    return {k: tune.grid_search(v) if isinstance(v, list) else v for k, v in space.items()}
+
+
+def _optuna_distribution(v):
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if isinstance(v, list):
+        return CategoricalDistribution(v)
+    if isinstance(v, Choice):
+        return CategoricalDistribution(list(v.values))
+    if isinstance(v, Uniform):
+        return FloatDistribution(v.low, v.high)
+    if isinstance(v, LogUniform):
+        return FloatDistribution(v.low, v.high, log=True)
+    if isinstance(v, IntRange):
+        return IntDistribution(v.low, v.high, log=v.log)
+    raise TypeError(f"no Optuna distribution for {v!r}")
+
+
+def optuna_space(space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(Optuna distributions of the sampled keys, the conditional keys as ``{key: {case:
+    distribution}}`` with the key they depend on, the fixed values)."""
+    sampled, conditional, fixed = {}, {}, {}
+    for k, v in space.items():
+        if isinstance(v, Conditional):
+            conditional[k] = (v.on, {c: _optuna_distribution(d) for c, d in v.cases.items()})
+        elif isinstance(v, (list, Distribution)):
+            sampled[k] = _optuna_distribution(v)
+        else:
+            fixed[k] = v
+    return sampled, conditional, fixed
+
+
+def _suggest(trial, name: str, dist):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+
+
+class DrawConditional:
+    """Optuna define-by-run space for a space with conditional keys (a class, not a closure,
+    because Ray pickles the searcher with it). A conditional key is drawn under the name
+    ``<key>_<case>`` (``lr_sgd``), so each case's range is a parameter of its own for the
+    sampler, and the trial's config gets it under ``<key>`` as well."""
+
+    def __init__(self, sampled: dict, conditional: dict) -> None:
+        self.sampled, self.conditional = sampled, conditional
+
+    def __call__(self, trial) -> dict:
+        values = {k: _suggest(trial, k, d) for k, d in self.sampled.items()}
+        out = {}
+        for k, (on, cases) in self.conditional.items():
+            if values.get(on) not in cases:
+                raise ValueError(f"conditional {k!r} has no case for {on}={values.get(on)!r}")
+            out[k] = _suggest(trial, f"{k}_{values[on]}", cases[values[on]])
+        return out
+
+
+def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
+                  num_samples: int, seed: int, storage_url: str | None, study_name: str):
+    """The Ray Tune search algorithm for a sampled search (None for the grid)."""
+    if search == "grid":
+        return None
+    import optuna
+
+    sampled, conditional, _ = optuna_space(space)
+    if search == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        metric, mode_ = objective, mode
+    elif search == "tpe":
+        # a third of the budget drawn at random before TPE models the results (Optuna's
+        # default of 10 would leave a small budget all random)
+        sampler = optuna.samplers.TPESampler(seed=seed,
+                                             n_startup_trials=max(2, min(10, num_samples // 3)))
+        metric, mode_ = objective, mode
+    else:
+        # a generation is a quarter of the budget, 4 to 50 trials (Optuna's default is 50)
+        sampler = optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, min(50, num_samples // 4)))
+        metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
+    storage = optuna.storages.RDBStorage(storage_url)
+    draw = DrawConditional(sampled, conditional) if conditional else sampled
+    searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
+                           study_name=study_name, storage=storage)
+    with warnings.catch_warnings():  # experimental in Optuna; the names show in its tools
+        warnings.simplefilter("ignore")
+        searcher._ot_study.set_metric_names(metric if isinstance(metric, list) else [metric])
+    return searcher
+
+
+class StudySearch(OptunaSearch):
+    """Ray's ``OptunaSearch`` that hands an Optuna trial asked but never given to Ray
+    (the driver stopped between Optuna's ``ask``, which the SQLite file records at once,
+    and Ray's next save of its state) to the next Ray trial on ``--resume``, rather than
+    asking Optuna anew: no configuration is asked twice and none is left running."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._orphans: list[int] = []
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        from optuna.trial import TrialState
+
+        known = {t._trial_id for t in self._ot_trials.values()}
+        self._orphans = [t._trial_id for t in self._ot_study.get_trials(
+            deepcopy=False, states=(TrialState.RUNNING,)) if t._trial_id not in known]
+        if self._orphans:
+            log.info("Optuna study %s: %d trial(s) asked before the interruption and not "
+                     "started are given to the next trials", self._study_name,
+                     len(self._orphans))
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if trial_id not in self._ot_trials and getattr(self, "_orphans", None):
+            from optuna.trial import Trial
+
+            self._ot_trials[trial_id] = Trial(self._ot_study, self._orphans.pop(0))
+        return super().suggest(trial_id)
+
+    def trial_number(self, trial_id: str) -> int | None:
+        """The Optuna trial number of a Ray trial (None: not one of this study's)."""
+        trial = self._ot_trials.get(trial_id)
+        return None if trial is None else trial.number
+
+

@@ -1,0 +1,75 @@
+"""Sampled searches end to end on the compound-scaling smoke space: a TPE sweep interrupted and
+resumed continues its Optuna study, and NSGA-II leaves a two-objective study and a front."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from tests._sweeps import interrupt_study, printed_report, run_study, sweep_runs
+
+
+def _study(tmp_path) -> optuna.Study:
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    name, = optuna.get_all_study_names(url)
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _one_optuna_trial_per_run(study: optuna.Study, client, children) -> None:
+    """Every child run names its own Optuna trial, whose params are the run's."""
+    trials = {t.number: t for t in study.trials}
+    numbers = [int(c.data.tags["optuna_trial"]) for c in children]
+    assert sorted(numbers) == sorted(trials), numbers
+    for child, n in zip(children, numbers, strict=True):
+        for key, value in trials[n].params.items():
+            assert child.data.params[key] == str(value), (child.info.run_name, key)
+
+
+@pytest.mark.slow
+def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    args = ["--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
+    code, out, err = interrupt_study("compound_scaling", "--smoke-test", "--search", "tpe",
+                                     "--num-samples", "4", "--max-epochs", "6", *args,
+                                     cwd=tmp_path)
+    assert code == 130 and "continue it with --resume" in err, out + err[-3000:]
+    before = _study(tmp_path).trials
+    assert before and all(t.state.name == "RUNNING" for t in before)  # none told a value
+    state = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*/sweep.json"))
+    assert json.loads(state.read_text())["optuna_study"] == _study(tmp_path).study_name
+
+    done = run_study("compound_scaling", "--resume", *args, cwd=tmp_path, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Optuna study compound_scaling-" in done.stdout
+    study = _study(tmp_path)
+    # the budget exactly: no trial asked again on resume, none left running
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials), study.trials
+    assert [t.params for t in study.trials[:len(before)]] == [t.params for t in before]
+    client, parent, children = sweep_runs(uri)
+    assert parent.info.status == "FINISHED" and parent.data.params["search"] == "tpe"
+    assert len(children) == 4
+    _one_optuna_trial_per_run(study, client, children)
+
+
+@pytest.mark.slow
+def test_nsga2_leaves_a_two_objective_study_and_its_front(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    done = run_study("compound_scaling", "--smoke-test", "--search", "nsga2", "--num-samples",
+                     "3", "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray"),
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = _study(tmp_path)
+    assert study.metric_names == ["best_val_acc", "n_params"]
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert len(study.trials) == 3 and all(t.state.name == "COMPLETE" for t in study.trials)
+    client, parent, children = sweep_runs(uri)
+    _one_optuna_trial_per_run(study, client, children)
+    by_number = {int(c.data.tags["optuna_trial"]): c for c in children}
+    for t in study.trials:  # Optuna holds the values MLflow holds
+        run = by_number[t.number].data.metrics
+        assert t.values == [run["best_val_acc"], run["n_params"]]
+    page = printed_report(done.stdout).read_text()
+    assert 'id="pareto"' in page and "NSGA-II" in page

@@ -146,3 +146,11 @@ def test_a_task_without_a_raw_input_model_logs_none_and_says_so(tmp_path):
     assert tuning.log_models(uri, parent.run_id, "language_model", None, ["any"]) == []
     with pytest.raises(ConfigError, match="registered no model: its task has no raw-input model"):
         tuning.model_usage(uri, parent.run_id)
+
+
+def test_logged_model_names_are_run_names_mlflow_accepts():
+    from rnn_core.tuning._models import model_name
+
+    assert model_name("lstm-L2-H100-E32") == "lstm-L2-H100-E32"
+    assert model_name("gru-L1-H16-E16-adagrad-lr0.071") == "gru-L1-H16-E16-adagrad-lr0p071"
+    assert model_name("a/b:c%d\"e'f") == "a_b_c_d_e_f"

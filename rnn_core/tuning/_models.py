@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from importlib.metadata import version
@@ -24,6 +25,12 @@ from rnn_core.tuning._tracking import client_for
 log = logging.getLogger(__name__)
 MODEL_TAG = "registered_model"  # on the parent run and the pick's run: "<name>/<version>"
 _REQUIREMENTS = ("torch", "numpy", "pandas")
+
+
+def model_name(run_name: str) -> str:
+    """A run name as a logged model's name: MLflow refuses ``/ : . % " '`` in those, and a
+    sampled search's run names carry values like ``lr0.0031`` (``p`` for the point)."""
+    return re.sub(r"[/:%\"']", "_", run_name.replace(".", "p"))
 
 
 def log_models(
@@ -79,7 +86,7 @@ def log_models(
             tags = _model_tags(run, parent_run_id, study, task, pick)
             model = client.create_logged_model(
                 run.info.experiment_id,
-                name=run.info.run_name,
+                name=model_name(run.info.run_name),
                 source_run_id=run_id,
                 tags=tags,
                 params=dict(run.data.params),

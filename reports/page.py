@@ -78,6 +78,9 @@ def export_pngs(figures: dict, out: Path, width: int = 1100, height: int = 600) 
         return None
     import plotly.io as pio
 
+    # kaleido and the browser driver it starts log each tab and temporary folder at INFO
+    for name in ("kaleido", "choreographer", "logistro"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     names = list(figures)
     try:
         pio.write_images([figures[n] for n in names], [out / f"{n}.png" for n in names],

@@ -9,9 +9,10 @@ It calls the scheduler's hooks in the order Ray Tune 2.60's ``TuneController`` d
 - a result goes to ``on_trial_result``; CONTINUE trains on (or, after the last epoch, ends the
   trial with ``on_trial_complete``); STOP is ``stop_trial``; PAUSE keeps the trial RUNNING while
   its checkpoint saves, then PAUSED, and frees the slot;
-- a failure with retries left (``_try_recover``) sets ERROR, calls ``on_trial_error``, then
-  requeues the trial as PENDING from its last checkpoint; without, ``on_trial_error`` is called
-  while the trial is still RUNNING, then it is ERROR.
+- a failure with retries left (``_try_recover``) sets ERROR, calls ``on_trial_error``, sets
+  PENDING, moves the trial to the end of the list and calls ``on_trial_add`` again; it resumes
+  from its last checkpoint; without retries left, ``on_trial_error`` is called while the
+  trial is still RUNNING, then it is ERROR.
 
 Beside it, a referee (``_asha_rules.Referee``) records every rung arrival, promotion and stop
 from the trials' own point of view (not the scheduler's bookkeeping) and lists what breaks
@@ -193,6 +194,9 @@ class SimController:
             trial.set_status(Trial.ERROR)
             self._call("on_trial_error", self, trial)
             self._set_trial_status(trial, Trial.PENDING)
+            self.trials.remove(trial)  # requeued: to the end of the list, and added again
+            self.trials.append(trial)
+            self._call("on_trial_add", self, trial)
         else:
             self.permanent += 1
             self._call("on_trial_error", self, trial)

@@ -60,10 +60,10 @@ class PromotionASHA(FIFOScheduler):
     the grid's compute, this 38 %. Equal objectives go to the earlier arrival at the rung.
 
     Failures (Ray 2.60, ``TuneController._try_recover``): a trial Ray will retry is ERROR when
-    ``on_trial_error`` is called and is requeued PENDING right after; it has not ended, so
-    its rungs still wait for it, and one that fails while pausing at a rung is put back to
-    PAUSED before Ray can start it past the rung (``choose_trial_to_run`` runs before Ray
-    starts PENDING trials). A final failure arrives while the trial is RUNNING or PENDING.
+    ``on_trial_error`` is called, then set PENDING and added again (``on_trial_add``); it has
+    not ended, so its rungs still wait for it, and one that failed while pausing at a rung is
+    put back to PAUSED there, before Ray can start it past the rung. A final failure arrives
+    while the trial is still RUNNING or PENDING.
 
     ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
     is complete. ``max_running`` caps the trials training at once: Ray's own
@@ -211,6 +211,12 @@ class PromotionASHA(FIFOScheduler):
         if not self._metric or not self._mode:
             raise ValueError("PromotionASHA needs the metric and mode (tune.TuneConfig)")
         tid = trial.trial_id
+        if tid in self.trials:  # Ray re-adds a trial it requeues after a failure
+            if tid in self.waiting:  # failed while pausing at a rung: it stays there
+                tune_controller._set_trial_status(trial, Trial.PAUSED)
+            return
+        # a first add: Ray files the trial under its status after this call, so statuses
+        # are set directly
         self.trials[tid] = trial
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             self._end(trial)
@@ -220,9 +226,7 @@ class PromotionASHA(FIFOScheduler):
         elif tid in self.waiting:
             trial.set_status(Trial.PAUSED)  # restored while waiting at a rung: stays there
         elif self.max_running is not None and trial.status == Trial.PENDING:
-            # held until a slot under the cap frees (choose_trial_to_run); Ray files the
-            # trial under its status after this call, so the status is set directly
-            trial.set_status(Trial.PAUSED)
+            trial.set_status(Trial.PAUSED)  # held until a slot under the cap frees
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
@@ -269,9 +273,6 @@ class PromotionASHA(FIFOScheduler):
                 tune_controller.stop_trial(self.trials[tid])  # calls on_trial_remove: ended
                 break
         trials = tune_controller.get_trials()
-        for t in trials:  # failed while pausing at a rung, requeued by Ray: it stays there
-            if t.status == Trial.PENDING and t.trial_id in self.waiting:
-                tune_controller._set_trial_status(t, Trial.PAUSED)
         if self.max_running is not None and sum(
                 t.status in (Trial.RUNNING, Trial.PENDING) for t in trials) >= self.max_running:
             return None

@@ -97,7 +97,8 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--grace-period", type=_positive(int), default=1,
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
     p.add_argument("--reduction-factor", type=_positive(float), default=3,
-                   help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
+                   help="ASHA/SHA: keep the top 1/factor at each rung; a whole number of 2 "
+                        "or more (default 3)")
     p.add_argument("--num-samples", type=_positive(int), default=1,
                    help="repeat the whole grid this many times (default 1)")
     for axis in axes:
@@ -137,6 +138,11 @@ def _check(args: argparse.Namespace, task) -> None:
     if args.max_epochs is not None and args.grace_period > args.max_epochs:
         raise ConfigError(f"--grace-period {args.grace_period} exceeds --max-epochs "
                           f"{args.max_epochs}")
+    rf = args.reduction_factor
+    if rf != int(rf) or rf < 2:  # rungs sit at grace x factor^k epochs (rung_epochs)
+        raise ConfigError(f"--reduction-factor {rf:g}: expected a whole number of 2 or more "
+                          "(at 1 or below the rungs never reach the last epoch, a fraction "
+                          "puts two rungs on one epoch)")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures} must be 0 or more")
     if args.resume not in (None, "latest") and not Path(args.resume).is_dir():

@@ -47,7 +47,7 @@ class SweepSpec:
     storage_path: str = "ray_results"
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
-    max_concurrent_trials: int | None = None
+    max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
 
 
@@ -107,6 +107,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     """
     t0 = time.perf_counter()
     task = get_task(spec.task)
+    axes = _axes(spec)  # refuses a bad spec before any work
     from ray import tune
 
     from rnn_core.tuning._ray import connect
@@ -140,12 +141,13 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
     base = {**spec.base_config, "task": task.name, "max_epochs": spec.max_epochs,
-            "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial}
+            "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial,
+            **({"samples": spec.num_samples} if spec.num_samples > 1 else {})}
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task)
     if resume is not None:
         runs.adopt()
     callbacks = trial_callbacks(runs)
-    scheduler = _scheduler(spec, folder)
+    scheduler = _scheduler(spec, folder, math.prod(len(v) for v in axes.values()))
     try:
         connect(spec.address)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
@@ -162,12 +164,14 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         else:
             tuner = tune.Tuner(
                 trainable,
-                param_space={**base, **{k: tune.grid_search(v) if isinstance(v, list) else v
-                                        for k, v in spec.param_space.items()}},
+                param_space={**base, **spec.param_space,
+                             **{k: tune.grid_search(v) for k, v in axes.items()}},
                 tune_config=tune.TuneConfig(
                     metric=task.objective, mode=task.mode, scheduler=scheduler,
-                    num_samples=spec.num_samples, reuse_actors=True,
-                    max_concurrent_trials=spec.max_concurrent_trials),
+                    reuse_actors=True,
+                    # ASHA caps the trials training itself: Ray's cap counts paused trials
+                    max_concurrent_trials=(spec.max_concurrent_trials
+                                           if spec.scheduler == "fifo" else None)),
                 run_config=tune.RunConfig(
                     name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -196,16 +200,43 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                         time.perf_counter() - t0, str(folder))
 
 
-def _scheduler(spec: SweepSpec, folder: Path):
+def _axes(spec: SweepSpec) -> dict[str, list]:
+    """The grid's axes; ``num_samples`` repeats become a ``seed`` axis (base seed, +1, ...),
+    so each repeat trains with its own seed and run name, not as an identical copy.
+
+    Raises ConfigError for a spec no sweep can run, before any work.
+    """
+    from rnn_core.tuning._scheduling import rung_epochs
+
+    axes = {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
+    if spec.num_samples > 1:
+        if "seed" in axes:
+            raise ConfigError("num_samples repeats the grid with seeds of its own; the grid "
+                              "already has a seed axis: use one or the other")
+        seed = int(spec.param_space.get("seed", spec.base_config.get("seed", 0)))
+        axes["seed"] = [seed + k for k in range(spec.num_samples)]
+    if spec.scheduler in ("asha", "sha"):
+        try:
+            rung_epochs(spec.grace_period, spec.reduction_factor, spec.max_epochs)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    n = math.prod(len(v) for v in axes.values())
+    if spec.scheduler == "sha" and (spec.max_concurrent_trials or n) < n:
+        raise ConfigError(f"max_concurrent_trials {spec.max_concurrent_trials} with "
+                          f"synchronous halving: every one of the {n} trials must reach a rung "
+                          "before any goes on; use asha")
+    return axes
+
+
+def _scheduler(spec: SweepSpec, folder: Path, n: int):
     from ray.tune.schedulers import FIFOScheduler
 
     from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
 
-    n = spec.num_samples * math.prod(
-        len(v) for v in spec.param_space.values() if isinstance(v, list))
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
-                             state_file=_sidecar(folder) / ASHA_FILE)
+                             state_file=_sidecar(folder) / ASHA_FILE,
+                             max_running=spec.max_concurrent_trials)
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()

@@ -20,7 +20,14 @@ def trial_name(config: dict) -> str:
     Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``) for
     sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
+    Repeats of the grid (``samples`` > 1) add their seed: ``lstm-L2-H100-E32-s1``.
     """
+    name = _config_name(config)
+    # repeats of the grid (num_samples) differ only by seed
+    return f"{name}-s{config['seed']}" if int(config.get("samples", 1)) > 1 else name
+
+
+def _config_name(config: dict) -> str:
     bi = str(config.get("bidirectional")).lower() == "true"
     if "variant" in config:
         cell, _, backend = str(config["variant"]).partition("/")

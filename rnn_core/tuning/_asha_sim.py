@@ -21,6 +21,7 @@ asynchronous successive halving's rules: ``SimResult.violations``.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 import time
@@ -58,11 +59,27 @@ class SimResult:
     sha_epochs: int  # what synchronous successive halving spends on the same trials
     permanent_failures: int
     peak_running: int  # the most trials holding a slot at once
-    # per scheduler hook, each call's CPU time (what the scheduler costs) and wall time (on a
-    # shared machine, also the time the process waited for a core)
+    # per scheduler hook, each call's CPU time less the garbage collector's (what the
+    # scheduler costs) and wall time (on a shared machine, also waits for a core)
     call_ms: dict[str, list[float]] = field(default_factory=dict)
     wall_ms: dict[str, list[float]] = field(default_factory=dict)
+    # the longest pause of Python's cyclic garbage collector inside a scheduler call: it
+    # stops whatever code triggers it, whoever made the garbage (Ray's driver included)
+    gc_pause_ms: float = 0.0
     violations: list[str] = field(default_factory=list)
+
+
+class _GcClock:
+    """CPU time the cyclic garbage collector spends while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.ms, self._t = 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.thread_time()
+        else:
+            self.ms += (time.thread_time() - self._t) * 1e3
 
 
 class SimController:
@@ -92,6 +109,7 @@ class SimController:
         self.changes = 0  # status changes: a step that makes none, with no event left, ends
         self.calls: dict[str, list[float]] = {}
         self.walls: dict[str, list[float]] = {}
+        self.gc, self.gc_pause = _GcClock(), 0.0
         self.by_id: dict[str, Trial] = {}
 
     # -- what the scheduler may call (Ray's TrialRunnerWrapper whitelist)
@@ -120,9 +138,11 @@ class SimController:
     # -- the simulation
 
     def _call(self, hook: str, *args):
-        t0, w0 = time.thread_time(), time.perf_counter()
+        t0, w0, g0 = time.thread_time(), time.perf_counter(), self.gc.ms
         out = getattr(self.sched, hook)(*args)
-        self.calls.setdefault(hook, []).append((time.thread_time() - t0) * 1e3)
+        gc_ms = self.gc.ms - g0
+        self.gc_pause = max(self.gc_pause, gc_ms)
+        self.calls.setdefault(hook, []).append((time.thread_time() - t0) * 1e3 - gc_ms)
         self.walls.setdefault(hook, []).append((time.perf_counter() - w0) * 1e3)
         return out
 
@@ -233,11 +253,15 @@ class SimController:
         self._release(trial, Trial.PAUSED)
 
     def run(self, max_steps: int = 200_000) -> SimResult:
-        for _ in range(max_steps):
-            if not self._step():
-                break
-        else:
-            self.ref.violations.append("the sweep did not end (a hang)")
+        gc.callbacks.append(self.gc)
+        try:
+            for _ in range(max_steps):
+                if not self._step():
+                    break
+            else:
+                self.ref.violations.append("the sweep did not end (a hang)")
+        finally:
+            gc.callbacks.remove(self.gc)
         left = [t.trial_id for t in self.trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
         if len(self.trials) < self.cfg.n_trials or left:
             self.ref.violations.append(
@@ -257,6 +281,7 @@ class SimController:
             peak_running=self.peak,
             call_ms=self.calls,
             wall_ms=self.walls,
+            gc_pause_ms=self.gc_pause,
             violations=self.ref.violations,
         )
 

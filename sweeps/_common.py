@@ -100,7 +100,8 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--grace-period", type=_positive(int),
                    help="ASHA/SHA: epochs before a trial can be stopped (default 1)")
     p.add_argument("--reduction-factor", type=_positive(float),
-                   help="ASHA/SHA: keep the top 1/factor at each rung (default 3)")
+                   help="ASHA/SHA: keep the top 1/factor at each rung; a whole number of 2 "
+                        "or more (default 3)")
     p.add_argument("--search", choices=SEARCHES,
                    help="grid: every configuration of the space; random: draw "
                         "--num-samples configurations; tpe: Optuna's TPE proposes each next "
@@ -203,6 +204,11 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
     if args.scheduler == "fifo" and args.grace_period is not None:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
+    rf = args.reduction_factor
+    if rf is not None and (rf != int(rf) or rf < 2):  # rungs at grace x factor^k epochs
+        raise ConfigError(f"--reduction-factor {rf:g}: expected a whole number of 2 or more "
+                          "(at 1 or below the rungs never reach the last epoch, a fraction "
+                          "puts two rungs on one epoch)")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures} must be 0 or more")
     if args.resume not in (None, "latest") and not Path(args.resume).is_dir():

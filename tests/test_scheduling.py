@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rnn_core.tuning._asha_rules import check_log
 from rnn_core.tuning._scheduling import rung_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,15 @@ def test_rung_epochs():
     assert rung_epochs(1, 2, 4) == [1, 2, 4]
     assert rung_epochs(2, 3, 2) == [2]  # grace = max: no halving, every trial runs to the end
     assert rung_epochs(1, 3, 27) == [1, 3, 9, 27]
+    assert rung_epochs(2, 2.0, 9) == [2, 4, 8, 9]  # a whole number written as a float
+
+
+@pytest.mark.parametrize("rf", [1, 0.5, 1.5, 2.5, -3])
+def test_rung_epochs_refuse_a_factor_that_is_not_a_whole_number_of_2_or_more(rf):
+    """At 1 or below the rungs never reach max_t (the loop would not end); a fraction rounds
+    two rungs onto one epoch (1.5: 1, 1, 2, 3)."""
+    with pytest.raises(ValueError, match="expected a whole number of 2 or more"):
+        rung_epochs(1, rf, 5)
 
 
 @pytest.fixture(scope="module")
@@ -126,29 +136,13 @@ def test_resuming_an_sha_sweep_is_refused_before_any_work(sha_and_fifo):
 
 
 def _replay(state: dict, rf: int) -> None:
-    """Every promotion in the scheduler's log went to the best trial then waiting at its rung,
-    within the rung's cap: ``floor(arrived / rf)``, ``ceil(n / rf)`` once all ``n`` have
-    arrived or when a slot would stay idle; every stop hit a trial waiting at its rung."""
-    final = {m: len(r) for m, r in state["rungs"].items()}
-    waiting = {m: set() for m in final}
-    arrived, promoted = dict.fromkeys(final, 0), dict.fromkeys(final, 0)
-    for event, m, tid in state["log"]:
-        m = str(m)
-        if event == "arrive":
-            waiting[m].add(tid)
-            arrived[m] += 1
-            continue
-        assert tid in waiting[m], (event, m, tid)
-        waiting[m].discard(tid)
-        if event == "stop":
-            continue
-        assert tid == max(waiting[m] | {tid}, key=lambda t: state["rungs"][m][t]), (m, tid)
-        promoted[m] += 1
-        cap = (arrived[m] // rf if event == "promote" and arrived[m] < final[m]
-               else math.ceil(final[m] / rf))
-        assert promoted[m] <= cap, (event, m, tid, arrived[m])
-    assert promoted == {m: math.ceil(n / rf) for m, n in final.items()}
-    assert not any(waiting.values())
+    """Every promotion in the scheduler's log went to the best trial then waiting at its rung
+    (equal objectives: the earlier arrival), within the rung's cap (``check_log``); each rung
+    gave exactly the promotions synchronous halving gives."""
+    assert check_log(state, rf) == []
+    promoted = {m: sum(1 for e, r, _ in state["log"] if str(r) == m and e in ("promote", "early"))
+                for m in state["rungs"]}
+    assert promoted == {m: math.ceil(len(r) / rf) for m, r in state["rungs"].items()}
 
 
 @pytest.mark.slow

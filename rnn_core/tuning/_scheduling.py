@@ -37,53 +37,78 @@ class PromotionASHA(FIFOScheduler):
     Parallel Hyperparameter Tuning", Algorithm 2), with each rung's promotions capped.
 
     A trial that reaches a rung (``rung_epochs``; not the last) pauses there; its slot goes to
-    the best paused trial that may be promoted, else to a new trial. From a rung where ``n``
-    trials have reported, at most ``floor(n / rf)`` go on, the best of those waiting there
-    when a slot frees; once no more trials can arrive at a rung, the best ``ceil(n / rf)``
-    have gone on and the rest stop. Li et al. promote anything in the rung's current top
-    ``n / rf``, so a rung lets more through when early promotions are overtaken; the cap keeps
-    the compute at that of synchronous halving (27 trials, grace 1, rf 3, 5 epochs:
-    27 + 9 x 2 + 3 x 2 = 51 trial-epochs) without its barrier. Ray's ``ASHAScheduler`` decides
-    at report time against the results recorded so far instead, which lets early arrivals
-    through: on the search benchmark it spent 47-53 % of the grid's compute, this 38 %.
+    the best paused trial that may be promoted, highest rung first, else to a new trial (the
+    paper's ``get_job``). Rung ``m``, with ``a`` trials arrived and ``c`` that still can
+    (running below it, promoted from the rung below and on their way, or promotions the rung
+    below can still give), will end with ``B = ceil((a + c) / rf)`` promotions, the number
+    synchronous halving gives it. It promotes, always the best trial waiting there:
 
-    With no new trial left, a slot would stay empty until the last trials reach a rung (the
-    largest configs come last in a grid, so this tail can be long); then the rung gives now a
-    promotion it would give at its end (``_bound``), and the last arrival no longer competes
-    for it. The budget is the same.
+    - up to ``floor(a / rf)``: the paper's rule (promote what is in the rung's top ``1/rf``),
+      capped; Li et al. promote anything in the current top ``a / rf``, so a rung lets more
+      through when early promotions are overtaken; the cap keeps the compute at that of
+      synchronous halving (27 trials, grace 1, rf 3, 5 epochs: 27 + 9 x 2 + 3 x 2 = 51
+      trial-epochs) without its barrier;
+    - up to ``B - c`` (an early promotion): the arrived trials ranked in the top ``B - c``
+      stay in the rung's final top ``B`` whatever the other ``c`` score, so promoting one now
+      gives the promotion the rung's end would give anyway. This fills the slots that would
+      otherwise wait for a rung's last trials (a grid's largest configs come last), never by
+      arrival order: the best trial of a rung is never left out of its promotions.
+
+    Once no trial can arrive any more (``c = 0``) the best ``B`` have gone on and the rest
+    stop. Ray's ``ASHAScheduler`` decides at report time against the results recorded so far
+    instead, which lets early arrivals through: on the search benchmark it spent 47-53 % of
+    the grid's compute, this 38 %. Equal objectives go to the earlier arrival at the rung.
+
+    Failures (Ray 2.60, ``TuneController._try_recover``): a trial Ray will retry is ERROR when
+    ``on_trial_error`` is called, then set PENDING and added again (``on_trial_add``); it has
+    not ended, so its rungs still wait for it, and one that failed while pausing at a rung is
+    put back to PAUSED there, before Ray can start it past the rung. A final failure arrives
+    while the trial is still RUNNING or PENDING.
 
     ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
-    is complete. Rungs, promotions, waiting trials and a log of every decision are saved to
-    ``state_file`` after every change and reloaded on ``--resume`` (Ray does not persist
-    scheduler state: ray-project/ray#30838); a trial restored while waiting stays paused.
+    is complete. ``max_running`` caps the trials training at once: Ray's own
+    ``max_concurrent_trials`` counts paused trials as live, which with pausing at rungs can
+    leave every trial paused; here new trials are held PAUSED when added and handed out
+    under the cap. Rungs, promotions, waiting trials and a log of every decision are saved to
+    ``state_file`` after every change (written beside it, then renamed over it, so a driver
+    killed mid-write leaves the previous state) and reloaded on ``--resume`` (Ray does not
+    persist scheduler state: ray-project/ray#30838); a trial restored while waiting stays
+    paused.
     """
 
     _supports_buffered_results = False  # a trial must not train past a rung unseen
 
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
                  state_file: str | Path | None = None, metric: str | None = None,
-                 mode: str | None = None, time_attr: str = "training_iteration") -> None:
+                 mode: str | None = None, time_attr: str = "training_iteration",
+                 max_running: int | None = None) -> None:
         super().__init__()
         self.n_trials, self.rf, self.time_attr = n_trials, reduction_factor, time_attr
+        self.max_running = max_running
         self.milestones = rung_epochs(grace_period, reduction_factor, max_t)[:-1]
+        # per rung: trial id -> signed objective (higher is better), in arrival order
         self.rungs: dict[int, dict[str, float]] = {m: {} for m in self.milestones}
         self.promoted: dict[int, set[str]] = {m: set() for m in self.milestones}
         self.waiting: dict[str, int] = {}  # trial id -> the rung it is paused at
         self.ended: set[str] = set()  # trials that terminated (finished, stopped, failed)
         self.stopped: set[str] = set()  # trials this scheduler stopped at a rung
         self.to_stop: set[str] = set()  # restored as unfinished, though stopped before
-        self.log: list[list] = []  # [event, rung, trial id]: arrive, promote, idle, stop
-        self.starting: set[str] = set()  # promoted by choose_trial_to_run, not yet running
-        self.slots = 0  # the most trials seen running at once
+        # [event, rung, trial id]: arrive, promote, early, stop, end (left while waiting)
+        self.log: list[list] = []
         self.trials: dict[str, Trial] = {}
+        self._order: dict[int, dict[str, int]] = {m: {} for m in self.milestones}
+        self._at: dict[int, set[str]] = {m: set() for m in self.milestones}  # waiting, by rung
+        self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
         self.state_file = Path(state_file) if state_file else None
         self._metric, self._mode, self._sign = metric, mode, 1.0 if mode != "min" else -1.0
         if self.state_file and self.state_file.exists():
             saved = json.loads(self.state_file.read_text())
             for m in self.milestones:
-                self.rungs[m].update(saved["rungs"].get(str(m), {}))
+                for tid, value in saved["rungs"].get(str(m), {}).items():
+                    self._record(m, tid, value)
                 self.promoted[m].update(saved["promoted"].get(str(m), []))
-            self.waiting = {t: int(m) for t, m in saved["waiting"].items()}
+            for tid, m in saved["waiting"].items():
+                self._wait(tid, int(m))
             self.stopped = set(saved["stopped"])
             self.log = saved["log"]
 
@@ -106,142 +131,162 @@ class PromotionASHA(FIFOScheduler):
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
 
-    def _ended_before(self, m: int) -> int:
-        return sum(1 for t in self.ended if t not in self.rungs[m])
+    def _record(self, m: int, tid: str, value: float) -> None:
+        self.rungs[m][tid] = value
+        self._order[m][tid] = len(self._order[m])
 
-    def _complete(self, m: int) -> bool:
-        """No trial can still arrive at rung ``m``: each has reported there or ended before."""
-        return len(self.rungs[m]) + self._ended_before(m) >= self.n_trials
+    def _wait(self, tid: str, m: int) -> None:
+        self.waiting[tid] = m
+        self._at[m].add(tid)
 
-    def _quota(self, m: int) -> int:
-        n = len(self.rungs[m])
-        return math.ceil(n / self.rf) if self._complete(m) else int(n // self.rf)
+    def _unwait(self, tid: str) -> None:
+        if (m := self.waiting.pop(tid, None)) is not None:
+            self._at[m].discard(tid)
 
-    def _ranked_waiting(self, m: int) -> list[str]:
-        return sorted((t for t, at in self.waiting.items() if at == m),
-                      key=lambda t: self.rungs[m][t], reverse=True)
+    def _rank_key(self, m: int):
+        """Better objective first; equal ones by arrival at the rung (never set order)."""
+        return lambda t: (-self.rungs[m][t], self._order[m][t])
 
-    def _paused(self, tid: str) -> bool:
-        """Paused for good: a trial told to pause stays RUNNING while Ray saves it."""
-        return self.trials[tid].status == Trial.PAUSED
-
-    def _bound(self, i: int) -> int:
-        """The most promotions rung ``milestones[i]`` can end with: 1/rf of the trials that
-        have reached it or still can (exact unless a trial fails on the way)."""
+    def _could(self, i: int) -> int:
+        """Trials that have reached rung ``milestones[i]`` or still can (exact unless a trial
+        fails for good on the way)."""
         m = self.milestones[i]
         if i == 0:
-            could = self.n_trials - self._ended_before(m)
-        else:
-            below = self.milestones[i - 1]
-            on_way = sum(1 for t in self.promoted[below]
-                         if t not in self.rungs[m] and t not in self.ended)
-            could = (len(self.rungs[m]) + on_way
-                     + max(0, self._bound(i - 1) - len(self.promoted[below])))
-        return math.ceil(could / self.rf)
+            return self.n_trials - self._ended_before[m]
+        below = self.milestones[i - 1]
+        on_way = sum(1 for t in self.promoted[below]
+                     if t not in self.rungs[m] and t not in self.ended)
+        still = max(0, math.ceil(self._could(i - 1) / self.rf) - len(self.promoted[below]))
+        return len(self.rungs[m]) + on_way + still
 
-    def _candidate(self, idle: bool = False) -> tuple[int, str] | None:
-        """Li et al.'s get_job: the best promotable trial, highest rung first. ``idle``: a
-        slot would stay empty, so a rung may give now a promotion it can only give at its end
-        (``_bound``): the last arrival there then no longer competes for it."""
+    def _quotas(self) -> list[int]:
+        """How many promotions each rung may have given by now (see the class docstring)."""
+        out = []
+        for i, m in enumerate(self.milestones):
+            arrived, could = len(self.rungs[m]), self._could(i)
+            final = math.ceil(could / self.rf)
+            out.append(min(final, max(int(arrived // self.rf), final - (could - arrived))))
+        return out
+
+    def _candidate(self) -> tuple[int, str] | None:
+        """Li et al.'s get_job: the best promotable trial, highest rung first."""
+        quotas = self._quotas()
         for i in reversed(range(len(self.milestones))):
             m = self.milestones[i]
-            quota = self._bound(i) if idle else self._quota(m)
-            if len(self.promoted[m]) < quota and (ranked := self._ranked_waiting(m)):
-                return m, ranked[0]
+            if len(self.promoted[m]) < quotas[i] and self._at[m]:
+                return m, min(self._at[m], key=self._rank_key(m))
         return None
 
-    def _promote(self, m: int, tid: str, why: str = "promote") -> None:
-        del self.waiting[tid]
+    def _promote(self, m: int, tid: str) -> None:
+        self._unwait(tid)
         self.promoted[m].add(tid)
-        self.log.append([why, m, tid])
+        early = len(self.promoted[m]) > len(self.rungs[m]) // self.rf
+        self.log.append(["early" if early else "promote", m, tid])
 
     def _dropouts(self) -> list[str]:
-        """Trials waiting at a complete rung below its last free promotions: they stop."""
+        """Trials waiting at a rung no trial can reach any more, below its last promotions:
+        they stop."""
         out = []
-        for m in self.milestones:
-            if self._complete(m):
-                out += self._ranked_waiting(m)[max(0, self._quota(m) - len(self.promoted[m])):]
+        for i, m in enumerate(self.milestones):
+            could = self._could(i)
+            if could == len(self.rungs[m]) and self._at[m]:
+                keep = max(0, math.ceil(could / self.rf) - len(self.promoted[m]))
+                out += sorted(self._at[m], key=self._rank_key(m))[keep:]
         return out
+
+    def _end(self, trial: Trial) -> None:
+        tid = trial.trial_id
+        if (m := self.waiting.get(tid)) is not None:  # failed for good, or removed, waiting
+            self.log.append(["end", m, tid])
+        self._unwait(tid)
+        if tid not in self.ended:
+            self.ended.add(tid)
+            for m in self.milestones:
+                self._ended_before[m] += tid not in self.rungs[m]
+        self._save()
 
     # -- Ray's hooks
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         if not self._metric or not self._mode:
             raise ValueError("PromotionASHA needs the metric and mode (tune.TuneConfig)")
-        self.trials[trial.trial_id] = trial
+        tid = trial.trial_id
+        if tid in self.trials:  # Ray re-adds a trial it requeues after a failure
+            if tid in self.waiting:  # failed while pausing at a rung: it stays there
+                tune_controller._set_trial_status(trial, Trial.PAUSED)
+            return
+        # a first add: Ray files the trial under its status after this call, so statuses
+        # are set directly
+        self.trials[tid] = trial
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
-            self.ended.add(trial.trial_id)
-        elif trial.trial_id in self.stopped:  # Ray's saved state predates the stop
+            self._end(trial)
+        elif tid in self.stopped:  # Ray's saved state predates the stop
             trial.set_status(Trial.PAUSED)
-            self.to_stop.add(trial.trial_id)
-        elif trial.trial_id in self.waiting:
+            self.to_stop.add(tid)
+        elif tid in self.waiting:
             trial.set_status(Trial.PAUSED)  # restored while waiting at a rung: stays there
+        elif self.max_running is not None and trial.status == Trial.PENDING:
+            trial.set_status(Trial.PAUSED)  # held until a slot under the cap frees
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
         if m not in self.rungs or tid in self.promoted[m]:
             return TrialScheduler.CONTINUE  # between rungs, or past this one already
-        value = float(result.get(self._metric, math.nan))
-        self.rungs[m].setdefault(tid, -math.inf if math.isnan(value) else self._sign * value)
-        self.waiting[tid] = m
-        self.log.append(["arrive", m, tid])
+        if tid not in self.rungs[m]:
+            value = float(result.get(self._metric, math.nan))
+            self._record(m, tid, -math.inf if math.isnan(value) else self._sign * value)
+            self.log.append(["arrive", m, tid])
+        self._wait(tid, m)
         if self._candidate() == (m, tid):
             self._promote(m, tid)
             decision = TrialScheduler.CONTINUE
         elif tid in self._dropouts():
             self.stopped.add(tid)
             self.log.append(["stop", m, tid])
-            del self.waiting[tid]  # Ray's stop_trial then calls on_trial_complete: ended
+            self._unwait(tid)  # Ray's stop_trial then calls on_trial_complete: ended
             decision = TrialScheduler.STOP
         else:  # its slot goes to the best promotable trial, else a new one
             decision = TrialScheduler.PAUSE
         self._save()
         return decision
 
-    def _end(self, trial: Trial) -> None:
-        self.ended.add(trial.trial_id)
-        self.waiting.pop(trial.trial_id, None)
-        self.starting.discard(trial.trial_id)
-        self._save()
-
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self._end(trial)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        if trial.status == Trial.ERROR:
+            return  # Ray retries it (see the class docstring): it has not ended
         self._end(trial)
 
     def on_trial_remove(self, tune_controller, trial: Trial) -> None:
         self._end(trial)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
-        for tid in [*self.to_stop, *self._dropouts()]:
-            if self._paused(tid):
+        # One stop a call: Ray's stop_trial runs the trial's callbacks (its MLflow run and
+        # checkpoint) inside this call, and Ray's event loop waits on it.
+        for tid in [*sorted(self.to_stop), *self._dropouts()]:
+            if self.trials[tid].status == Trial.PAUSED:
                 self.stopped.add(tid)
                 self.to_stop.discard(tid)
                 self.log.append(["stop", self.waiting.get(tid), tid])
+                self._unwait(tid)
                 tune_controller.stop_trial(self.trials[tid])  # calls on_trial_remove: ended
+                break
         trials = tune_controller.get_trials()
-        running = sum(t.status == Trial.RUNNING for t in trials)
-        self.slots = max(self.slots, running)
-        self.starting = {t for t in self.starting if self.trials[t].status != Trial.RUNNING}
-        if (cand := self._candidate()) is not None and self._paused(cand[1]):
-            return self._start(*cand)
-        free = [t for t in trials if t.trial_id not in self.waiting
-                and t.trial_id not in self.stopped]
-        # promoted while Ray was still saving it, then paused; else a new (or restored) trial
-        if trial := next((t for status in (Trial.PAUSED, Trial.PENDING) for t in free
-                          if t.status == status), None):
-            return trial
-        if (len(self.trials) == self.n_trials and running + len(self.starting) < self.slots
-                and (cand := self._candidate(idle=True)) is not None and self._paused(cand[1])):
-            return self._start(*cand, why="idle")
-        return None
-
-    def _start(self, m: int, tid: str, why: str = "promote") -> Trial:
-        self._promote(m, tid, why)
-        self.starting.add(tid)
-        self._save()
-        return self.trials[tid]
+        if self.max_running is not None and sum(
+                t.status in (Trial.RUNNING, Trial.PENDING) for t in trials) >= self.max_running:
+            return None
+        if (cand := self._candidate()) is not None:
+            m, tid = cand
+            if self.trials[tid].status == Trial.PAUSED:  # not while Ray still saves it
+                self._promote(m, tid)
+                self._save()
+                return self.trials[tid]
+        # a trial restored PAUSED though not waiting, or a new one held under max_running;
+        # Ray starts PENDING trials itself
+        return next((t for t in trials if t.status == Trial.PAUSED
+                     and t.trial_id not in self.waiting and t.trial_id not in self.stopped
+                     and t.trial_id not in self.ended), None)
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"epoch {m}: {len(self.promoted[m])} of {len(self.rungs[m])} on"
@@ -250,11 +295,18 @@ class PromotionASHA(FIFOScheduler):
 
 
 def rung_epochs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
-    """Where trials are compared: ``grace * rf**k`` below ``max_t``, then ``max_t`` itself."""
-    rungs, r = [], float(grace_period)
+    """Where trials are compared: ``grace * rf**k`` below ``max_t``, then ``max_t`` itself.
+
+    ``reduction_factor`` must be a whole number of 2 or more: at 1 or below the rungs never
+    reach ``max_t``, and a fraction rounds two rungs onto the same epoch (1.5: 1, 1, 2, 3).
+    """
+    if reduction_factor != int(reduction_factor) or reduction_factor < 2:
+        raise ValueError(f"reduction factor {reduction_factor}: expected a whole number of "
+                         "2 or more")
+    rungs, r = [], int(grace_period)
     while r < max_t:
-        rungs.append(int(r))
-        r *= reduction_factor
+        rungs.append(r)
+        r *= int(reduction_factor)
     return [*rungs, int(max_t)]
 
 

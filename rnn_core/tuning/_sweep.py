@@ -50,7 +50,7 @@ class SweepSpec:
     storage_path: str = "ray_results"
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
-    max_concurrent_trials: int | None = None
+    max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
@@ -122,6 +122,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     """
     t0 = time.perf_counter()
     task = get_task(spec.task)
+    axes = _axes(spec)  # refuses a bad spec before any work
     from ray import tune
 
     from rnn_core.tuning._progress import (
@@ -168,7 +169,9 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
     base = {**spec.base_config, "task": task.name, "max_epochs": spec.max_epochs,
-            "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial}
+            "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial,
+            **({"samples": spec.num_samples}
+               if spec.search == "grid" and spec.num_samples > 1 else {})}
     # built before Ray starts: a fresh one on --resume too, whose state Ray then restores
     searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
                              spec.num_samples, int(spec.base_config.get("seed", 0)),
@@ -203,12 +206,16 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         else:
             tuner = tune.Tuner(
                 trainable,
-                param_space={**base, **_param_space(spec)},
+                param_space={**base, **_param_space(spec, axes)},
                 tune_config=tune.TuneConfig(
                     metric=task.objective, mode=task.mode, scheduler=scheduler,
                     search_alg=searcher,
-                    num_samples=spec.num_samples, reuse_actors=True,
-                    max_concurrent_trials=spec.max_concurrent_trials),
+                    # a grid's repeats are its seed axis (_axes); a sampled search's budget
+                    num_samples=1 if spec.search == "grid" else spec.num_samples,
+                    reuse_actors=True,
+                    # ASHA caps the trials training itself: Ray's cap counts paused trials
+                    max_concurrent_trials=(spec.max_concurrent_trials
+                                           if spec.scheduler == "fifo" else None)),
                 run_config=tune.RunConfig(
                     name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -265,14 +272,14 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                         time.perf_counter() - t0, str(folder), study)
 
 
-def _param_space(spec: SweepSpec) -> dict[str, Any]:
-    """What Ray Tune enumerates: the grid's axes; under a sampled search only the fixed
-    values, the searcher holding the rest (Ray refuses unresolved values beside a searcher
-    that has its own space)."""
+def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
+    """What Ray Tune enumerates: the grid's axes (a repeated grid's seed axis included); under
+    a sampled search only the fixed values, the searcher holding the rest (Ray refuses
+    unresolved values beside a searcher that has its own space)."""
     from rnn_core.tuning._search import grid_param_space, optuna_space
 
     if spec.search == "grid":
-        return grid_param_space(spec.param_space)
+        return grid_param_space({**spec.param_space, **axes})
     return optuna_space(spec.param_space)[2]
 
 
@@ -301,6 +308,34 @@ def _optuna_tags(searcher):
     return tags
 
 
+def _axes(spec: SweepSpec) -> dict[str, list]:
+    """The grid's axes; ``num_samples`` repeats become a ``seed`` axis (base seed, +1, ...),
+    so each repeat trains with its own seed and run name, not as an identical copy.
+
+    Raises ConfigError for a spec no sweep can run, before any work.
+    """
+    from rnn_core.tuning._scheduling import rung_epochs
+
+    axes = {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
+    if spec.search == "grid" and spec.num_samples > 1:
+        if "seed" in axes:
+            raise ConfigError("num_samples repeats the grid with seeds of its own; the grid "
+                              "already has a seed axis: use one or the other")
+        seed = int(spec.param_space.get("seed", spec.base_config.get("seed", 0)))
+        axes["seed"] = [seed + k for k in range(spec.num_samples)]
+    if spec.scheduler in ("asha", "sha"):
+        try:
+            rung_epochs(spec.grace_period, spec.reduction_factor, spec.max_epochs)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    n = spec.n_trials
+    if spec.scheduler == "sha" and (spec.max_concurrent_trials or n) < n:
+        raise ConfigError(f"max_concurrent_trials {spec.max_concurrent_trials} with "
+                          f"synchronous halving: every one of the {n} trials must reach a rung "
+                          "before any goes on; use asha")
+    return axes
+
+
 def _scheduler(spec: SweepSpec, folder: Path):
     from ray.tune.schedulers import FIFOScheduler
 
@@ -309,7 +344,8 @@ def _scheduler(spec: SweepSpec, folder: Path):
     n = spec.n_trials
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
-                             state_file=_sidecar(folder) / ASHA_FILE)
+                             state_file=_sidecar(folder) / ASHA_FILE,
+                             max_running=spec.max_concurrent_trials)
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()

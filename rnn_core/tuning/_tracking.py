@@ -21,13 +21,16 @@ def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
     Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``) for
     sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
-    ``extra``: more keys a sampled search varies, appended (``-adam-lr0.00312``).
+    ``extra``: more keys a sampled search varies, appended (``-adam-lr0.00312``). Repeats of
+    the grid (``samples`` > 1) add their seed: ``lstm-L2-H100-E32-s1``.
     """
     parts = [_base_name(config)]
     for key in (k for k in extra if k in config):
         v = config[key]
         parts.append(v if isinstance(v, str) else f"{key}{v:.3g}" if isinstance(v, float)
                      else f"{key}{v}")
+    if int(config.get("samples", 1)) > 1:  # repeats of the grid differ only by seed
+        parts.append(f"s{config['seed']}")
     return "-".join(parts)
 
 

@@ -1,0 +1,292 @@
+"""A simulated Ray Tune controller that drives a trial scheduler at scales no laptop runs.
+
+It calls the scheduler's hooks in the order Ray Tune 2.60's ``TuneController`` does
+(``ray/tune/execution/tune_controller.py``), on real ``Trial`` objects, in simulated time:
+
+- trials are added while fewer than ``max_pending`` are PENDING, each with ``on_trial_add``;
+- every step first asks ``choose_trial_to_run`` (a PAUSED trial it returns turns PENDING and
+  queues for a slot), then starts PENDING trials in the order they asked for a slot;
+- a result goes to ``on_trial_result``; CONTINUE trains on (or, after the last epoch, ends the
+  trial with ``on_trial_complete``); STOP is ``stop_trial``; PAUSE keeps the trial RUNNING while
+  its checkpoint saves, then PAUSED, and frees the slot;
+- a failure with retries left (``_try_recover``) sets ERROR, calls ``on_trial_error``, sets
+  PENDING, moves the trial to the end of the list and calls ``on_trial_add`` again; it resumes
+  from its last checkpoint; without retries left, ``on_trial_error`` is called while the
+  trial is still RUNNING, then it is ERROR.
+
+Beside it, a referee (``_asha_rules.Referee``) records every rung arrival, promotion and stop
+from the trials' own point of view (not the scheduler's bookkeeping) and lists what breaks
+asynchronous successive halving's rules: ``SimResult.violations``.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import random
+import time
+from dataclasses import dataclass, field
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from rnn_core.tuning._asha_rules import Referee, sha_budget
+from rnn_core.tuning._scheduling import rung_epochs
+
+METRIC = "score"
+
+
+@dataclass
+class SimConfig:
+    n_trials: int = 27
+    slots: int = 8
+    max_t: int = 5
+    grace: int = 1
+    rf: float = 3
+    fail_p: float = 0.0  # per epoch: the trial raises before reporting
+    save_fail_p: float = 0.0  # while a paused trial's checkpoint saves
+    max_failures: int = 0  # Ray's FailureConfig: retries from the last checkpoint
+    ties: bool = False  # objective values on a coarse grid, so that trials tie
+    max_pending: int = 16  # Ray's cap on trials added but not started (grid search: 16)
+    max_running: int | None = None  # the scheduler's cap on trials training at once
+
+
+@dataclass
+class SimResult:
+    best_reached_last: bool | None  # the trial best at every rung trained to max_t (None:
+    # it failed for good)
+    epochs: int  # trial-epochs to the furthest epoch of each trial (retried work not counted)
+    sha_epochs: int  # what synchronous successive halving spends on the same trials
+    permanent_failures: int
+    peak_running: int  # the most trials holding a slot at once
+    # per scheduler hook, each call's CPU time less the garbage collector's (what the
+    # scheduler costs) and wall time (on a shared machine, also waits for a core)
+    call_ms: dict[str, list[float]] = field(default_factory=dict)
+    wall_ms: dict[str, list[float]] = field(default_factory=dict)
+    # the longest pause of Python's cyclic garbage collector inside a scheduler call: it
+    # stops whatever code triggers it, whoever made the garbage (Ray's driver included)
+    gc_pause_ms: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+
+class _GcClock:
+    """CPU time the cyclic garbage collector spends while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.ms, self._t = 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.thread_time()
+        else:
+            self.ms += (time.thread_time() - self._t) * 1e3
+
+
+class SimController:
+    """The part of Ray's ``TuneController`` a scheduler sees, in simulated time."""
+
+    def __init__(self, scheduler: TrialScheduler, cfg: SimConfig, seed: int) -> None:
+        self.sched, self.cfg, self.rng = scheduler, cfg, random.Random(seed)
+        self.rungs = rung_epochs(cfg.grace, cfg.rf, cfg.max_t)[:-1]
+        self.ref = Referee(self.rungs, cfg.rf, cfg.n_trials)
+        n = cfg.n_trials
+        quality = [self.rng.random() for _ in range(n)]
+        if cfg.ties:
+            quality = [round(q, 1) for q in quality]
+        self.quality = dict(zip(range(n), quality, strict=True))
+        # speed is independent of quality: how long an epoch takes, per trial
+        self.speed = {i: self.rng.lognormvariate(0, 0.6) for i in range(n)}
+        self.trials: list[Trial] = []
+        self.idx: dict[str, int] = {}
+        self.epoch: dict[str, int] = {}  # last reported (= checkpointed) epoch
+        self.failures: dict[str, int] = {}
+        self.running: set[str] = set()  # holding a slot (also while a pause saves)
+        self.queue: list[Trial] = []  # PENDING trials, in the order they asked for a slot
+        self.gen: dict[str, int] = {}  # bumps when a trial's scheduled events go stale
+        self.events: list[tuple[float, int, str, str, int]] = []
+        self.now, self.seq, self.permanent = 0.0, 0, 0
+        self.peak = 0
+        self.changes = 0  # status changes: a step that makes none, with no event left, ends
+        self.calls: dict[str, list[float]] = {}
+        self.walls: dict[str, list[float]] = {}
+        self.gc, self.gc_pause = _GcClock(), 0.0
+        self.by_id: dict[str, Trial] = {}
+
+    # -- what the scheduler may call (Ray's TrialRunnerWrapper whitelist)
+
+    def get_trials(self) -> list[Trial]:
+        return self.trials
+
+    def _set_trial_status(self, trial: Trial, status: str) -> None:
+        self.changes += 1
+        if trial.status == Trial.PENDING and status != Trial.PENDING:
+            self.queue = [t for t in self.queue if t is not trial]
+        if status == Trial.PENDING and trial.status != Trial.PENDING:
+            self.queue.append(trial)
+        trial.set_status(status)
+
+    def stop_trial(self, trial: Trial) -> None:
+        if trial.status in (Trial.ERROR, Trial.TERMINATED):
+            return
+        if trial.status in (Trial.PENDING, Trial.PAUSED):
+            self._call("on_trial_remove", self, trial)
+        else:
+            self._call("on_trial_complete", self, trial, {})
+        self.ref.leave(trial.trial_id, stopped=True)
+        self._release(trial, Trial.TERMINATED)
+
+    # -- the simulation
+
+    def _call(self, hook: str, *args):
+        t0, w0, g0 = time.thread_time(), time.perf_counter(), self.gc.ms
+        out = getattr(self.sched, hook)(*args)
+        gc_ms = self.gc.ms - g0
+        self.gc_pause = max(self.gc_pause, gc_ms)
+        self.calls.setdefault(hook, []).append((time.thread_time() - t0) * 1e3 - gc_ms)
+        self.walls.setdefault(hook, []).append((time.perf_counter() - w0) * 1e3)
+        return out
+
+    def _release(self, trial: Trial, status: str) -> None:
+        tid = trial.trial_id
+        self.running.discard(tid)
+        self.gen[tid] += 1
+        self._set_trial_status(trial, status)
+
+    def _at(self, delay: float, kind: str, tid: str) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (self.now + delay, self.seq, kind, tid, self.gen[tid]))
+
+    def _epoch_time(self, tid: str) -> float:
+        return self.speed[self.idx[tid]] * self.rng.uniform(0.8, 1.2)
+
+    def _add_trials(self) -> None:
+        while (
+            len(self.trials) < self.cfg.n_trials
+            and sum(t.status == Trial.PENDING for t in self.trials) < self.cfg.max_pending
+        ):
+            i = len(self.trials)
+            trial = Trial("__sim", config={"i": i}, trial_id=f"sim_{i:05d}", stub=True)
+            tid = trial.trial_id
+            self.trials.append(trial)
+            self.by_id[tid], self.idx[tid] = trial, i
+            self.epoch[tid], self.failures[tid], self.gen[tid] = 0, 0, 0
+            self._call("on_trial_add", self, trial)
+            if trial.status == Trial.PENDING:  # Ray files a trial by its status after the call
+                self.queue.append(trial)
+
+    def _start_queued(self) -> None:
+        while self.queue and len(self.running) < self.cfg.slots:
+            self.changes += 1
+            trial = self.queue.pop(0)
+            trial.set_status(Trial.RUNNING)
+            self.running.add(trial.trial_id)
+            self.peak = max(self.peak, len(self.running))
+            self._at(self._epoch_time(trial.trial_id), "epoch", trial.trial_id)
+
+    def _step(self) -> bool:
+        changes = self.changes
+        self._add_trials()
+        chosen = self._call("choose_trial_to_run", self)
+        if chosen is not None:
+            tid = chosen.trial_id
+            if chosen.status in (Trial.TERMINATED, Trial.ERROR):
+                self.ref.violations.append(f"{tid} chosen to run after it ended")
+            elif chosen.status == Trial.PAUSED:
+                for m in self.rungs:
+                    if tid in self.ref.waiting[m]:
+                        self.ref.promote(m, tid)
+                self._set_trial_status(chosen, Trial.PENDING)
+        self._start_queued()
+        if not self.events:
+            return chosen is not None or self.changes != changes
+        when, _, kind, tid, gen = heapq.heappop(self.events)
+        self.now = when
+        if gen == self.gen[tid]:
+            (self._on_epoch if kind == "epoch" else self._on_saved)(self.by_id[tid])
+        return True
+
+    def _fail(self, trial: Trial) -> None:
+        tid = trial.trial_id
+        self.failures[tid] += 1
+        if self.failures[tid] <= self.cfg.max_failures:  # Ray's _try_recover
+            self.running.discard(tid)
+            self.gen[tid] += 1
+            trial.set_status(Trial.ERROR)
+            self._call("on_trial_error", self, trial)
+            self._set_trial_status(trial, Trial.PENDING)
+            self.trials.remove(trial)  # requeued: to the end of the list, and added again
+            self.trials.append(trial)
+            self._call("on_trial_add", self, trial)
+        else:
+            self.permanent += 1
+            self._call("on_trial_error", self, trial)
+            self.ref.leave(tid, stopped=False)
+            self._release(trial, Trial.ERROR)
+
+    def _on_epoch(self, trial: Trial) -> None:
+        tid = trial.trial_id
+        if self.rng.random() < self.cfg.fail_p:
+            return self._fail(trial)
+        e = self.epoch[tid] = self.epoch[tid] + 1
+        self.ref.passed(tid, e)
+        value = self.quality[self.idx[tid]] + e  # the best trial is best at every rung
+        if e in self.ref.arrived:
+            self.ref.arrive(e, tid, value)
+        result = {"training_iteration": e, METRIC: value, "trial_id": tid}
+        decision = self._call("on_trial_result", self, trial, result)
+        if decision == TrialScheduler.STOP:
+            self.stop_trial(trial)
+        elif decision == TrialScheduler.PAUSE:
+            self._at(0.02 * self.speed[self.idx[tid]], "saved", tid)
+        else:
+            if e in self.ref.arrived:
+                self.ref.promote(e, tid)
+            if e >= self.cfg.max_t:
+                self._call("on_trial_complete", self, trial, result)
+                self._release(trial, Trial.TERMINATED)
+            else:
+                self._at(self._epoch_time(tid), "epoch", tid)
+
+    def _on_saved(self, trial: Trial) -> None:
+        if self.rng.random() < self.cfg.save_fail_p:
+            return self._fail(trial)
+        self._release(trial, Trial.PAUSED)
+
+    def run(self, max_steps: int = 200_000) -> SimResult:
+        gc.callbacks.append(self.gc)
+        try:
+            for _ in range(max_steps):
+                if not self._step():
+                    break
+            else:
+                self.ref.violations.append("the sweep did not end (a hang)")
+        finally:
+            gc.callbacks.remove(self.gc)
+        left = [t.trial_id for t in self.trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
+        if len(self.trials) < self.cfg.n_trials or left:
+            self.ref.violations.append(
+                f"{len(left)} trials never ended, e.g. {left[:3]} "
+                f"({len(self.trials)} of {self.cfg.n_trials} added)"
+            )
+        self.ref.finish(exact=self.permanent == 0)
+        best = self.by_id[f"sim_{max(self.quality, key=self.quality.get):05d}"]
+        cfg = self.cfg
+        return SimResult(
+            best_reached_last=(
+                None if best.status == Trial.ERROR else self.epoch[best.trial_id] == cfg.max_t
+            ),
+            epochs=sum(self.epoch.values()),
+            sha_epochs=sha_budget(cfg.n_trials, cfg.grace, cfg.rf, cfg.max_t),
+            permanent_failures=self.permanent,
+            peak_running=self.peak,
+            call_ms=self.calls,
+            wall_ms=self.walls,
+            gc_pause_ms=self.gc_pause,
+            violations=self.ref.violations,
+        )
+
+
+def simulate(make_scheduler, cfg: SimConfig, seed: int) -> SimResult:
+    """One simulated sweep: ``make_scheduler(cfg)`` builds the scheduler under test (its
+    metric is ``score``, mode ``max``)."""
+    return SimController(make_scheduler(cfg), cfg, seed).run()

@@ -1,0 +1,128 @@
+"""ASHA by promotion on real Ray events: tiny trials (a sleep and a score per epoch, no torch)
+on more logical CPUs than the machine has cores, with trials that fail once and are retried,
+and with a cap on the trials training at once that is below the trial count.
+
+The simulated controller (``test_asha_sim.py``) checks the rules at scale; this checks that
+Ray 2.60 calls the scheduler as the simulation assumes: a retried trial is not ended, a new
+trial held PAUSED by the cap starts when handed out, the sweep ends with nothing paused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from rnn_core.tuning._asha_rules import check_log
+from rnn_core.tuning._scheduling import PromotionASHA
+
+N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials
+QUALITY = [random.Random(5 + i).random() for i in range(N)]
+TOP = sorted(range(N), key=QUALITY.__getitem__, reverse=True)
+# trial -> the epoch it first fails in, then retried from its checkpoint: the best before the
+# first rung (its rung must wait for it), the second best between the last rung and the end
+FAIL_ONCE = {TOP[0]: 1, TOP[1]: 4}
+
+
+def _trainable(config: dict) -> None:
+    from ray import tune
+
+    i, epoch = config["i"], 0
+    if (ckpt := tune.get_checkpoint()) is not None:
+        with ckpt.as_directory() as d:
+            epoch = json.loads(Path(d, "state.json").read_text())["epoch"]
+    rng = random.Random(1000 * i + epoch)  # epoch times independent of quality
+    while epoch < EPOCHS:
+        t0 = time.time()
+        time.sleep(rng.uniform(0.05, 0.4))
+        marker = Path(config["markers"], str(i))
+        if FAIL_ONCE.get(i) == epoch + 1 and not marker.exists():
+            marker.touch()
+            raise RuntimeError(f"trial {i} fails once in epoch {epoch + 1}")
+        epoch += 1
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "state.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report(
+                {"score": QUALITY[i] + epoch, "t0": t0, "t1": time.time()},
+                checkpoint=tune.Checkpoint.from_directory(d),
+            )
+
+
+def _sweep(tmp: Path, max_running: int | None):
+    import ray
+    from ray import cloudpickle, tune
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
+    if not ray.is_initialized():
+        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
+    markers = tmp / "markers"
+    markers.mkdir()
+    sched = PromotionASHA(N, 1, EPOCHS, RF, state_file=tmp / "asha.json", max_running=max_running)
+    tuner = tune.Tuner(
+        tune.with_resources(_trainable, {"cpu": 1}),
+        param_space={"i": tune.grid_search(list(range(N))), "markers": str(markers)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=sched, reuse_actors=True),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp / "ray"),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+    grid = tuner.fit()
+    return grid, json.loads((tmp / "asha.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    import ray
+
+    try:
+        free = _sweep(tmp_path_factory.mktemp("free"), None)
+        capped = _sweep(tmp_path_factory.mktemp("capped"), 3)
+    finally:
+        ray.shutdown()
+    return {"free": free, "capped": capped}
+
+
+def _epochs(grid) -> dict[int, list[dict]]:
+    return {r.config["i"]: r.metrics_dataframe.to_dict("records") for r in grid}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["free", "capped"])
+def test_real_events_keep_the_rules_and_the_budget(sweeps, which):
+    grid, state = sweeps[which]
+    assert grid.num_errors == 0 and grid.num_terminated == N  # retried, none left paused
+    assert check_log(state, RF) == []
+    promoted = {
+        m: sum(1 for e, r, _ in state["log"] if str(r) == m and e in ("promote", "early"))
+        for m in state["rungs"]
+    }
+    assert promoted == {"1": math.ceil(N / RF), "3": math.ceil(N / RF / RF)}
+    epochs = {
+        i: max(row["training_iteration"] for row in rows) for i, rows in _epochs(grid).items()
+    }
+    assert sum(epochs.values()) == N * 1 + 4 * 2 + 2 * 2  # synchronous halving's budget
+    assert {i for i, e in epochs.items() if e == EPOCHS} == set(TOP[:2])  # the best 2 finish
+    failed = {int(p.name) for p in Path(grid[0].config["markers"]).iterdir()}
+    assert failed == set(FAIL_ONCE)  # the failures happened
+
+
+@pytest.mark.slow
+def test_the_cap_counts_training_trials_not_paused_ones(sweeps):
+    """At most 3 epochs run at any moment (each epoch's span as the trial timed it), and the
+    sweep ended though trials spent time paused."""
+    grid, _ = sweeps["capped"]
+    spans = [(row["t0"], row["t1"]) for rows in _epochs(grid).values() for row in rows]
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak == 3

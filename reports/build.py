@@ -11,6 +11,8 @@ import pandas as pd
 from reports.findings import (
     findings,
     search_sentence,
+    seed_sentence,
+    seed_spread,
     spread_sentence,
     study_meta,
     subtitle,
@@ -64,6 +66,10 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     spread = spread_by(trials, "optimizer", best, task.mode)
     if said := spread_sentence(spread, "optimizer", task):
         sentences.append(said)
+    # a grid repeated over seeds (--num-samples): each config's spread
+    seeds = seed_spread(trials, task)
+    if said := seed_sentence(seeds, task):
+        sentences.append(said)
     figures = {"pareto": plot_pareto(front, best, task.mode)}
     heat = plot_heatmap(trials, best, task.mode)
     if heat is not None:
@@ -80,6 +86,9 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if len(spread) > 1:
         parts += [f"<h2>By optimizer (best validation {task.measure} over its trials)</h2>",
                   table_html(spread.round(4))]
+    if not seeds.empty:
+        parts += [f"<h2>Spread over seeds (best validation {task.measure} per config)</h2>",
+                  table_html(seeds.round(4))]
     parts += [f"<h2>Study table (ranked by validation {task.measure}; the pick highlighted)"
               "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
     if len(failed):

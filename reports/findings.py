@@ -67,6 +67,31 @@ def spread_sentence(spread: pd.DataFrame, key: str, task: Task) -> str | None:
             f"trials (whatever else they vary): {'; '.join(parts)}.")
 
 
+def seed_spread(trials: pd.DataFrame, task: Task) -> pd.DataFrame:
+    """Per config repeated over seeds (``--num-samples``: run names ending ``-s<seed>``): its
+    seeds' count, mean, standard deviation and best of the best validation objective, the best
+    mean first; empty when no config ran more than once."""
+    from reports.frames import spread_by
+
+    repeated = trials["run_name"].astype(str).str.contains(r"-s\d+$", regex=True)
+    if not repeated.any():
+        return pd.DataFrame(columns=["config", "trials", "mean", "sd", "best"])
+    configs = trials[repeated].assign(
+        config=trials.loc[repeated, "run_name"].str.replace(r"-s\d+$", "", regex=True))
+    return spread_by(configs, "config", task.best_metric, task.mode)
+
+
+def seed_sentence(spread: pd.DataFrame, task: Task, top: int = 3) -> str | None:
+    """The best configs' mean over seeds with its spread, in words."""
+    if spread.empty or spread["trials"].max() < 2:
+        return None
+    parts = [f"{r['config']} {_num(r['mean'], task)} ± {_num(r['sd'], task)} "
+             f"({int(r['trials'])} seeds)" for _, r in spread.head(top).iterrows()
+             if r["trials"] > 1]
+    return (f"Over seeds, mean best validation {task.measure} ± its standard deviation: "
+            f"{'; '.join(parts)}.")
+
+
 def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
     """The trial with the best validation objective (ties: fewer parameters, then name)."""
     ok = trials[trials[task.best_metric].notna()]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from reports.build import write_report
-from reports.findings import findings, validation_pick
+from reports.findings import findings, seed_sentence, seed_spread, validation_pick
 from reports.frames import (
     model_picks,
     pareto_frame,
@@ -126,3 +127,27 @@ def test_sweep_accounting_replays_trials_on_free_slots():
     assert sweep_accounting(late_a, history, slots=2)["loop_makespan_s"] == 24.0
     # longest first: a (20) | b (7), c (11), d: 20 in any start order
     assert sweep_accounting(late_a, history, slots=2)["loop_longest_first_s"] == 20.0
+
+
+def test_a_grid_repeated_over_seeds_reports_each_configs_spread(tmp_path):
+    runs = _runs()
+    repeats = []
+    for seed, shift in ((0, 0.0), (1, -0.02), (2, 0.01)):
+        r = runs.copy()
+        r["run_name"] = r["run_name"] + f"-s{seed}"
+        r["run_id"] = r["run_id"] + f"-{seed}"
+        r["best_val_acc"] = r["best_val_acc"] + shift
+        repeats.append(r)
+    trials = trials_frame(pd.concat(repeats, ignore_index=True))
+    spread = seed_spread(trials, SENTIMENT)
+    d = spread[spread["config"] == "d"].iloc[0]
+    assert d["trials"] == 3 and d["mean"] == pytest.approx(0.8567, abs=1e-4)
+    assert d["sd"] == pytest.approx(np.std([0.86, 0.84, 0.87], ddof=1))
+    assert spread["config"].iloc[0] == "d"  # the best mean first
+    said = seed_sentence(spread, SENTIMENT)
+    assert said.startswith("Over seeds, mean best validation acc ± its standard deviation: "
+                           "d 0.8567 ± 0.0153 (3 seeds)")
+    assert seed_spread(trials_frame(_runs()), SENTIMENT).empty  # no repeats, no table
+    write_report(pd.concat(repeats, ignore_index=True), pd.DataFrame(
+        columns=["run_id", "run_name", "epoch", "val_acc"]), tmp_path, pngs=False)
+    assert "Spread over seeds" in (tmp_path / "report.html").read_text()

@@ -19,7 +19,7 @@ from reports.findings import (
     validation_pick,
 )
 from reports.frames import pareto_frame, spread_by, study_table, to_markdown, trials_frame
-from reports.page import export_pngs, table_html, write_page
+from reports.page import finish_report, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from rnn_core.tasks import SENTIMENT, Task
 
@@ -93,17 +93,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
               "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
     if len(failed):
         parts += ["<h2>Failed trials</h2>", table_html(failed[["run_name", "error"]])]
-    png_note = export_pngs(figures, out) if pngs else "not requested"
-    if png_note is None:
-        parts.append("<p class='subtitle'>Figures as PNG beside this page: "
-                     + ", ".join(f"<a href='{n}.png'>{n}.png</a>" for n in figures) + "</p>")
-    write_page(out / "report.html", title, parts, subtitle)
-    lines = [f"report: {(out / 'report.html').resolve()}", *sentences]
-    if len(failed):
-        lines.append(f"failed trials: {', '.join(failed['run_name'])}")
-    if png_note is not None and pngs:
-        lines.append(f"(figures not exported as PNG: {png_note})")
-    return "\n".join(lines)
+    failed_line = [f"failed trials: {', '.join(failed['run_name'])}"] if len(failed) else []
+    return finish_report(out, title, parts, subtitle, figures, sentences, pngs, failed_line)
 
 
 def read_sweep(tracking_uri: str, parent_run_id: str | None,

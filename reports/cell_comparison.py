@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from reports.build import findings_html, read_sweep
 from reports.findings import study_meta, subtitle
 from reports.frames import to_markdown
-from reports.page import export_pngs, table_html, write_page
+from reports.page import finish_report, table_html
 from rnn_core.tasks import SENTIMENT
 
 __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
@@ -152,12 +152,7 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
              figures["speed"].to_html(full_html=False, include_plotlyjs=False, div_id="speed"),
              "<h2>All trials (ranked by validation accuracy; the pick highlighted)</h2>",
              table_html(frame, pick)]
-    note = export_pngs(figures, out) if pngs else "not requested"
-    write_page(out / "report.html", title, parts, subtitle)
-    lines = [f"report: {(out / 'report.html').resolve()}", *sentences]
-    if note is not None and pngs:
-        lines.append(f"(figures not exported as PNG: {note})")
-    return "\n".join(lines)
+    return finish_report(out, title, parts, subtitle, figures, sentences, pngs)
 
 
 def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,

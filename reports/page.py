@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["fmt", "table_html", "write_page", "export_pngs"]
+__all__ = ["fmt", "table_html", "write_page", "export_pngs", "finish_report"]
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +90,19 @@ def export_pngs(figures: dict, out: Path, width: int = 1100, height: int = 600) 
         log.warning("report figures not exported as PNG (%s)", reason)
         return reason
     return None
+
+
+def finish_report(out: Path, title: str, parts: list[str], subtitle: str, figures: dict,
+                  sentences: list[str], pngs: bool = True, extra: list[str] = ()) -> str:
+    """Export the figures as PNG (when asked), write ``report.html`` with links to them, and
+    return the console summary: the page's path, the findings, ``extra`` lines, and why no
+    PNGs were written where that happened."""
+    note = export_pngs(figures, out) if pngs else "not requested"
+    if note is None:
+        parts = [*parts, "<p class='subtitle'>Figures as PNG beside this page: "
+                 + ", ".join(f"<a href='{n}.png'>{n}.png</a>" for n in figures) + "</p>"]
+    write_page(out / "report.html", title, parts, subtitle)
+    lines = [f"report: {(out / 'report.html').resolve()}", *sentences, *extra]
+    if note is not None and pngs:
+        lines.append(f"(figures not exported as PNG: {note})")
+    return "\n".join(lines)

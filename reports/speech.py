@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from reports.build import findings_html, read_sweep
 from reports.findings import study_meta, subtitle
 from reports.frames import to_markdown
-from reports.page import export_pngs, table_html, write_page
+from reports.page import finish_report, table_html
 from rnn_core.tasks import AUDIO
 
 __all__ = ["COLUMNS", "accuracy_table", "build_speech_report", "recall_frame", "speech_frame",
@@ -162,13 +162,8 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
                       table_html(recall)]
     parts += ["<h2>All trials (ranked by validation accuracy; the pick highlighted)</h2>",
               table_html(shown, pick)]
-    note = export_pngs(figures, out) if pngs else "not requested"
-    write_page(out / "report.html", title, parts, subtitle)
-    lines = [f"report: {(out / 'report.html').resolve()}", *sentences,
-             "test accuracy per cell and direction:", to_markdown(table).rstrip()]
-    if note is not None and pngs:
-        lines.append(f"(figures not exported as PNG: {note})")
-    return "\n".join(lines)
+    return finish_report(out, title, parts, subtitle, figures, sentences, pngs,
+                         ["test accuracy per cell and direction:", to_markdown(table).rstrip()])
 
 
 def build_speech_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,

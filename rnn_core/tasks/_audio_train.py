@@ -15,6 +15,7 @@ from rnn_core.amp import Amp, autocast
 from rnn_core.data.batching import iterate_frame_batches
 from rnn_core.data.features import FeatureSet, FeatureSplit
 from rnn_core.models import FrameClassifier, FrameConfig
+from rnn_core.tasks._classify import classifier_epoch
 from rnn_core.tasks.audio import metric_key
 
 __all__ = ["DEFAULTS", "AudioTrainer", "build_model", "predict", "split_metrics"]
@@ -101,25 +102,10 @@ class AudioTrainer:
 
     def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
-        from rnn_core.training import TrainingDiverged
-
-        clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
-        loss_sum, correct, seen, frames_seen = 0.0, 0, 0, 0
-        params = [p for p in model.parameters() if p.requires_grad]
-        for frames, lengths, labels in iterate_frame_batches(
-                self.splits["train"], int(self.config["batch_size"]), shuffle=True, rng=rng):
-            frames, labels = frames.to(device), labels.to(device)
-            with amp.autocast():
-                logits = model(frames, lengths).float()  # the loss in float32
-            loss = nn.functional.cross_entropy(logits, labels)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
-            amp.step(loss, opt, params, clip)
-            loss_sum += loss.item() * len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += len(labels)
-            frames_seen += int(lengths.sum())
-        return {"loss": loss_sum / seen, "acc": correct / seen}, frames_seen
+        batches = iterate_frame_batches(self.splits["train"], int(self.config["batch_size"]),
+                                  shuffle=True, rng=rng)
+        return classifier_epoch(model, batches, self.amp, opt,
+                                float(self.config["grad_clip"] or 0), self.device, epoch)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """Loss and accuracy; on ``test``, also the count and per-class recall, and the same

@@ -16,6 +16,7 @@ from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
 from rnn_core.models import ModelConfig, SequenceClassifier
+from rnn_core.tasks._classify import classifier_epoch
 
 __all__ = ["DEFAULTS", "SentimentTrainer", "build_model", "evaluate", "resolve_config"]
 
@@ -123,26 +124,10 @@ class SentimentTrainer:
 
     def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
-        from rnn_core.training import TrainingDiverged
-
-        clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
-        loss_sum, correct, seen, tokens = 0.0, 0, 0, 0
-        params = [p for p in model.parameters() if p.requires_grad]
-        for tok, lengths, labels in iterate_batches(self.splits["train"],
-                                                    int(self.config["batch_size"]),
-                                                    shuffle=True, rng=rng):
-            tok, labels = tok.to(device), labels.to(device)
-            with amp.autocast():
-                logits = model(tok, lengths).float()  # the loss in float32
-            loss = nn.functional.cross_entropy(logits, labels)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
-            amp.step(loss, opt, params, clip)
-            loss_sum += loss.item() * len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += len(labels)
-            tokens += int(lengths.sum())
-        return {"loss": loss_sum / seen, "acc": correct / seen}, tokens
+        batches = iterate_batches(self.splits["train"], int(self.config["batch_size"]),
+                                  shuffle=True, rng=rng)
+        return classifier_epoch(model, batches, self.amp, opt,
+                                float(self.config["grad_clip"] or 0), self.device, epoch)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         loss, acc = evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),

@@ -1,0 +1,38 @@
+"""One training epoch of a sequence classifier, shared by the tasks that classify whole
+sequences (sentiment of token ids, audio of feature frames)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from rnn_core.amp import Amp
+
+__all__ = ["classifier_epoch"]
+
+
+def classifier_epoch(model: nn.Module, batches: Iterable, amp: Amp, opt: torch.optim.Optimizer,
+                     clip: float, device: torch.device, epoch: int
+                     ) -> tuple[dict[str, float], int]:
+    """Train on ``(inputs, lengths, labels)`` batches: ({"loss", "acc"}, timesteps seen).
+
+    The forward pass runs in ``amp``'s precision, the cross entropy in float32."""
+    from rnn_core.training import TrainingDiverged
+
+    loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+    params = [p for p in model.parameters() if p.requires_grad]
+    for inputs, lengths, labels in batches:
+        inputs, labels = inputs.to(device), labels.to(device)
+        with amp.autocast():
+            logits = model(inputs, lengths).float()
+        loss = nn.functional.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss.item()} at epoch {epoch}")
+        amp.step(loss, opt, params, clip)
+        loss_sum += loss.item() * len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(labels)
+        steps += int(lengths.sum())
+    return {"loss": loss_sum / seen, "acc": correct / seen}, steps

@@ -3,6 +3,8 @@ real Brown corpus, ASHA ranking by validation perplexity (lower is better)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests._sweeps import run_study, sweep_runs
@@ -38,7 +40,11 @@ def test_smoke_sweep_logs_perplexity_by_epoch_and_the_report(lm_smoke):
     table = (tmp / "report" / "study_table.md").read_text().splitlines()[0]
     assert all(c in table for c in ("cell", "dropout", "train_ppl", "test_ppl",
                                     "best_val_ppl"))
-    assert "Pareto front (params -> best val_ppl, test_ppl)" in proc.stdout
+    # the findings name the validation pick (lowest validation perplexity) and read it
+    # against Bengio et al.'s Brown figure
+    assert re.search(r"The validation pick is (lstm|gru)-L\d+-H\d+-drop[\d.]+ \([\d,]+ "
+                     r"parameters\): best validation ppl [\d.]+, test ppl", proc.stdout)
+    assert "Bengio et al. 2003" in proc.stdout
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from reports.frames import validation_pick
 from rnn_core.tasks import Task
 
 __all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
@@ -90,16 +91,6 @@ def seed_sentence(spread: pd.DataFrame, task: Task, top: int = 3) -> str | None:
              if r["trials"] > 1]
     return (f"Over seeds, mean best validation {task.measure} ± its standard deviation: "
             f"{'; '.join(parts)}.")
-
-
-def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
-    """The trial with the best validation objective (ties: fewer parameters, then name)."""
-    ok = trials[trials[task.best_metric].notna()]
-    if ok.empty:
-        return None
-    ranked = ok.sort_values([task.best_metric, "n_params", "run_name"],
-                            ascending=[task.mode == "min", True, True], na_position="last")
-    return ranked.iloc[0]
 
 
 def _num(v: float, task: Task) -> str:

@@ -7,8 +7,8 @@ import pandas as pd
 
 from rnn_core.tasks import SENTIMENT, Task
 
-__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "model_picks", "study_table",
-           "to_markdown", "sweep_accounting"]
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
+           "study_table", "to_markdown", "sweep_accounting"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout", "optimizer", "lr")
@@ -84,6 +84,16 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_
     return out.sort_values(x, na_position="last").reset_index(drop=True)
 
 
+def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
+    """The trial with the best validation objective (ties: fewer parameters, then name)."""
+    ok = trials[trials[task.best_metric].notna()]
+    if ok.empty:
+        return None
+    ranked = ok.sort_values([task.best_metric, "n_params", "run_name"],
+                            ascending=[task.mode == "min", True, True], na_position="last")
+    return ranked.iloc[0]
+
+
 def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
     """Run ids of the trials a sweep keeps as models: the validation pick (the best
     objective; the fewest parameters among equals) first, then the rest of the Pareto front
@@ -97,8 +107,7 @@ def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
     front = front[front["on_front"]]
     if front.empty:
         return []
-    pick = front.sort_values([task.best_metric, "n_params"],
-                             ascending=[task.mode == "min", True])["run_id"].iloc[0]
+    pick = validation_pick(front, task)["run_id"]  # the best is always on the front
     return [pick, *(r for r in front["run_id"] if r != pick)]
 
 

@@ -152,12 +152,24 @@ def _decode(v: dict):
     return _KINDS[v["dist"]](**args)
 
 
-def to_json(space: dict[str, Any]) -> dict[str, Any]:
-    """The space as JSON-able data: a distribution becomes ``{"dist": kind, ...}``."""
+def to_json(space):
+    """The space as JSON-able data: a distribution becomes ``{"dist": kind, ...}``; a union of
+    grids (``search_spaces.grids``) a list of them; a space with its own ``to_json`` (the
+    compound coefficients) what that gives."""
+    if isinstance(space, list | tuple):
+        return [to_json(g) for g in space]
+    if hasattr(space, "to_json"):
+        return space.to_json()
     return {k: _encode(v) if isinstance(v, Distribution) else v for k, v in space.items()}
 
 
-def from_json(data: dict[str, Any]) -> dict[str, Any]:
+def from_json(data):
     """The inverse of ``to_json``."""
+    if isinstance(data, list):
+        return [from_json(g) for g in data]
+    if isinstance(data, dict) and "compound_coefficients" in data:
+        from search_spaces.coefficients import CompoundCoefficients
+
+        return CompoundCoefficients.from_json(data)
     return {k: _decode(v) if isinstance(v, dict) and v.get("dist") in _KINDS else v
             for k, v in data.items()}

@@ -15,6 +15,7 @@ from typing import NoReturn
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
 from rnn_core.precision import resolve_precision
 from search_spaces.distributions import Choice, Conditional, has_distributions, n_points, to_json
+from search_spaces.grids import given_points, is_union, union_axes
 from sweeps._resume import SEARCHES, SweepOptions, from_args, from_saved
 
 SCHEDULERS = ("asha", "sha", "fifo")
@@ -163,6 +164,17 @@ def _check_budget(opts: SweepOptions) -> None:
 def _check_search(opts: SweepOptions) -> None:
     """The space, the search and its budget agree (one sentence naming what does not)."""
     search, space = opts.search, opts.grid
+    if search == "coefficient":
+        if opts.scheduler != "fifo":
+            raise ConfigError(f"--method coefficient needs --scheduler fifo: --scheduler "
+                              f"{opts.scheduler} stops candidates early, and the coefficients "
+                              "are chosen on trials that all ran to the end")
+        return
+    if is_union(space):
+        if search != "grid":
+            raise ConfigError(f"--search {search}: this study runs a given set of "
+                              "configurations (a union of grids); use --search grid")
+        return
     if search == "grid":
         if dists := has_distributions(space):
             raise ConfigError(f"--search grid cannot enumerate the distributions of "
@@ -192,8 +204,11 @@ def _check_search(opts: SweepOptions) -> None:
                           "its brackets from every trial up front")
 
 
-def _as_lists(space: dict) -> dict:
-    """The space with choices as lists: what a task's ``data_options`` reads."""
+def _as_lists(space) -> dict:
+    """The space with choices as lists: what a task's ``data_options`` reads (a union's keys
+    with every value they take; nothing of the compound coefficients, which set sizes only)."""
+    if given_points(space):
+        return union_axes(space) if is_union(space) else {}
     return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
 
 
@@ -215,7 +230,7 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
         raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
                           "results folder, or --resume alone for the newest unfinished sweep")
     for flag, key in (("--optimizer", "optimizer"), ("--lr", "lr")):
-        if getattr(args, key) is not None and key in space.GRID:
+        if getattr(args, key) is not None and key in _as_lists(space.GRID):
             raise ConfigError(f"{flag} fixes the recipe's {key}, which this study searches; "
                               "narrow its space with the study's own options instead")
     if not args.experiment_name.strip():
@@ -224,7 +239,8 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
 
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
               parser: argparse.ArgumentParser, axes: Sequence[Axis] = SCALING_AXES,
-              report: Callable[[str, str, Path], str] | None = None) -> int:
+              report: Callable[[str, str, Path], str] | None = None,
+              extra_params: dict | None = None) -> int:
     """Check options, encode data once on the driver, sweep, report. Returns an exit code.
 
     Args:
@@ -235,6 +251,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         axes: the grid-axis options the parser has.
         report: ``(tracking_uri, parent_run_id, folder) -> summary``; default the
             compound-scaling report (``reports.build_report``).
+        extra_params: more params for the parent run (where a study's configuration came from).
     """
     from rnn_core.tasks import get_task
 
@@ -283,7 +300,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                       "num_samples": opts.num_samples, "grid": to_json(opts.grid),
                       "search": opts.search, "seed": opts.seed,
                       "data_path": opts.data_path, "data_options": data_options,
-                      "base": opts.base},
+                      "base": opts.base, **(extra_params or {})},
         verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))

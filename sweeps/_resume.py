@@ -17,6 +17,7 @@ from types import ModuleType
 
 from rnn_core.errors import ConfigError
 from search_spaces.distributions import from_json
+from search_spaces.grids import count_given, given_points, is_union, replace_axis, union_axes
 
 SEARCHES = ("grid", "random", "tpe", "nsga2")
 
@@ -43,10 +44,12 @@ class SweepOptions:
     seed: int
     data_path: str | None
     base: dict  # the recipe and the preset's data settings every trial shares
-    search: str = "grid"  # grid | random | tpe | nsga2
+    search: str = "grid"  # grid | random | tpe | nsga2 | coefficient
 
     @property
     def n_trials(self) -> int:
+        if given_points(self.grid):
+            return count_given(self.grid, self.num_samples)
         if self.search != "grid":
             return self.num_samples  # a sampled search's budget
         n = self.num_samples
@@ -60,10 +63,12 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
     """A new sweep's options: the preset, then the command line over it."""
     preset_name = "smoke" if args.smoke_test else (args.preset or "full")
     preset = dict(space.PRESETS[preset_name])
-    grid = {**space.GRID, **preset.pop("grid", {})}
+    grid = _preset_grid(space.GRID, preset.pop("grid", None))
     for axis in axes:
         if getattr(args, axis.dest, None):
-            grid[axis.key] = getattr(args, axis.dest)
+            values = getattr(args, axis.dest)
+            grid = (replace_axis(grid, axis.key, values) if is_union(grid)
+                    else {**grid, axis.key: values})
     max_epochs = args.max_epochs or preset.pop("max_epochs")
     preset.pop("max_epochs", None)
     search = args.search or getattr(space, "SEARCH", "grid")
@@ -75,8 +80,8 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
         recipe["optimizer"] = args.optimizer
     if args.lr:
         recipe["lr"] = args.lr
-    if search == "grid":
-        num_samples = args.num_samples or 1
+    if search in ("grid", "coefficient"):
+        num_samples = args.num_samples or samples or 1  # a grid's seeds
     else:
         num_samples = args.num_samples or samples or _quarter(grid)
         if num_samples is None:
@@ -89,6 +94,16 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
         grace_period=args.grace_period or 1, reduction_factor=args.reduction_factor or 3,
         num_samples=num_samples, seed=args.seed if args.seed is not None else 0,
         data_path=args.data_path, base={**recipe, **preset}, search=search)
+
+
+def _preset_grid(grid, override):
+    """The study's space with the preset's: a grid's axes replaced one by one, any other space
+    (a union of grids, the compound coefficients) replaced whole."""
+    if override is None:
+        return grid
+    if isinstance(grid, dict) and isinstance(override, dict):
+        return {**grid, **override}
+    return override
 
 
 def _default_scheduler(search: str, space: ModuleType) -> str:
@@ -113,7 +128,7 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
     them (one sentence naming the option, its value and the saved one)."""
     base = dict(saved.get("base", {}))
     opts = SweepOptions(
-        preset=saved.get("preset", "full"), grid=from_json(dict(saved["grid"])),
+        preset=saved.get("preset", "full"), grid=from_json(saved["grid"]),
         max_epochs=int(saved["max_epochs"]), scheduler=saved.get("scheduler", "asha"),
         grace_period=int(saved.get("grace_period", 1)),
         reduction_factor=float(saved.get("reduction_factor", 3)),
@@ -141,11 +156,13 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
                              and k.endswith("subset")), _UNKNOWN)
         if saved_subset is not _UNKNOWN and saved_subset != args.train_subset:
             raise _contradiction(where, "--train-subset", args.train_subset, saved_subset)
+    saved_axes = (union_axes(opts.grid) if is_union(opts.grid)
+                  else opts.grid if isinstance(opts.grid, dict) else {})
     for axis in axes:
         value = getattr(args, axis.dest, None)
-        if value and axis.key in opts.grid and not _same(value, opts.grid[axis.key]):
+        if value and axis.key in saved_axes and not _same(value, saved_axes[axis.key]):
             raise _contradiction(where, axis.flag, ",".join(map(str, value)),
-                                 opts.grid[axis.key])
+                                 saved_axes[axis.key])
     return opts
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.tasks import get_task
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
+from search_spaces.grids import count_given, point_keys
+from search_spaces.grids import given_points as _given_points
 
 log = logging.getLogger(__name__)
 # Our state lives beside Ray's experiment folder, not in it: Ray copies its own staging copy of
@@ -36,7 +38,9 @@ class SweepSpec:
 
     study: str
     task: str  # rnn_core.tasks name: the objective, its direction, the metrics MLflow keeps
-    param_space: dict[str, Any]  # lists are grid axes (choices when sampled), scalars fixed
+    # lists are grid axes (choices when sampled), scalars fixed; or a list of such grids (their
+    # union), or the compound coefficients (``_points``)
+    param_space: Any
     base_config: dict[str, Any]
     max_epochs: int
     scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
@@ -54,11 +58,13 @@ class SweepSpec:
     sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
-    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``)
+    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``) | coefficient
     optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
 
     @property
     def n_trials(self) -> int:
+        if _given_points(self.param_space):
+            return count_given(self.param_space, self.num_samples)
         if self.search != "grid":
             return self.num_samples  # the budget of a sampled search
         return self.num_samples * math.prod(
@@ -173,9 +179,16 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             **({"samples": spec.num_samples}
                if spec.search == "grid" and spec.num_samples > 1 else {})}
     # built before Ray starts: a fresh one on --resume too, whose state Ray then restores
-    searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
-                             spec.num_samples, int(spec.base_config.get("seed", 0)),
-                             meta.get("optuna_storage"), meta.get("optuna_study", folder.name))
+    seed = int(spec.base_config.get("seed", 0))
+    if _given_points(spec.param_space):
+        from rnn_core.tuning._points import points_searcher
+
+        searcher = points_searcher(spec.param_space, task.best_metric, task.mode,
+                                   spec.num_samples, seed)
+    else:
+        searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
+                                 spec.num_samples, seed, meta.get("optuna_storage"),
+                                 meta.get("optuna_study", folder.name))
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
@@ -211,7 +224,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     metric=task.objective, mode=task.mode, scheduler=scheduler,
                     search_alg=searcher,
                     # a grid's repeats are its seed axis (_axes); a sampled search's budget
-                    num_samples=1 if spec.search == "grid" else spec.num_samples,
+                    num_samples=(spec.n_trials if _given_points(spec.param_space)
+                                 else 1 if spec.search == "grid" else spec.num_samples),
                     reuse_actors=True,
                     # ASHA caps the trials training itself: Ray's cap counts paused trials
                     max_concurrent_trials=(spec.max_concurrent_trials
@@ -278,6 +292,11 @@ def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
     unresolved values beside a searcher that has its own space)."""
     from rnn_core.tuning._search import grid_param_space, optuna_space
 
+    if _given_points(spec.param_space):  # the searcher gives every configuration
+        from rnn_core.tuning._points import union_param_space
+
+        return ({} if spec.search == "coefficient" else union_param_space(
+            spec.param_space, spec.num_samples, int(spec.base_config.get("seed", 0))))
     if spec.search == "grid":
         return grid_param_space({**spec.param_space, **axes})
     return optuna_space(spec.param_space)[2]
@@ -286,7 +305,7 @@ def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
 def _name_extra(spec: SweepSpec, task) -> tuple[str, ...]:
     """Keys a sampled search varies that the task's run names leave out (the grid's names
     stay as they are)."""
-    if spec.search == "grid":
+    if spec.search == "grid" or _given_points(spec.param_space):
         return ()
     from search_spaces.distributions import Distribution
 
@@ -316,8 +335,12 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
     """
     from rnn_core.tuning._scheduling import rung_epochs
 
-    axes = {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
-    if spec.search == "grid" and spec.num_samples > 1:
+    given = _given_points(spec.param_space)
+    axes = {} if given else {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
+    if given and spec.num_samples > 1 and "seed" in point_keys(spec.param_space):
+        raise ConfigError("num_samples repeats the configurations with seeds of their own; "
+                          "they already set a seed: use one or the other")
+    if spec.search == "grid" and spec.num_samples > 1 and not given:
         if "seed" in axes:
             raise ConfigError("num_samples repeats the grid with seeds of its own; the grid "
                               "already has a seed axis: use one or the other")

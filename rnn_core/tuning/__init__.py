@@ -22,13 +22,14 @@ from rnn_core.tuning._tracking import (
     SweepRecord,
     check_tracking,
     fetch_sweep,
+    find_sweeps,
     log_report,
     trial_name,
 )
 
 __all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking", "fetch_sweep",
-           "find_resumable", "leave_ray", "log_models", "log_report", "model_usage", "run_sweep",
-           "sweep_meta", "trial_name"]
+           "find_resumable", "find_sweeps", "leave_ray", "log_models", "log_report",
+           "model_usage", "run_sweep", "sweep_meta", "trial_name"]
 
 
 def leave_ray() -> None:

@@ -273,6 +273,23 @@ def newest_sweep(client, experiment_name: str | None) -> str:
     return parents[0].info.run_id
 
 
+def find_sweeps(tracking_uri: str, experiment_name: str, study: str | None = None,
+                skip_study: str | None = None) -> list[str]:
+    """Parent run ids of the finished sweeps in ``experiment_name``, newest first: those of
+    ``study`` only, or all but ``skip_study``'s. ConfigError for an unknown experiment."""
+    client = client_for(tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
+    query = "tags.sweep = 'parent' and attributes.status = 'FINISHED'"
+    if study:
+        query += f" and tags.study = '{study}'"
+    runs = client.search_runs([exp.experiment_id], query,
+                              order_by=["attributes.start_time DESC"], max_results=500)
+    return [r.info.run_id for r in runs if not skip_study
+            or r.data.tags.get("study") != skip_study]
+
+
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
                 experiment_name: str | None = None) -> SweepRecord:
     """A sweep's child runs and their objective by epoch, read back from MLflow.
@@ -285,7 +302,12 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
 
     client = client_for(tracking_uri)
     parent_run_id = parent_run_id or newest_sweep(client, experiment_name)
-    parent = client.get_run(parent_run_id)
+    try:
+        parent = client.get_run(parent_run_id)
+    except Exception as exc:  # MLflow raises its own type for an unknown id
+        raise ConfigError(f"run {parent_run_id!r} not found in {tracking_uri}") from exc
+    if parent.data.tags.get("sweep") != "parent":
+        raise ConfigError(f"run {parent_run_id} is not a sweep's parent run")
     task = get_task(parent.data.tags.get("task"))
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_run_id}'",

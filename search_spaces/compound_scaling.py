@@ -6,7 +6,9 @@ Ray Tune grid searches.
 
 from __future__ import annotations
 
-__all__ = ["TITLE", "REFERENCE", "TASK", "GRID", "RECIPE", "PRESETS"]
+from search_spaces.coefficients import CompoundCoefficients
+
+__all__ = ["TITLE", "REFERENCE", "TASK", "GRID", "RECIPE", "PRESETS", "COEFFICIENTS"]
 
 TASK = "sentiment"  # rnn_core.tasks: what the trials train and the objective
 
@@ -46,3 +48,17 @@ PRESETS: dict[str, dict] = {
     "smoke": {"max_epochs": 2, "train_subset": 256, "val_subset": 128, "test_subset": 128,
               "grid": {"num_layers": [1, 2], "hidden_size": [16, 32], "embedding_dim": [16]}},
 }
+
+# ``--method coefficient`` (search_spaces/coefficients.py): EfficientNet's compound coefficients
+# from the grid's smallest corner (1 layer, hidden 100, embedding 32). At phi = 1 the candidates
+# whose recurrent FLOPs are 2x within a factor 1.3: 10 of them, plus the base, then phi = 2, 3
+# with the best: 13 trials. Per preset; the data and epochs are the preset's.
+COEFFICIENTS: dict[str, CompoundCoefficients] = {
+    "full": CompoundCoefficients({"num_layers": 1, "hidden_size": 100, "embedding_dim": 32},
+                                 alphas=(1.0, 2.0), betas=(1.0, 1.2, 1.4, 1.5),
+                                 gammas=(1.0, 2.0, 3.0, 4.0)),
+    # the smoke test's tiny sizes: 3 candidates (depth, width, embedding alone) + base + 2
+    "smoke": CompoundCoefficients({"num_layers": 1, "hidden_size": 16, "embedding_dim": 8},
+                                  alphas=(1.0, 2.0), betas=(1.0, 1.4), gammas=(1.0, 3.0)),
+}
+COEFFICIENTS["quick"] = COEFFICIENTS["full"]

@@ -164,7 +164,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                 "max_epochs": spec.max_epochs, "sweep_params": spec.sweep_params}
-        if spec.search != "grid":
+        if spec.search not in ("grid", "coefficient"):  # an Optuna study
             meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
                 spec.tracking_uri, spec.storage_path)
             meta["optuna_study"] = folder.name

@@ -258,6 +258,7 @@ class SweepRecord(NamedTuple):
     study: str
     params: dict = {}  # the parent run's params: preset, grid, scheduler, data options
     started: float = 0.0  # the parent run's start, seconds since the epoch
+    experiment_id: str = ""
 
 
 def newest_sweep(client, experiment_name: str | None) -> str:
@@ -273,12 +274,14 @@ def newest_sweep(client, experiment_name: str | None) -> str:
     return parents[0].info.run_id
 
 
-def find_sweeps(tracking_uri: str, experiment_name: str, study: str | None = None,
-                skip_study: str | None = None) -> list[str]:
-    """Parent run ids of the finished sweeps in ``experiment_name``, newest first: those of
-    ``study`` only, or all but ``skip_study``'s. ConfigError for an unknown experiment."""
+def find_sweeps(tracking_uri: str, experiment_name: str | None, study: str | None = None,
+                skip_study: str | None = None, experiment_id: str | None = None) -> list[str]:
+    """Parent run ids of the finished sweeps in ``experiment_name`` (or ``experiment_id``),
+    newest first: those of ``study`` only, or all but ``skip_study``'s. ConfigError for an
+    unknown experiment."""
     client = client_for(tracking_uri)
-    exp = client.get_experiment_by_name(experiment_name)
+    exp = (client.get_experiment(experiment_id) if experiment_id
+           else client.get_experiment_by_name(experiment_name))
     if exp is None:
         raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
     query = "tags.sweep = 'parent' and attributes.status = 'FINISHED'"
@@ -333,7 +336,7 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
     columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds"]
     return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
                        task, parent.data.tags.get("study", ""), dict(parent.data.params),
-                       parent.info.start_time / 1000)
+                       parent.info.start_time / 1000, parent.info.experiment_id)
 
 
 def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:

@@ -14,6 +14,8 @@ from reports.findings import (
     seed_sentence,
     seed_spread,
     spread_sentence,
+    stuck_sentence,
+    stuck_trials,
     study_meta,
     subtitle,
     validation_pick,
@@ -66,6 +68,10 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     spread = spread_by(trials, "optimizer", best, task.mode)
     if said := spread_sentence(spread, "optimizer", task):
         sentences.append(said)
+    # a classifier stuck at chance shows as a training loss at ln 2 (S3's SGD: 0.695)
+    stuck = stuck_trials(runs, trials) if task.name == "sentiment" else trials.iloc[:0]
+    if said := stuck_sentence(stuck, trials):
+        sentences.append(said)
     # a grid repeated over seeds (--num-samples): each config's spread
     seeds = seed_spread(trials, task)
     if said := seed_sentence(seeds, task):
@@ -86,6 +92,10 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if len(spread) > 1:
         parts += [f"<h2>By optimizer (best validation {task.measure} over its trials)</h2>",
                   table_html(spread.round(4))]
+    if not stuck.empty:
+        cols = [c for c in ("run_name", "optimizer", "lr", "train_loss", best) if c in stuck]
+        parts += ["<h2>Stuck at chance (last training loss near ln 2)</h2>",
+                  table_html(stuck[cols])]
     if not seeds.empty:
         parts += [f"<h2>Spread over seeds (best validation {task.measure} per config)</h2>",
                   table_html(seeds.round(4))]

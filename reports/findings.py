@@ -15,7 +15,11 @@ from reports.frames import validation_pick
 from rnn_core.tasks import Task
 
 __all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
-           "subtitle"]
+           "stuck_trials", "stuck_sentence", "subtitle"]
+
+# a two-class classifier that predicts 1/2 for everything has cross-entropy ln 2 = 0.6931:
+# a final training loss this close to it means the trial never left chance (S3 saw SGD at 0.695)
+CHANCE_LOSS, STUCK_WITHIN = 0.6931, 0.01
 
 
 def study_meta(study: str) -> tuple[str, dict | None]:
@@ -66,6 +70,32 @@ def spread_sentence(spread: pd.DataFrame, key: str, task: Task) -> str | None:
         parts.append(f"{r[key]} {_num(r['mean'], task)}{sd} ({n} trial{'s' * (n != 1)})")
     return (f"By {key}, mean best validation {task.measure} ± its standard deviation over its "
             f"trials (whatever else they vary): {'; '.join(parts)}.")
+
+
+def stuck_trials(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials whose last training loss is within ``STUCK_WITHIN`` of chance (``ln 2``),
+    with that loss; empty where the runs log no ``train_loss``."""
+    if "train_loss" not in runs:
+        return trials.iloc[:0].assign(train_loss=[])
+    loss = dict(zip(runs["run_id"], pd.to_numeric(runs["train_loss"]), strict=True))
+    out = trials.assign(train_loss=trials["run_id"].map(loss))
+    return out[(out["train_loss"] - CHANCE_LOSS).abs() <= STUCK_WITHIN]
+
+
+def stuck_sentence(stuck: pd.DataFrame, trials: pd.DataFrame, key: str = "optimizer"
+                   ) -> str | None:
+    """The stuck trials in words, counted per ``key`` value (None when there are none)."""
+    if stuck.empty:
+        return None
+    if key in stuck:
+        total = trials[key].value_counts()
+        parts = [f"{v} {n} of {int(total[v])}" for v, n in stuck[key].value_counts().items()]
+        where = f" ({'; '.join(parts)})"
+    else:
+        where = ""
+    losses = ", ".join(f"{v:.3f}" for v in stuck["train_loss"].sort_values())
+    return (f"{len(stuck)} trial{'s' * (len(stuck) != 1)} stayed at chance: last training loss "
+            f"within {STUCK_WITHIN} of ln 2 = {CHANCE_LOSS}{where}: {losses}.")
 
 
 def seed_spread(trials: pd.DataFrame, task: Task) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def coefficient_space() -> SimpleNamespace:
 
 def _method(args) -> str:
     """The method asked for; a sweep folder given to --resume says its own."""
-    if args.resume not in (None, "latest"):
+    if args.resume not in (None, "latest") and Path(args.resume).is_dir():
         from rnn_core import tuning
 
         study = tuning.sweep_meta(args.resume).get("study")

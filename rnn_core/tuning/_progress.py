@@ -7,7 +7,9 @@ Lines are plain (no cursor movement) so a log file reads the same as the termina
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
 import time
 from typing import TextIO
@@ -190,3 +192,25 @@ class InterruptWatch(tune.Callback):
             signal.signal(signal.SIGINT, noted)
         except ValueError:  # not the main thread: no signal reaches this driver's handlers
             pass
+
+
+@contextlib.contextmanager
+def sigterm_as_sigint():
+    """SIGTERM (a scheduler's or ``kill``'s stop) ends the sweep as Ctrl-C does: Ray Tune
+    catches SIGINT, saves its state and returns; SIGTERM would end the driver on the spot."""
+    def forward(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, forward)
+    except ValueError:  # not the main thread: leave signals to the caller
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

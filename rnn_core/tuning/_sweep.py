@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +134,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         ProgressCallback,
         budget_epochs,
         quiet_ray_logs,
+        sigterm_as_sigint,
     )
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
@@ -239,7 +238,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=spec.verbose),
             )
-        with _sigterm_as_sigint():
+        with sigterm_as_sigint():
             grid = tuner.fit()
     except BaseException as exc:
         client.set_tag(parent_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
@@ -383,28 +382,6 @@ def _remove_checkpoints(folder: Path) -> int:
             freed += sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
             shutil.rmtree(ckpt, ignore_errors=True)
     return freed
-
-
-@contextlib.contextmanager
-def _sigterm_as_sigint():
-    """SIGTERM (a scheduler's or ``kill``'s stop) ends the sweep as Ctrl-C does: Ray Tune
-    catches SIGINT, saves its state and returns; SIGTERM would end the driver on the spot."""
-    def forward(signum, frame):
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
-        else:
-            raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, forward)
-    except ValueError:  # not the main thread: leave signals to the caller
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _settle(runs: TrialRuns, grid, skip: set[str] = frozenset()) -> None:

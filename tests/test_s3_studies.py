@@ -201,3 +201,18 @@ def test_compound_coefficients_smoke_scales_the_best_candidate(tmp_path):
     path = pd.read_csv(printed_report(done.stdout).parent / "path.csv")
     assert list(path["phi"]) == [0, 1, 2, 3]
     assert "the path is drawn alone" in done.stdout
+
+
+@pytest.mark.slow
+def test_an_interrupted_union_sweep_resumes_with_each_configuration_once(tmp_path):
+    from tests._sweeps import interrupt_study
+
+    code, _, err = interrupt_study("depth_width_embedding", "--smoke-test", "--max-epochs", "3",
+                                   *_args(tmp_path), cwd=tmp_path, when=": epoch 2/")
+    assert code == 130 and "continue it with --resume" in err, err[-3000:]
+    done = run_study("depth_width_embedding", "--resume", *_args(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
+    names = [c.info.run_name for c in children]
+    assert parent.info.status == "FINISHED" and len(names) == 8 and len(set(names)) == 8
+    assert all(c.data.tags["trial_status"] == "finished" for c in children)

@@ -25,7 +25,7 @@ CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "mgu")
 GRID: dict[str, list] = {
     "cell": list(CELLS),
     "bidirectional": [False, True],
-    "dataset": ["japanese_vowels"],
+    "dataset": ["digits"],
 }
 
 # S5's recipe: hand-written cells (the scratch backend; MGU has no native one), 3 layers of

@@ -50,7 +50,7 @@ SCHEDULER = "fifo"
 PRESETS: dict[str, dict] = {
     "full": {"max_epochs": 60, "train_subset": None, "val_subset": None, "test_subset": None},
     # the same 10 configs, fewer epochs
-    "quick": {"max_epochs": 15, "train_subset": None, "val_subset": None, "test_subset": None},
+    "quick": {"max_epochs": 20, "train_subset": None, "val_subset": None, "test_subset": None},
     # CI / --smoke-test: every cell, one direction, 2 epochs on a training subset
     "smoke": {"max_epochs": 2, "train_subset": 96, "val_subset": None, "test_subset": None,
               "num_layers": 1, "hidden_size": 16, "input_size": 16,

@@ -18,7 +18,7 @@ from scipy.signal import get_window
 
 from rnn_core.data import _voices
 from rnn_core.data._signal import decode_mulaw
-from rnn_core.data.clips import SAMPLE_RATE, fit_clip, mfcc, read_clip
+from rnn_core.data.clips import SAMPLE_RATE, fit_clip, mfcc, mfcc_batch, read_clip
 from rnn_core.data.speech_commands import LISTS, load_speech_commands, scan, speaker_of
 from rnn_core.errors import DataError
 
@@ -88,7 +88,13 @@ def test_mfcc_shape_and_values_match_an_independent_computation():
     # of tens to hundreds
     np.testing.assert_allclose(frames, ref, rtol=1e-3, atol=0.05)
     assert np.abs(frames[-3:] - ref[-3:]).max() < 0.05  # the floored, padded frames too
-    assert not np.allclose(mfcc(_tone(0.8, 330.0, 0)), frames, atol=1.0)  # not constant
+    other = _tone(0.3, 330.0, 1, amp=0.05)
+    assert not np.allclose(mfcc(other), frames, atol=1.0)  # not constant
+    # a batch gives each clip what it gives alone (its 80 dB floor is the clip's own)
+    batch = mfcc_batch([y, other])
+    np.testing.assert_allclose(batch[0], frames, atol=1e-3)
+    np.testing.assert_allclose(batch[1], _reference_mfcc(fit_clip(other)), rtol=1e-3,
+                               atol=0.05)
 
 
 def _write(path: Path, y: np.ndarray, rate: int = SAMPLE_RATE, subtype: str = "PCM_16"):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_core.data.cache import cache_dir
-from rnn_core.data.clips import MFCC_PARAMS, mfcc, read_clip
+from rnn_core.data.clips import MFCC_PARAMS, mfcc_batch, read_clip
 from rnn_core.data.features import FeatureSet, from_sequences
 from rnn_core.errors import DataError
 
@@ -39,6 +39,7 @@ WORD_SETS = {
 LISTS = {"val": "validation_list.txt", "test": "testing_list.txt", "human": "human_list.txt",
          "human_aug": "human_aug_list.txt"}
 REQUIRED = ("val", "test")
+_BATCH = 256  # clips per MFCC batch (about 16 MB of samples)
 
 
 def speaker_of(name: str) -> str:
@@ -134,8 +135,10 @@ def mfcc_frames(root: str | Path, rels: list[str]) -> tuple[np.ndarray, int]:
             log.warning("MFCC cache %s unreadable (%s): computing again", path, exc)
     keys = [_clip_key(root, r) for r in rels]
     todo = [(k, r) for k, r in zip(keys, rels, strict=True) if k not in cached]
-    for k, r in todo:
-        cached[k] = mfcc(read_clip(root / r))
+    for start in range(0, len(todo), _BATCH):
+        part = todo[start:start + _BATCH]
+        frames = mfcc_batch([read_clip(root / r) for _, r in part])
+        cached.update(zip((k for k, _ in part), frames, strict=True))
     if todo:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

@@ -4,8 +4,10 @@ trained on.
 
 Synthetic speakers: a seeded sample of espeak-ng's English accents x voice variants, each at
 a drawn pitch, and flite's five voices at spread pitches. Each says every digit ``takes``
-times, each take at a drawn speed (0.8-1.25x), after a drawn lead silence (0-0.3 s: the time
-shift), with white noise at a drawn signal-to-noise ratio (15-40 dB) and a drawn peak level.
+times, each take at a drawn speed (0.8-1.25x), resampled by a drawn factor (0.88-1.12: another
+vocal tract length, formants and pitch moved together), after a drawn lead silence (0-0.3 s:
+the time shift), with white noise at a drawn signal-to-noise ratio (15-60 dB) and a drawn
+peak level.
 Every clip then goes through an 8 kHz telephone channel (``_signal.telephone``): the human
 recordings are 8 kHz telephone-band audio, and train and test must hear the same band.
 
@@ -44,7 +46,7 @@ __all__ = ["BUILD", "HUMAN_AUG", "SPLIT", "build_digits", "digits_root"]
 
 log = logging.getLogger(__name__)
 
-BUILD = "digits-v1"  # the recipe's name in the cache: a new recipe gets a new name
+BUILD = "digits-v2"  # the recipe's name in the cache: a new recipe gets a new name
 DIGITS = WORD_SETS["digits"]
 SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}  # shares of the synthetic speakers
 N_ESPEAK, FLITE_PER_VOICE, TAKES, HUMAN_AUG = 240, 6, 2, 5
@@ -75,8 +77,13 @@ def _synthetic_clip(speaker: _voices.Speaker, digit: int, take: int, seed: int) 
     speed = float(rng.uniform(0.8, 1.25))
     y, rate = _voices.synthesize(speaker, DIGITS[digit], speed)
     word = trim(resample(y, rate, SAMPLE_RATE), SAMPLE_RATE)
+    # another vocal tract: the word read at a rate 12 % off at most (in 2 % steps), which
+    # moves its formants and pitch together (speed perturbation)
+    warp = round(rng.uniform(0.88, 1.12) * 50) / 50
+    word = resample(word, int(SAMPLE_RATE * warp), SAMPLE_RATE)
+    # noise from clearly audible (15 dB) to as clean as the recordings (60 dB)
     clip = place(word, rng, SAMPLE_RATE, lead=(0.0, 0.3), tail=(0.05, 0.25),
-                 snr_db=(15.0, 40.0), peak=(0.3, 0.9), limit=CLIP_SAMPLES)
+                 snr_db=(15.0, 60.0), peak=(0.3, 0.9), limit=CLIP_SAMPLES)
     return telephone(clip, SAMPLE_RATE)
 
 

@@ -86,7 +86,7 @@ def test_smoke_sweep_logs_every_cell_and_the_report(speech_smoke):
 
 
 @pytest.mark.parametrize("value, fragment", [
-    ("/no/such/folder", "/no/such/folder is neither japanese_vowels"),
+    ("/no/such/folder", "/no/such/folder is neither digits, three_words, japanese_vowels"),
     ("{tmp}/clip.wav", "clip.wav is a file"),
     ("{tmp}", "has no word folders; expected Speech Commands v0.02's layout"),
 ])

@@ -126,8 +126,9 @@ def build_digits(root: str | Path, n_espeak: int = N_ESPEAK,
         _write(tmp / rel, _synthetic_clip(s, d, t, seed))
         return rel
 
-    log.info("building spoken digits: %d synthetic speakers x 10 digits x %d takes into %s",
-             len(speakers), takes, root)
+    log.info("building spoken digits: %d synthetic speakers x 10 digits x %d takes into %s "
+             "(piper voices not used: the set would differ between machines with and without "
+             "its optional packages)", len(speakers), takes, root)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         rels = list(pool.map(one, range(len(jobs))))
     lists: dict[str, list[str]] = {"val": [], "test": [], "human": [], "human_aug": []}

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run smoke test test-fast lint mlflow-ui clean
+.PHONY: install audio-tools run smoke test test-fast lint mlflow-ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,7 +12,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) audio-tools
+
+# The spoken-digits data's programs and recordings (Debian packages), installed when missing:
+# espeak-ng and flite speak the synthetic voices, asterisk-core-sounds-en-wav and saytime hold
+# the two recorded human voices, sox checks the mu-law decoding in a test. Without apt-get
+# (or root/sudo) it says what to install; the tests that need them skip with that reason.
+AUDIO_APT := espeak-ng flite sox asterisk-core-sounds-en-wav saytime
+audio-tools:
+	@missing=""; for p in $(AUDIO_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "install$$missing for the spoken digits"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+		--no-install-recommends$$missing >/dev/null
 
 run: $(STAMP)
 	$(PY) sweeps/compound_scaling.py --preset quick

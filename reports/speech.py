@@ -2,7 +2,7 @@
 
 One row per trial (cell, direction, dataset, validation and test accuracy, the clips behind
 each test figure), the accuracy table per cell and direction on each test split, and the
-per-class recall of the validation pick.
+per-class recall of the validation pick with its confusion matrix on human speech.
 """
 
 from __future__ import annotations
@@ -15,23 +15,31 @@ import plotly.graph_objects as go
 
 from reports.build import findings_html, read_sweep
 from reports.findings import study_meta, subtitle
-from reports.frames import to_markdown
+from reports.frames import to_markdown, validation_pick
 from reports.page import finish_report, table_html
+from rnn_core.data.speech_commands import WORD_SETS
 from rnn_core.tasks import AUDIO
 
-__all__ = ["COLUMNS", "accuracy_table", "build_speech_report", "recall_frame", "speech_frame",
-           "speech_findings", "write_speech_report"]
+__all__ = ["COLUMNS", "accuracy_table", "build_speech_report", "confusion_frame",
+           "recall_frame", "speech_frame", "speech_findings", "write_speech_report"]
 
 TEST, BEST = AUDIO.test_metric, AUDIO.best_metric
 # each test split: (its accuracy metric, its clip count metric, the label in tables)
-TEST_SPLITS = ((TEST, "test_n", "test"), ("test_human_acc", "test_human_n", "human test"))
-COLUMNS = ("cell", "backend", "direction", "dataset", BEST, TEST, "test_n", "test_human_acc",
-           "test_human_n", "n_params", "sec_per_epoch", "epochs_run", "status", "run_name")
+TEST_SPLITS = ((TEST, "test_n", "test"), ("test_human_acc", "test_human_n", "human test"),
+               ("test_human_aug_acc", "test_human_aug_n", "human aug test"))
+# the human splits' metric prefixes and labels: their confusion matrices
+HUMAN_SPLITS = (("test_human_", "human test"), ("test_human_aug_", "human aug test"))
+COLUMNS = ("cell", "backend", "direction", "dataset", BEST, "best_val_loss", TEST, "test_n",
+           "test_human_acc", "test_human_n", "test_human_aug_acc", "test_human_aug_n",
+           "n_params", "sec_per_epoch", "epochs_run", "status", "run_name")
+_OPTIONAL = ("best_val_loss", "test_human_acc", "test_human_n", "test_human_aug_acc",
+             "test_human_aug_n")  # left out of the trial table where no trial has them
 
 
 def speech_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One typed row per trial (``COLUMNS``), best validation accuracy first (ties: fewer
-    parameters; test accuracy never ranks)."""
+    """One typed row per trial (``COLUMNS``), in the validation pick's order
+    (``reports.frames.validation_pick``: best validation accuracy, then lower validation loss,
+    then fewer parameters; test accuracy never ranks)."""
     n = len(runs)
 
     def col(name: str, default=np.nan) -> pd.Series:
@@ -45,14 +53,15 @@ def speech_frame(runs: pd.DataFrame) -> pd.DataFrame:
                               == "true", "bi", "uni"),
         "dataset": [Path(d).name if "/" in d else d for d in dataset],
     }, index=runs.index)
-    for key in (BEST, TEST, "test_human_acc"):
+    for key in (BEST, "best_val_loss", TEST, "test_human_acc", "test_human_aug_acc"):
         df[key] = pd.to_numeric(col(key), errors="coerce").astype(float).round(4)
-    for key in ("test_n", "test_human_n", "n_params", "epochs_run"):
+    for key in ("test_n", "test_human_n", "test_human_aug_n", "n_params", "epochs_run"):
         df[key] = pd.to_numeric(col(key), errors="coerce").round().astype("Int64")
     df["sec_per_epoch"] = pd.to_numeric(col("epoch_seconds"), errors="coerce").round(2)
     df["status"] = col("status", "")
     df["run_name"] = col("run_name", "")
-    return df[list(COLUMNS)].sort_values([BEST, "n_params"], ascending=[False, True],
+    return df[list(COLUMNS)].sort_values([BEST, "best_val_loss", "n_params", "run_name"],
+                                         ascending=[False, True, True, True],
                                          na_position="last").reset_index(drop=True)
 
 
@@ -81,12 +90,38 @@ def recall_frame(runs: pd.DataFrame, run_name: str) -> pd.DataFrame:
     """Per-class recall of one trial on each test split: rows are classes."""
     row = runs[runs["run_name"] == run_name].iloc[0]
     out: dict[str, dict[str, float]] = {}
-    for prefix, label in (("test_recall_", "test"), ("test_human_recall_", "human test")):
+    for prefix, label in (("test_recall_", "test"), ("test_human_recall_", "human test"),
+                          ("test_human_aug_recall_", "human aug test")):
         for key in row.index:
             if isinstance(key, str) and key.startswith(prefix) and pd.notna(row[key]):
                 out.setdefault(key[len(prefix):], {})[label] = round(float(row[key]), 4)
     frame = pd.DataFrame.from_dict(out, orient="index")
     return frame.rename_axis("class").reset_index()
+
+
+def _class_order(names) -> list[str]:
+    """Digits in spoken order, then any other class alphabetically."""
+    order = {w: i for i, w in enumerate(WORD_SETS["digits"])}
+    return sorted(set(names), key=lambda n: (order.get(n, len(order)), n))
+
+
+def confusion_frame(runs: pd.DataFrame, run_name: str, prefix: str = "test_human_"
+                    ) -> pd.DataFrame:
+    """One trial's confusion counts on a test split (``<prefix>confusion_<true>__<pred>``):
+    rows the true class, columns the predicted one; empty if the trial logged none."""
+    row = runs[runs["run_name"] == run_name].iloc[0]
+    key = f"{prefix}confusion_"
+    counts = {tuple(k[len(key):].split("__", 1)): int(row[k]) for k in row.index
+              if isinstance(k, str) and k.startswith(key) and pd.notna(row[k])}
+    if not counts:
+        return pd.DataFrame()
+    recalls = [k[len(f"{prefix}recall_"):] for k in row.index if isinstance(k, str)
+               and k.startswith(f"{prefix}recall_") and pd.notna(row[k])]
+    classes = _class_order([*recalls, *(c for pair in counts for c in pair)])
+    frame = pd.DataFrame(0, index=classes, columns=classes)
+    for (t, p), n in counts.items():
+        frame.loc[t, p] = n
+    return frame.rename_axis("true \\ predicted").reset_index()
 
 
 def speech_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[str]:
@@ -98,11 +133,12 @@ def speech_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[
     ok = frame[frame[BEST].notna()]
     if ok.empty:
         return [*out, "No trial reported a validation accuracy."]
-    pick = ok.iloc[0]
+    pick = validation_pick(ok, AUDIO)
     tests = [f"{label} acc {pick[acc]:.4f} on {int(pick[n])} clips"
              for acc, n, label in TEST_SPLITS if pd.notna(pick[acc])]
+    loss = f" (loss {pick['best_val_loss']:.4f})" if pd.notna(pick["best_val_loss"]) else ""
     out.append(f"The validation pick is {pick['run_name']} on {pick['dataset']} "
-               f"({int(pick['n_params']):,} parameters): validation acc {pick[BEST]:.4f}, "
+               f"({int(pick['n_params']):,} parameters): validation acc {pick[BEST]:.4f}{loss}, "
                + (", ".join(tests) or "test not measured") + ".")
     per_cell = ok.drop_duplicates("cell")
     out.append("Best of each cell on validation: " + "; ".join(
@@ -130,40 +166,70 @@ def plot_accuracy(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def plot_confusion(confusion: pd.DataFrame, title: str) -> go.Figure:
+    """A confusion matrix as a heatmap: true class down, predicted across."""
+    counts = confusion.set_index(confusion.columns[0])
+    fig = go.Figure(go.Heatmap(z=counts.values, x=list(counts.columns), y=list(counts.index),
+                               colorscale="Blues", text=counts.values, texttemplate="%{text}",
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} clips"
+                                             "<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true",
+                      yaxis={"autorange": "reversed"}, template="plotly_white")
+    return fig
+
+
 def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoken words",
                         subtitle: str = "", reference: dict | None = None, pngs: bool = True
                         ) -> str:
-    """Write ``report.html`` (+ PNG), ``speech.csv``/``.md`` and ``accuracy_table.csv``/``.md``
-    into ``out``; returns a summary."""
+    """Write ``report.html`` (+ PNG), ``speech.csv``/``.md``, ``accuracy_table.csv``/``.md``
+    and the validation pick's ``pick_recall.csv`` and ``confusion_<split>.csv`` into ``out``;
+    returns a summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = speech_frame(runs)
     table = accuracy_table(frame)
     # a dataset without a human test split leaves those columns empty: not shown
-    shown = frame.drop(columns=[c for c in ("test_human_acc", "test_human_n")
-                                if frame[c].isna().all()])
+    shown = frame.drop(columns=[c for c in _OPTIONAL if frame[c].isna().all()])
     shown.to_csv(out / "speech.csv", index=False)
     (out / "speech.md").write_text(to_markdown(shown))
     table.to_csv(out / "accuracy_table.csv", index=False)
     (out / "accuracy_table.md").write_text(to_markdown(table))
     sentences = speech_findings(frame, reference)
     figures = {"accuracy": plot_accuracy(frame)}
-    pick = frame["run_name"].iloc[0] if frame[BEST].notna().any() else None
+    picked = validation_pick(frame, AUDIO)
+    pick = None if picked is None else picked["run_name"]
     parts = [findings_html(sentences),
              figures["accuracy"].to_html(full_html=False, include_plotlyjs=True,
                                          div_id="accuracy"),
              "<h2>Test accuracy per cell and direction (the best trial of each)</h2>",
              table_html(table)]
+    summary_extra = []
     if pick is not None:
         recall = recall_frame(runs, pick)
         if not recall.empty:
             recall.to_csv(out / "pick_recall.csv", index=False)
             parts += [f"<h2>Per-class recall of the validation pick ({pick})</h2>",
                       table_html(recall)]
-    parts += ["<h2>All trials (ranked by validation accuracy; the pick highlighted)</h2>",
+        for prefix, label in HUMAN_SPLITS:
+            confusion = confusion_frame(runs, pick, prefix)
+            if confusion.empty:
+                continue
+            name = prefix.removeprefix("test_").rstrip("_")
+            confusion.to_csv(out / f"confusion_{name}.csv", index=False)
+            n = int(confusion.iloc[:, 1:].to_numpy().sum())
+            heading = f"Confusion matrix of the validation pick ({pick}) on the {label} ({n} clips)"
+            figures[f"confusion_{name}"] = plot_confusion(confusion, heading)
+            parts += [f"<h2>{heading}</h2>",
+                      figures[f"confusion_{name}"].to_html(full_html=False,
+                                                           include_plotlyjs=False,
+                                                           div_id=f"confusion_{name}"),
+                      table_html(confusion)]
+            summary_extra += [f"{heading}:", to_markdown(confusion).rstrip()]
+    parts += ["<h2>All trials (the validation pick's order; the pick highlighted)</h2>",
               table_html(shown, pick)]
     return finish_report(out, title, parts, subtitle, figures, sentences, pngs,
-                         ["test accuracy per cell and direction:", to_markdown(table).rstrip()])
+                         ["test accuracy per cell and direction:", to_markdown(table).rstrip(),
+                          *summary_extra])
 
 
 def build_speech_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,

@@ -210,12 +210,14 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
                                    lr=tc.lr, weight_decay=tc.weight_decay)
     rng = np.random.default_rng(tc.seed)
     best_val, best_state, metrics, start = None, None, {}, 1
+    best_loss = math.nan  # the validation loss of the best state: ties on the objective
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
         set_rng_states(state, device)
         best_val, best_state, start = state["best_val"], state["best_state"], state["epoch"] + 1
+        best_loss = state.get("best_val_loss", math.nan)
         metrics = state.get("metrics", {})
         log.info("resuming after epoch %d (best %s %.4f)", state["epoch"], task.objective,
                  best_val)
@@ -232,9 +234,11 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
         improved = task.better(value, best_val)
         if improved:
             best_val, best_state = value, copy.deepcopy(model.state_dict())
+            best_loss = float(val.get("loss", math.nan))
         metrics = {
             "epoch": epoch, **{f"train_{k}": v for k, v in train_metrics.items()},
             **{f"val_{k}": v for k, v in val.items()}, task.best_metric: best_val,
+            **({"best_val_loss": best_loss} if math.isfinite(best_loss) else {}),
             "n_params": n_params, "n_trainable_params": n_trainable, **trainer.extra_metrics,
             "tokens_per_s": tokens / train_seconds,
             "epoch_seconds": time.perf_counter() - t0,
@@ -253,7 +257,8 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
             report(metrics, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "numpy_rng": rng.bit_generator.state, **rng_states(device),
-                "best_val": best_val, "best_state": best_state, "improved": improved,
+                "best_val": best_val, "best_val_loss": best_loss, "best_state": best_state,
+                "improved": improved,
                 "metrics": metrics, "config": trainer.config,
                 "model_config": model.cfg.to_dict()})
         # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)

@@ -73,13 +73,19 @@ def test_padded_frames_and_split_take():
     np.testing.assert_array_equal(taken.sequence(1), seqs[2])
 
 
-def test_per_class_recall_by_hand():
+def test_per_class_recall_and_confusion_by_hand():
     true = np.array([0, 0, 0, 1, 1, 2])
     pred = np.array([0, 1, 0, 1, 0, 2])
     m = split_metrics(3.0, pred, true, ["one", "two", "a b", "unseen"], recall=True)
     assert m["acc"] == pytest.approx(4 / 6) and m["loss"] == pytest.approx(0.5) and m["n"] == 6
     assert m["recall_one"] == pytest.approx(2 / 3) and m["recall_two"] == pytest.approx(0.5)
     assert m["recall_a_b"] == 1.0 and "recall_unseen" not in m  # no clip: no recall
+    assert not any(k.startswith("confusion_") for k in m)
+    m = split_metrics(3.0, pred, true, ["one", "two", "a b", "unseen"], recall=True,
+                      confusion=True)
+    assert {k: v for k, v in m.items() if k.startswith("confusion_")} == {
+        "confusion_one__one": 2, "confusion_one__two": 1, "confusion_two__two": 1,
+        "confusion_two__one": 1, "confusion_a_b__a_b": 1}  # zero counts are not logged
 
 
 def test_stratified_holdout_keeps_each_group_in_proportion():
@@ -105,9 +111,18 @@ def test_speaker_disjoint_puts_each_voice_in_one_split():
 
 def test_one_dataset_per_sweep_and_path_agreement(tmp_path):
     assert data_options({"dataset": ["japanese_vowels"]}, {}) == {"dataset": "japanese_vowels"}
+    assert data_options({}, {}) == {"dataset": "digits"}
     with pytest.raises(ConfigError, match="one dataset"):
         data_options({"dataset": ["japanese_vowels", "x"]}, {})
-    assert resolve_dataset(str(tmp_path), "japanese_vowels") == str(tmp_path)
+    digits = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    assert resolve_dataset(None, "digits") == (None, digits)  # the built set
+    assert resolve_dataset(str(tmp_path), "three_words") == (str(tmp_path),
+                                                             ("one", "two", "three"))
+    assert resolve_dataset(None, str(tmp_path)) == (str(tmp_path), None)  # every word
+    assert resolve_dataset(str(tmp_path), str(tmp_path)) == (str(tmp_path), None)
+    assert resolve_dataset(None, "japanese_vowels") == (None, None)
+    with pytest.raises(ConfigError, match="japanese_vowels is read from the aeon wheel"):
+        resolve_dataset(str(tmp_path), "japanese_vowels")
     with pytest.raises(ConfigError, match="name two datasets"):
         resolve_dataset(str(tmp_path), str(tmp_path / "other"))
 
@@ -140,6 +155,12 @@ def test_trainer_learns_and_reports_each_test_split(cell, backend):
     assert {f"test_recall_{c}" for c in "abc"} <= set(m)
     assert {f"test_human_recall_{c}" for c in "abc"} <= set(m)
     assert "val_human_acc" not in m  # extra splits are test splits only
+    confusion = {k: v for k, v in m.items() if k.startswith("test_human_confusion_")}
+    assert sum(confusion.values()) == 30
+    assert sum(v for k, v in confusion.items() if k[-1] == k[-4]) == round(
+        30 * m["test_human_acc"])  # the diagonal is the clips predicted right
+    assert not any(k.startswith("test_confusion_") for k in m)
+    assert m["best_val_loss"] > 0
 
 
 def test_audio_driver_side_imports_no_torch():

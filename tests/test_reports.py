@@ -151,3 +151,14 @@ def test_a_grid_repeated_over_seeds_reports_each_configs_spread(tmp_path):
     write_report(pd.concat(repeats, ignore_index=True), pd.DataFrame(
         columns=["run_id", "run_name", "epoch", "val_acc"]), tmp_path, pngs=False)
     assert "Spread over seeds" in (tmp_path / "report.html").read_text()
+
+
+def test_a_validation_tie_goes_to_the_lower_validation_loss_where_logged():
+    runs = _runs()
+    runs["best_val_acc"] = 0.86  # every finished trial ties
+    runs["best_val_loss"] = [0.5, 0.3, 0.4, 0.2, 0.6, float("nan")][:len(runs)]
+    trials = trials_frame(runs)
+    ok = trials[trials["status"] != "failed"]
+    best = ok.sort_values("best_val_loss").iloc[0]
+    assert validation_pick(trials, SENTIMENT)["run_name"] == best["run_name"]
+    assert model_picks(trials)[0] == best["run_id"]

@@ -1,11 +1,52 @@
-"""The spoken-words study (S5) end to end on Japanese Vowels: a real Ray instance, a real SQLite
-MLflow store, the real data; and its --dataset refusals before any work."""
+"""The spoken-words study (S5) end to end on the built spoken digits (the default) and on
+Japanese Vowels: a real Ray instance, a real SQLite MLflow store, the real data; and its
+--dataset refusals before any work."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests._sweeps import run_study, sweep_runs
+from tests.test_speech_data import _need_tools
+
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@pytest.fixture(scope="module")
+def digits_smoke(tmp_path_factory):
+    """The default dataset; the digits are built into the data cache on first use."""
+    _need_tools()
+    tmp = tmp_path_factory.mktemp("digits")
+    uri = f"sqlite:///{tmp}/m.db"
+    proc = run_study("speech_commands", "--smoke-test", "--tracking-uri", uri,
+                     "--storage-path", str(tmp / "ray"), "--report-dir", str(tmp / "report"),
+                     timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, uri, proc, *sweep_runs(uri)
+
+
+@pytest.mark.slow
+def test_digits_smoke_sweep_reports_synthetic_and_human_test_splits(digits_smoke):
+    tmp, uri, proc, client, parent, children = digits_smoke
+    assert parent.data.params["num_classes"] == "10"
+    assert parent.data.params["data_source"].startswith("digits:")
+    assert sorted(c.data.params["cell"] for c in children) == \
+        ["gru", "lstm", "mgu", "rnn_relu", "rnn_tanh"]
+    for child in children:
+        assert child.data.tags["trial_status"] == "finished"
+        assert child.data.params["dataset"] == "digits"
+        m = child.data.metrics
+        assert m["test_n"] > 0 and m["test_human_n"] == 20 and m["test_human_aug_n"] == 100
+        assert {f"test_human_recall_{d}" for d in DIGITS} <= set(m)
+        confusion = [v for k, v in m.items() if k.startswith("test_human_confusion_")]
+        assert sum(confusion) == 20 and m["best_val_loss"] > 0
+    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/accuracy_table.csv", "report/confusion_human.csv",
+            "report/confusion_human_aug.csv"} <= report
+    table = (tmp / "report" / "accuracy_table.md").read_text().splitlines()[0]
+    assert table.startswith("| cell | test uni (n=") and "| human test uni (n=20) |" in table
+    assert "| human aug test uni (n=100) |" in table
+    assert "Confusion matrix of the validation pick" in proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +86,9 @@ def test_smoke_sweep_logs_every_cell_and_the_report(speech_smoke):
 
 
 @pytest.mark.parametrize("value, fragment", [
-    ("/no/such/folder", "/no/such/folder is neither japanese_vowels"),
+    ("/no/such/folder", "/no/such/folder is neither digits, three_words, japanese_vowels"),
     ("{tmp}/clip.wav", "clip.wav is a file"),
-    ("{tmp}", "reading a Speech Commands folder is not built yet"),
+    ("{tmp}", "has no word folders; expected Speech Commands v0.02's layout"),
 ])
 def test_bad_dataset_refused_before_any_work(value, fragment, tmp_path):
     (tmp_path / "clip.wav").write_bytes(b"")

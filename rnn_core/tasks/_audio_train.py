@@ -30,8 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "dataset": None,  # named by the study (prepared on the driver); kept with the run
 }
 
-# test splits beyond ``test`` that the data may hold, reported as test_<name>_*
-EXTRA_TEST_SPLITS = ("human",)
+# test splits beyond ``test`` that the data may hold, reported as test_<name>_* with their
+# confusion counts (the report's confusion matrix on human speech)
+EXTRA_TEST_SPLITS = ("human", "human_aug")
 
 
 def build_model(cfg: dict, num_features: int, num_classes: int) -> FrameClassifier:
@@ -61,9 +62,11 @@ def predict(model: nn.Module, split: FeatureSplit, batch_size: int, device: torc
 
 
 def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: list[str],
-                  recall: bool) -> dict[str, float]:
+                  recall: bool, confusion: bool = False) -> dict[str, float]:
     """loss, acc, n and, with ``recall``, ``recall_<class>`` for every class present (the
-    share of that class's sequences predicted as it)."""
+    share of that class's sequences predicted as it); with ``confusion``, the count of
+    sequences of each class predicted as each other, ``confusion_<true>__<predicted>``, where
+    not zero (a missing pair is 0)."""
     n = len(true)
     out = {"loss": loss_sum / max(n, 1), "acc": float((pred == true).mean()) if n else 0.0}
     if recall:
@@ -72,6 +75,10 @@ def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: 
             mask = true == c
             if mask.any():
                 out[f"recall_{metric_key(name)}"] = float((pred[mask] == c).mean())
+    if confusion and n:
+        pairs, counts = np.unique(np.stack([true, pred]), axis=1, return_counts=True)
+        for (t, p), k in zip(pairs.T, counts, strict=True):
+            out[f"confusion_{metric_key(classes[t])}__{metric_key(classes[p])}"] = float(k)
     return out
 
 
@@ -109,7 +116,7 @@ class AudioTrainer:
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """Loss and accuracy; on ``test``, also the count and per-class recall, and the same
-        for every extra test split (``human_acc``, ...)."""
+        for every extra test split (``human_acc``, ...) with its confusion counts."""
         names = [split] + ([s for s in EXTRA_TEST_SPLITS if s in self.splits]
                            if split == "test" else [])
         out: dict[str, float] = {}
@@ -117,7 +124,8 @@ class AudioTrainer:
             loss, pred, true = predict(model, self.splits[name],
                                        int(self.config["eval_batch_size"]), self.device,
                                        self.amp.precision)
-            metrics = split_metrics(loss, pred, true, self.data.classes, recall=split == "test")
+            metrics = split_metrics(loss, pred, true, self.data.classes, recall=split == "test",
+                                    confusion=name in EXTRA_TEST_SPLITS)
             prefix = "" if name == split else f"{name}_"
             out.update({f"{prefix}{k}": v for k, v in metrics.items()})
         return out

@@ -1,8 +1,8 @@
 """Audio sequence classification: feature frames (MFCCs, LPC cepstra) -> class; study S5.
 
 Driver side only (no torch): the task's declaration and preparing its data once. The data is
-one of the named datasets (``DATASETS``; a Speech Commands folder's reader is not built
-yet); the trainer is ``rnn_core.tasks._audio_train.AudioTrainer``.
+one of the named datasets (``DATASETS``) or a folder in Speech Commands v0.02's layout; the
+trainer is ``rnn_core.tasks._audio_train.AudioTrainer``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import logging
 import time
 from pathlib import Path
 
-from rnn_core.errors import ConfigError, DataError
+from rnn_core.data.speech_commands import WORD_SETS
+from rnn_core.errors import ConfigError
 from rnn_core.tasks._base import Task
 
 __all__ = ["DATASETS", "DEFAULT_DATASET", "TASK", "data_options", "metric_key", "prepare"]
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 
 # name -> what it is (the study's --dataset help); anything else is a Speech Commands folder
 DATASETS = {
+    "digits": "spoken zero..nine, synthetic speakers (built on first use) + 2 human voices",
+    "three_words": "S5's words one, two, three of the digits set",
     "japanese_vowels": "UCI Japanese Vowels, 9 speakers, 12 LPC cepstra per frame (aeon wheel)",
 }
-DEFAULT_DATASET = "japanese_vowels"
+DEFAULT_DATASET = "digits"
 
 
 def metric_key(name: str) -> str:
@@ -39,15 +42,27 @@ def data_options(grid: dict, base: dict) -> dict:
     return {"dataset": str(values[0])}
 
 
-def resolve_dataset(data_path: str | None, dataset: str) -> str:
-    """The dataset to read: ``--data-path`` (a Speech Commands folder) where given, else the
-    named one or a folder path; ConfigError when the two disagree."""
-    if data_path is None:
-        return dataset
-    if dataset not in DATASETS and Path(dataset).resolve() != Path(data_path).resolve():
+def resolve_dataset(data_path: str | None, dataset: str
+                    ) -> tuple[str | None, tuple[str, ...] | None]:
+    """(the Speech Commands folder to read, its words) for a dataset name or folder and
+    ``--data-path``: a word set (digits, three_words) reads those words from ``--data-path``
+    where given, else from the built digits set (folder None); a folder reads every word
+    folder. ConfigError when the two name different data.
+
+    japanese_vowels is no folder: (None, None).
+    """
+    if dataset == "japanese_vowels":
+        if data_path is not None:
+            raise ConfigError(f"--data-path {data_path}: japanese_vowels is read from the aeon "
+                              "wheel, not a folder; give --dataset PATH for a Speech Commands "
+                              "folder")
+        return None, None
+    if dataset in WORD_SETS:
+        return data_path, WORD_SETS[dataset]
+    if data_path is not None and Path(dataset).resolve() != Path(data_path).resolve():
         raise ConfigError(f"--data-path {data_path} and --dataset {dataset} name two datasets; "
                           "give one")
-    return data_path
+    return dataset, None
 
 
 def prepare(data_path: str | None, seed: int, options: dict):
@@ -57,15 +72,22 @@ def prepare(data_path: str | None, seed: int, options: dict):
     Returns:
         (FeatureSet, info)
     """
-    dataset = resolve_dataset(data_path, str(options.get("dataset", DEFAULT_DATASET)))
+    dataset = str(options.get("dataset", DEFAULT_DATASET))
+    folder, words = resolve_dataset(data_path, dataset)
     t0 = time.perf_counter()
     if dataset == "japanese_vowels":
         from rnn_core.data.japanese_vowels import load_japanese_vowels
 
         data = load_japanese_vowels(seed)
     else:
-        raise DataError(f"{dataset}: reading a Speech Commands folder is not built yet; "
-                        f"the datasets read are {', '.join(DATASETS)}")
+        from rnn_core.data.speech_commands import load_speech_commands
+
+        source = None
+        if folder is None:
+            from rnn_core.data.spoken_digits import BUILD, digits_root
+
+            folder, source = digits_root(), f"{dataset}:{BUILD}"
+        data = load_speech_commands(folder, words, source)
     data = data.standardized()
     counts = {name: len(s) for name, s in data.splits.items()}
     log.info("data: %s, %d classes, %d features, sequences %s (%.1f s)", dataset,
@@ -81,16 +103,20 @@ TASK = Task(
     mode="max",
     metrics=("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc", "tokens_per_s",
              "epoch_seconds", "test_loss", "test_acc", "test_n", "test_seconds",
-             "test_human_loss", "test_human_acc", "test_human_n", "n_params",
+             "test_human_loss", "test_human_acc", "test_human_n", "test_human_aug_loss",
+             "test_human_aug_acc", "test_human_aug_n", "best_val_loss", "n_params",
              "n_trainable_params"),
-    # per-class recall on each test split, named by the data's classes
-    metric_prefixes=("test_recall_", "test_human_recall_"),
+    # per-class recall on each test split and the confusion counts of the human ones
+    # (``<split>_confusion_<true>__<predicted>``), named by the data's classes
+    metric_prefixes=("test_recall_", "test_human_recall_", "test_human_aug_recall_",
+                     "test_human_confusion_", "test_human_aug_confusion_"),
     trainer="rnn_core.tasks._audio_train:AudioTrainer",
     prepare=prepare,
     data_options=data_options,
     name_keys=(("cell", ""), ("num_layers", "L"), ("hidden_size", "H")),
-    data_help="a Speech Commands v0.02 folder (its reader is not built yet: refused; "
-              "--dataset japanese_vowels is read)",
+    data_help="a Speech Commands v0.02 folder (word folders of 1 s 16 kHz wav clips, "
+              "validation_list.txt, testing_list.txt); --dataset digits or three_words picks "
+              "those words from it",
     subset=("train_subset", "sequences"),
     reference="study S5 (Speech Commands one/two/three, MFCC, 3 x 32 hand-written cells): "
               "GRU ~84 %, RNN_RELU ~59 %, RNN_TANH ~47 %; Japanese Vowels: Kudo et al. 1999 "

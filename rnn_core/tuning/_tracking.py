@@ -273,6 +273,18 @@ def newest_sweep(client, experiment_name: str | None) -> str:
     return parents[0].info.run_id
 
 
+def experiment_sweeps(tracking_uri: str, experiment_name: str | None) -> list[str]:
+    """The parent run ids of every sweep in ``experiment_name`` (default rnn-sweeps), oldest
+    first."""
+    client = client_for(tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
+    if exp is None:
+        raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
+    parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
+                                 order_by=["attributes.start_time ASC"], max_results=1000)
+    return [r.info.run_id for r in parents]
+
+
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
                 experiment_name: str | None = None) -> SweepRecord:
     """A sweep's child runs and their objective by epoch, read back from MLflow.

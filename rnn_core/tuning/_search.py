@@ -195,6 +195,13 @@ class StudySearch(OptunaSearch):
             self._ot_trials[trial_id] = Trial(self._ot_study, self._orphans.pop(0))
         return super().suggest(trial_id)
 
+    def finished_trials(self) -> int:
+        """Trials Optuna has been told the end of (COMPLETE or PRUNED): what TPE models."""
+        from optuna.trial import TrialState
+
+        return len(self._ot_study.get_trials(deepcopy=False,
+                                             states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
     def trial_number(self, trial_id: str) -> int | None:
         """The Optuna trial number of a Ray trial (None: not one of this study's)."""
         trial = self._ot_trials.get(trial_id)

@@ -68,6 +68,8 @@ class Replay:
     # objective, its test objective)
     curve: list[tuple[int, tuple, float, float]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # ASHA's rules broken (none expected)
+    # per sampled trial: how many trials Optuna had been told the end of when it was asked
+    told: list[int] = field(default_factory=list)
 
     @property
     def compute(self) -> int:
@@ -99,6 +101,7 @@ class _TableController(SimController):
             i = len(self.trials)
             tid = f"sim_{i:05d}"
             if self.searcher is not None:
+                self.out.told.append(self.searcher.finished_trials())
                 params = self.searcher.suggest(tid)
                 key = tuple(params[k] for k in self.table.keys)
             else:

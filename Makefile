@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install audio-tools run smoke test test-fast lint mlflow-ui clean
+.PHONY: install audio-tools run smoke test test-fast lint mlflow-ui optuna-dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +51,18 @@ MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server \
 		--backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+
+# Optuna's dashboard on the study file that sampled searches (--search random|tpe|nsga2) keep
+# beside mlruns.db, local only (127.0.0.1). `make optuna-dashboard OPTUNA_DB=/path/optuna.db
+# OPTUNA_PORT=8081` for another file or port. The file must exist: the dashboard would create
+# an empty one.
+OPTUNA_DB ?= optuna.db
+OPTUNA_PORT ?= 8080
+optuna-dashboard: $(STAMP)
+	@test -f $(OPTUNA_DB) || { echo "make optuna-dashboard: $(OPTUNA_DB) not found; run a \
+	sampled search first (--search tpe), or give OPTUNA_DB=/path/optuna.db" >&2; exit 2; }
+	$(VENV)/bin/optuna-dashboard sqlite:///$(abspath $(OPTUNA_DB)) --host 127.0.0.1 \
+		--port $(OPTUNA_PORT)
 
 clean:
 	rm -rf ray_results mlruns.db mlartifacts report reports/*-*/

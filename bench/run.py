@@ -20,6 +20,9 @@ where they are short, medians), because the machine's cores are shared with othe
   study's configs, decoder over the vocabulary included, / dense matmul FLOP/s.
 - search efficiency: ASHA and synchronous SHA vs the full grid (FIFO), same subset, grid and seed,
   over seeds.
+- searchers (``bench/search.py``): TPE + ASHA and random + ASHA vs the grid's pick at a quarter
+  of its compute, NSGA-II's and random's fronts vs the grid's at half, over sampler seeds 0-2,
+  replayed with the real searcher and scheduler on a table recorded by a real grid sweep.
 - data path: cold fetch+tokenize+encode (fresh cache folder) vs warm cache load.
 - memory: peak summed PSS (and RSS) of the sweep's process tree, sampled every 0.5 s.
 - full study: measured by ``bench/full_study.py`` (``--full-study DIR``), else an estimate.
@@ -661,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the efficiency figure (trials use 1)")
     parser.add_argument("--only",
-                        help="comma list: efficiency,lm,padding,overhead,search,data")
+                        help="comma list: efficiency,lm,padding,overhead,search,searchers,"
+                             "data")
     parser.add_argument("--preset-sweep", action=argparse.BooleanOptionalAction, default=None,
                         help="also run the quick-preset sweep (~9 min) and account its "
                              "overhead (default: on without --quick)")
@@ -709,6 +713,11 @@ def main(argv: list[str] | None = None) -> int:
             figs += search_figs
             sweeps += sw
             accounts += accs
+        if want("searchers"):
+            print("searchers on the recorded table ...", flush=True)
+            from bench.search import TABLE, load_table, search_figures
+
+            figs += search_figures(load_table(TABLE))
         if want("overhead"):
             print("platform overhead ...", flush=True)
             if preset_sweep:

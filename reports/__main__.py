@@ -1,6 +1,7 @@
 """``python -m reports``: rebuild the report of a finished sweep of any study from MLflow
 (the study, and so which report, is read from the sweep's parent run); ``--models``: how to
-load, predict with and serve the model the sweep registered."""
+load, predict with and serve the model the sweep registered; ``--fronts``: the Pareto fronts
+of every sweep of an experiment on one page."""
 
 from __future__ import annotations
 
@@ -38,15 +39,30 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
     p.add_argument("--experiment-name", default="rnn-sweeps",
-                   help="used when --parent-run-id is not given: its newest sweep")
+                   help="used when --parent-run-id is not given: its newest sweep (with "
+                        "--fronts: all its sweeps)")
     p.add_argument("--parent-run-id", help="the sweep's MLflow parent run")
     p.add_argument("--out", help="folder for report.html and the tables "
                                  "(default: ./reports/<study>-<parent run id prefix>)")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
     p.add_argument("--models", action="store_true",
                    help="print how to load and serve the sweep's registered model instead")
+    p.add_argument("--fronts", action="store_true",
+                   help="one page with the Pareto front of every sweep of --experiment-name "
+                        "and their combined front (default folder: ./reports/fronts-<name>)")
     args = p.parse_args(argv)
+    if args.fronts and (args.parent_run_id or args.models or args.log):
+        print("python -m reports: error: --fronts reads every sweep of --experiment-name; "
+              "leave out --parent-run-id, --models and --log", file=sys.stderr)
+        return 2
     try:
+        if args.fronts:
+            from reports.fronts import build_fronts_report
+
+            print(build_fronts_report(args.tracking_uri, args.experiment_name,
+                                      args.out or Path("reports") /
+                                      f"fronts-{args.experiment_name}"))
+            return 0
         if args.models:
             from rnn_core.tuning import model_usage
 

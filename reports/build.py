@@ -21,6 +21,7 @@ from reports.findings import (
     validation_pick,
 )
 from reports.frames import pareto_frame, spread_by, study_table, to_markdown, trials_frame
+from reports.optuna_figures import optuna_section, section_html
 from reports.page import finish_report, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from rnn_core.tasks import SENTIMENT, Task
@@ -42,11 +43,12 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                  title: str = "sweep", task: Task = SENTIMENT, subtitle: str = "",
                  reference: dict | None = None, preset: str | None = None,
                  pngs: bool = True, search: str | None = None,
-                 optuna_study: str | None = None) -> str:
+                 optuna_study: str | None = None, optuna_storage: str | None = None) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
     The task decides the objective (and whether lower is better) the pick, Pareto front,
-    curves and table rank by; its test metric stands beside it.
+    curves and table rank by; its test metric stands beside it. A sampled search's Optuna
+    study (``optuna_study`` in ``optuna_storage``) adds Optuna's own figures.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,6 +84,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
         figures["heatmap"] = heat
     figures["curves"] = plot_curves(history, trials, task.objective)
     parts = [findings_html(sentences)]
+    section = (optuna_section(optuna_study, optuna_storage, best)
+               if optuna_study and optuna_storage else None)
     for i, (name, fig) in enumerate(figures.items()):
         parts.append(figure_html(fig, name, first=i == 0))
         if name == "pareto":
@@ -89,6 +93,9 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                       f"{task.measure})</h2>",
                       table_html(named[["run_name", "n_params", best, test, "status"]],
                                  pick_name)]
+    if section is not None:
+        parts += section_html(section, figure_html)
+        figures.update(section.figures)
     if len(spread) > 1:
         parts += [f"<h2>By optimizer (best validation {task.measure} over its trials)</h2>",
                   table_html(spread.round(4))]
@@ -127,4 +134,5 @@ def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                         subtitle=subtitle(record.params, record.started, record.parent_run_id),
                         reference=reference, preset=record.params.get("preset"),
                         search=record.params.get("search"),
-                        optuna_study=record.params.get("optuna_study"))
+                        optuna_study=record.params.get("optuna_study"),
+                        optuna_storage=record.params.get("optuna_storage"))

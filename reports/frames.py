@@ -8,7 +8,7 @@ import pandas as pd
 from rnn_core.tasks import SENTIMENT, Task
 
 __all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
-           "study_table", "to_markdown", "sweep_accounting"]
+           "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout", "optimizer", "lr")
@@ -83,6 +83,33 @@ def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_
             best = val
     out.loc[front, "on_front"] = True
     return out.sort_values(x, na_position="last").reset_index(drop=True)
+
+
+def hypervolume(points: np.ndarray, ref: tuple[float, float], mode: str = "max") -> float:
+    """The area a set of (size, objective) points dominates up to ``ref``: smaller size and a
+    better objective (higher for ``mode`` max, lower for min) are better; ``ref`` is (the
+    largest size, the worst objective) counted. Points beyond ``ref`` add nothing.
+
+    Args:
+        points: shape (n, 2): size (e.g. log10 parameters), objective.
+        ref: (size, objective) of the reference corner.
+    """
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    sign = 1.0 if mode == "max" else -1.0
+    x, y = pts[:, 0], sign * pts[:, 1]
+    x_ref, y_ref = ref[0], sign * ref[1]
+    keep = (x < x_ref) & (y > y_ref) & np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    area = 0.0
+    # each slice of size between two points is covered up to the best objective of the
+    # points at or below it
+    order = np.argsort(x)
+    xs, ys = x[order], y[order]
+    best_so_far = np.maximum.accumulate(ys) if len(ys) else ys
+    edges = np.append(xs, x_ref)
+    for i in range(len(xs)):
+        area += (edges[i + 1] - edges[i]) * (best_so_far[i] - y_ref)
+    return float(area)
 
 
 def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:

@@ -45,6 +45,9 @@ LOOP_DEFAULTS: dict[str, Any] = {
     # learning rate lr * lr_decay ** max(0, epoch - lr_decay_start) (Zaremba et al. 2014);
     # 1.0 keeps it constant
     "lr_decay": 1.0, "lr_decay_start": 0,
+    # also evaluate the current model on test after every epoch (``epoch_test_*``): for
+    # recording tabular benchmarks (bench/search.py), never for picking a model
+    "test_every_epoch": False,
 }
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -75,11 +78,13 @@ class TrainConfig:
     precision: str
     lr_decay: float
     lr_decay_start: int
+    test_every_epoch: bool
 
     @classmethod
     def from_dict(cls, cfg: dict) -> TrainConfig:
         kinds = {"task": str, "optimizer": str, "device": str, "precision": str, "lr": float,
-                 "weight_decay": float, "grad_clip": float, "lr_decay": float}
+                 "weight_decay": float, "grad_clip": float, "lr_decay": float,
+                 "test_every_epoch": bool}
         values = {f.name: kinds.get(f.name, int)(cfg[f.name] or 0) for f in fields(cls)}
         if values["precision"] not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"precision {values['precision']!r} is not fp32, bf16 or fp16")
@@ -244,6 +249,9 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
             "epoch_seconds": time.perf_counter() - t0,
             **({"lr": tc.lr_at(epoch)} if tc.lr_decay != 1.0 else {}),
         }
+        if tc.test_every_epoch:
+            metrics.update({f"epoch_test_{k}": v
+                            for k, v in trainer.evaluate(model, "test").items()})
         if epoch == tc.max_epochs:
             t_test = time.perf_counter()
             best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is

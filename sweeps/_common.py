@@ -120,6 +120,10 @@ def build_parser(doc: str | None, space: ModuleType,
                         "(preset default)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="override the recipe's optimizer")
     p.add_argument("--lr", type=_positive(float), help="override the recipe's learning rate")
+    p.add_argument("--test-every-epoch", action="store_const", const=True,
+                   help="also log each epoch's test metrics of the current model "
+                        "(epoch_test_*): for recording benchmark tables such as "
+                        "bench/data/search_table.csv; models are still picked on validation")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto (default): bfloat16 autocast where the CPU (AVX-512 BF16, AMX) "
                         "or GPU runs it natively, else float32; fp16 (CUDA only) uses a "

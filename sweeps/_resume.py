@@ -27,7 +27,8 @@ DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None)
             ("--num-samples", "num_samples", 1), ("--seed", "seed", 0),
             ("--train-subset", "train_subset", None), ("--optimizer", "optimizer", None),
             ("--lr", "lr", None), ("--data-path", "data_path", None),
-            ("--precision", "precision", None), ("--search", "search", "grid"))
+            ("--precision", "precision", None), ("--search", "search", "grid"),
+            ("--test-every-epoch", "test_every_epoch", None))
 
 
 @dataclass
@@ -80,6 +81,8 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
         recipe["optimizer"] = args.optimizer
     if args.lr:
         recipe["lr"] = args.lr
+    if getattr(args, "test_every_epoch", None):
+        recipe["test_every_epoch"] = True
     if search in ("grid", "coefficient"):
         num_samples = args.num_samples or samples or 1  # a grid's seeds
     else:
@@ -172,6 +175,8 @@ _UNKNOWN = object()
 def _saved_value(opts: SweepOptions, attr: str):
     if attr in ("optimizer", "lr", "precision"):
         return opts.base.get(attr, _UNKNOWN)
+    if attr == "test_every_epoch":
+        return bool(opts.base.get(attr, False))
     return getattr(opts, attr, _UNKNOWN)
 
 

@@ -156,6 +156,17 @@ def test_resume_keeps_the_search_and_its_distributions():
         from_saved(saved, args, (), "ray/x")
 
 
+def test_resume_keeps_test_every_epoch_as_saved():
+    saved = {"grid": {"num_layers": [1, 2]}, "max_epochs": 2, "base": {}}
+    args = argparse.Namespace(smoke_test=False, scheduler=None, search=None, num_samples=None,
+                              train_subset=None, test_every_epoch=True)
+    with pytest.raises(ConfigError, match="--test-every-epoch True contradicts the saved "
+                                          "sweep's test-every-epoch False"):
+        from_saved(saved, args, (), "ray/x")
+    saved["base"]["test_every_epoch"] = True
+    assert from_saved(saved, args, (), "ray/x").base["test_every_epoch"] is True
+
+
 def test_a_trial_asked_after_the_last_save_goes_to_the_next_trial_on_resume(tmp_path):
     """Optuna writes an ``ask`` to its SQLite file at once, Ray saves the searcher now and
     then: a trial asked in between is handed to the resumed sweep's next trial, not lost

@@ -35,6 +35,23 @@ def test_reports_every_epoch_and_tests_the_best_state_once(reviews):
     assert set(last_ckpt["model_config"]) >= {"vocab_size", "hidden_size", "cell"}
 
 
+def test_test_every_epoch_logs_each_epochs_test_and_changes_nothing_else(reviews):
+    """``test_every_epoch`` (recording a benchmark table): the current model's test metrics
+    after every epoch; the best-on-validation epoch's equal the final ``test_acc``, and the
+    training itself is the same as without it."""
+    cfg = {**SMALL, "seed": 4}
+    plain, logged = [], []
+    train(cfg, reviews, report=lambda m, st: plain.append(m))
+    train({**cfg, "test_every_epoch": True}, reviews, report=lambda m, st: logged.append(m))
+    assert all({"epoch_test_acc", "epoch_test_loss"} <= set(m) for m in logged)
+    assert not any("epoch_test_acc" in m for m in plain)
+    for a, b in zip(plain, logged, strict=True):
+        assert a["val_acc"] == b["val_acc"] and a["train_loss"] == b["train_loss"]
+    vals = [m["val_acc"] for m in logged]
+    best_epoch = vals.index(max(vals))  # the first that reached the best is the one kept
+    assert logged[best_epoch]["epoch_test_acc"] == pytest.approx(logged[-1]["test_acc"])
+
+
 def test_same_seed_same_metrics(reviews):
     """Determinism on CPU: the same seed gives the same metrics at every epoch."""
     def history(seed: int) -> list[dict]:

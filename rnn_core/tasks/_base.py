@@ -12,7 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Serving", "Task"]
+__all__ = ["EPOCH_TEST", "Serving", "Task"]
+
+# every task's test metrics of the current model after each epoch, when the loop's
+# ``test_every_epoch`` asks for them (``epoch_test_acc``, ...)
+EPOCH_TEST = "epoch_test_"
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ class Task:
 
     def keeps(self, metric: str) -> bool:
         """Whether MLflow keeps ``metric`` (in ``metrics`` or of a ``metric_prefixes`` family)."""
-        return metric in self.metrics or metric.startswith(self.metric_prefixes)
+        return (metric in self.metrics or metric.startswith(self.metric_prefixes)
+                or metric.startswith(EPOCH_TEST))
 
     @property
     def measure(self) -> str:

@@ -116,6 +116,33 @@ class DrawConditional:
         return out
 
 
+def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None = None,
+                 conditional: dict | None = None):
+    """Optuna's sampler for ``search`` (random, tpe, nsga2) with this platform's settings; over
+    a space of categorical parameters only (``sampled``, no ``conditional`` keys), wrapped so
+    that no configuration is proposed twice (``_untried.UntriedSampler``)."""
+    import optuna
+
+    from rnn_core.tuning._untried import UntriedSampler, finite_categorical
+
+    if search == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif search == "tpe":
+        # a third of the budget drawn at random before TPE models the results (Optuna's
+        # default of 10 would leave a small budget all random)
+        sampler = optuna.samplers.TPESampler(seed=seed,
+                                             n_startup_trials=max(2, min(10, num_samples // 3)))
+    elif search == "nsga2":
+        # a generation is a quarter of the budget, 4 to 50 trials (Optuna's default is 50)
+        sampler = optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, min(50, num_samples // 4)))
+    else:
+        raise ValueError(f"no Optuna sampler for search {search!r}")
+    if sampled and not conditional and finite_categorical(sampled):
+        sampler = UntriedSampler(sampler, sampled, seed)
+    return sampler
+
+
 def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
                   num_samples: int, seed: int, storage_url: str | None, study_name: str):
     """The Ray Tune search algorithm for a sampled search (None for the grid)."""
@@ -124,20 +151,11 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
     import optuna
 
     sampled, conditional, _ = optuna_space(space)
-    if search == "random":
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-        metric, mode_ = objective, mode
-    elif search == "tpe":
-        # a third of the budget drawn at random before TPE models the results (Optuna's
-        # default of 10 would leave a small budget all random)
-        sampler = optuna.samplers.TPESampler(seed=seed,
-                                             n_startup_trials=max(2, min(10, num_samples // 3)))
-        metric, mode_ = objective, mode
-    else:
-        # a generation is a quarter of the budget, 4 to 50 trials (Optuna's default is 50)
-        sampler = optuna.samplers.NSGAIISampler(
-            seed=seed, population_size=max(4, min(50, num_samples // 4)))
+    sampler = make_sampler(search, num_samples, seed, sampled, conditional)
+    if search == "nsga2":
         metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
+    else:
+        metric, mode_ = objective, mode
     storage = optuna.storages.RDBStorage(storage_url)
     draw = DrawConditional(sampled, conditional) if conditional else sampled
     searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
@@ -176,6 +194,13 @@ class StudySearch(OptunaSearch):
 
             self._ot_trials[trial_id] = Trial(self._ot_study, self._orphans.pop(0))
         return super().suggest(trial_id)
+
+    def finished_trials(self) -> int:
+        """Trials Optuna has been told the end of (COMPLETE or PRUNED): what TPE models."""
+        from optuna.trial import TrialState
+
+        return len(self._ot_study.get_trials(deepcopy=False,
+                                             states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
     def trial_number(self, trial_id: str) -> int | None:
         """The Optuna trial number of a Ray trial (None: not one of this study's)."""

@@ -293,9 +293,23 @@ def find_sweeps(tracking_uri: str, experiment_name: str | None, study: str | Non
             or r.data.tags.get("study") != skip_study]
 
 
+def experiment_sweeps(tracking_uri: str, experiment_name: str | None) -> list[str]:
+    """The parent run ids of every sweep in ``experiment_name`` (default rnn-sweeps), oldest
+    first."""
+    client = client_for(tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
+    if exp is None:
+        raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
+    parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
+                                 order_by=["attributes.start_time ASC"], max_results=1000)
+    return [r.info.run_id for r in parents]
+
+
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
-                experiment_name: str | None = None) -> SweepRecord:
-    """A sweep's child runs and their objective by epoch, read back from MLflow.
+                experiment_name: str | None = None,
+                history_metrics: tuple[str, ...] = ()) -> SweepRecord:
+    """A sweep's child runs and their objective by epoch, read back from MLflow
+    (``history_metrics``: more metrics by epoch in the history).
 
     With no ``parent_run_id``, the newest parent run in ``experiment_name`` is used. The task
     (and so the objective) is the parent run's ``task`` tag; sweeps logged before tasks
@@ -327,13 +341,14 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
         row.update({f"param.{k}": v for k, v in r.data.params.items()})
         row.update(r.data.metrics)
         rows.append(row)
-        seconds = {m.step: m.value
-                   for m in client.get_metric_history(r.info.run_id, "epoch_seconds")}
+        by_step = {k: {m.step: m.value for m in client.get_metric_history(r.info.run_id, k)}
+                   for k in ("epoch_seconds", *history_metrics)}
         for m in client.get_metric_history(r.info.run_id, task.objective):
             hist.append({"run_id": r.info.run_id, "run_name": r.info.run_name,
                          "epoch": m.step, task.objective: m.value,
-                         "epoch_seconds": seconds.get(m.step, float("nan"))})
-    columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds"]
+                         **{k: v.get(m.step, float("nan")) for k, v in by_step.items()}})
+    columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds",
+               *history_metrics]
     return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
                        task, parent.data.tags.get("study", ""), dict(parent.data.params),
                        parent.info.start_time / 1000, parent.info.experiment_id)

@@ -65,11 +65,26 @@ def _dataset(text: str) -> list[str]:
     return [text]
 
 
+FEATURE_NORMS = ("auto", "global", "utterance")
+
+
+def _feature_norms(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or set(values) - set(FEATURE_NORMS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected auto, global, utterance or a comma-separated list of them")
+    return list(dict.fromkeys(values))
+
+
 AXES = (
     Axis("--cells", "cell", _cells, "cells, e.g. lstm,gru (default: all 5)"),
     Axis("--directions", "bidirectional", _directions, "uni, bi or uni,bi (default: both)"),
     Axis("--dataset", "dataset", _dataset,
          "digits (default), three_words, japanese_vowels or a Speech Commands folder"),
+    Axis("--feature-norm", "feature_norm", _feature_norms,
+         "global (the training split's scale), utterance (also each clip less its mean "
+         "frame), auto (utterance for words, global for japanese_vowels; default), or a "
+         "comma-separated list as an axis"),
 )
 
 

@@ -19,7 +19,7 @@ from rnn_core.data.features import (
 )
 from rnn_core.errors import ConfigError
 from rnn_core.models import FrameClassifier, FrameConfig, count_parameters
-from rnn_core.tasks._audio_train import split_metrics
+from rnn_core.tasks._audio_train import AudioTrainer, split_metrics
 from rnn_core.tasks.audio import data_options, resolve_dataset
 from rnn_core.training import train
 from tests._sweeps import ROOT
@@ -149,7 +149,7 @@ def test_trainer_learns_and_reports_each_test_split(cell, backend):
     data = _separable(240, 0)
     m = train({"task": "audio", "cell": cell, "backend": backend, "num_layers": 1,
                "hidden_size": 16, "input_size": 8, "max_epochs": 6, "lr": 0.01,
-               "batch_size": 16}, data)
+               "batch_size": 16, "feature_norm": "global"}, data)
     assert m["best_val_acc"] > 0.9 and m["test_acc"] > 0.85 and m["test_human_acc"] > 0.8
     assert m["test_n"] == 90 and m["test_human_n"] == 30
     assert {f"test_recall_{c}" for c in "abc"} <= set(m)
@@ -203,3 +203,38 @@ def test_speech_report_tables_per_cell_direction_and_split(tmp_path):
     summary = write_speech_report(runs, tmp_path, pngs=False)
     assert "human test acc 0.8500 on 20 clips" in summary
     assert (tmp_path / "report.html").exists() and (tmp_path / "pick_recall.csv").exists()
+
+
+def test_centering_takes_each_sequences_own_mean_frame():
+    from rnn_core.data.features import from_sequences
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.normal(loc=3.0 * i, size=(n, 4)).astype(np.float32)
+            for i, n in enumerate((5, 1, 9))]
+    split = from_sequences(seqs, [0, 1, 2], ["a", "b", "c"], 4).centered()
+    for i, seq in enumerate(seqs):
+        np.testing.assert_allclose(split.sequence(i), seq - seq.mean(0), atol=1e-5)
+    assert np.array_equal(split.offsets, from_sequences(seqs, [0, 1, 2], ["a", "b", "c"],
+                                                         4).offsets)
+
+
+def test_feature_norm_auto_keeps_the_speaker_in_japanese_vowels():
+    """Japanese Vowels' class is its speaker, partly carried by the mean frame: auto leaves
+    it; spoken words are centred."""
+    from rnn_core.tasks._audio_train import feature_norm
+
+    assert feature_norm({"dataset": "japanese_vowels"}) == "global"
+    assert feature_norm({"dataset": "digits", "feature_norm": "auto"}) == "utterance"
+    assert feature_norm({"dataset": "digits", "feature_norm": "global"}) == "global"
+
+
+def test_utterance_norm_reaches_every_split_the_trainer_uses():
+    """With feature_norm utterance, every split the trainer evaluates (human included) has
+    each clip's mean frame at zero."""
+    data = _separable(240, 0)
+    base = {**AudioTrainer.DEFAULTS, "task": "audio", "seed": 0}
+    trainer = AudioTrainer({**base, "feature_norm": "utterance"}, data)
+    trainer.setup(torch.device("cpu"))
+    for name, split in trainer.splits.items():
+        means = np.add.reduceat(split.frames, split.offsets[:-1], axis=0)
+        assert np.abs(means).max() < 1e-3 * split.lengths.max(), name

@@ -46,3 +46,22 @@ def test_new_sqlite_store_is_the_one_mlflow_builds(tmp_path, monkeypatch):
     MlflowClient(f"sqlite:///{tmp_path / 'first.db'}").create_experiment("other")
     check_tracking(f"sqlite:///{tmp_path / 'first.db'}", "rnn-sweeps")
     assert MlflowClient(f"sqlite:///{tmp_path / 'first.db'}").get_experiment_by_name("other")
+
+
+def test_a_grid_axis_beyond_the_name_keys_is_in_the_run_names():
+    """Two grid trials that differ only in an axis the task's names leave out (the speech
+    study's --feature-norm) get two names; one-value axes and named keys add nothing."""
+    from rnn_core.tasks import get_task
+    from rnn_core.tuning._sweep import SweepSpec, _name_extra
+    from rnn_core.tuning._tracking import trial_name
+
+    space = {"cell": ["gru", "lstm"], "bidirectional": [True], "dataset": ["digits"],
+             "feature_norm": ["global", "utterance"]}
+    spec = SweepSpec(study="speech_commands", task="audio", param_space=space,
+                     base_config={}, max_epochs=1)
+    extra = _name_extra(spec, get_task("audio"))
+    assert extra == ("feature_norm",)
+    base = {"task": "audio", "num_layers": 3, "hidden_size": 32, "bidirectional": True}
+    names = {trial_name({**base, "cell": "gru", "feature_norm": v}, extra)
+             for v in ("global", "utterance")}
+    assert names == {"gru-L3-H32-bi-global", "gru-L3-H32-bi-utterance"}

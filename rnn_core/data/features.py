@@ -48,6 +48,19 @@ class FeatureSplit:
         return from_sequences([self.sequence(i) for i in idx], self.labels[idx],
                               self.speakers[idx], self.frames.shape[1])
 
+    def centered(self) -> FeatureSplit:
+        """Each sequence less its own mean frame (cepstral mean normalisation): a fixed
+        channel or voice colouring, a constant offset on every frame of a clip in the
+        cepstral domain, is taken out, so a model trained on one channel meets another's
+        clips on the same footing."""
+        if not len(self):
+            return self
+        lengths = np.maximum(self.lengths, 1)[:, None]
+        means = np.add.reduceat(self.frames.astype(np.float64), self.offsets[:-1], axis=0)
+        means = means / lengths
+        frames = self.frames - np.repeat(means, self.lengths, axis=0).astype(np.float32)
+        return FeatureSplit(frames, self.offsets, self.labels, self.speakers)
+
     def subset(self, n: int | None, seed: int) -> FeatureSplit:
         """A seeded random ``n`` of the sequences (all of them for None or n >= len)."""
         if n is None or n >= len(self):

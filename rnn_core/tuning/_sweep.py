@@ -302,13 +302,17 @@ def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
 
 
 def _name_extra(spec: SweepSpec, task) -> tuple[str, ...]:
-    """Keys a sampled search varies that the task's run names leave out (the grid's names
-    stay as they are)."""
-    if spec.search == "grid" or _given_points(spec.param_space):
+    """Keys a search varies that the task's run names leave out: every list or distribution
+    of a sampled search, and a grid's axes of two or more values (two trials of a grid would
+    otherwise share a run name)."""
+    if _given_points(spec.param_space):
         return ()
     from search_spaces.distributions import Distribution
 
     named = {k for k, _ in task.name_keys} | {"variant", "bidirectional", "embedding"}
+    if spec.search == "grid":
+        return tuple(k for k, v in spec.param_space.items()
+                     if k not in named and isinstance(v, list) and len(v) > 1)
     return tuple(k for k, v in spec.param_space.items()
                  if k not in named and isinstance(v, list | Distribution))
 

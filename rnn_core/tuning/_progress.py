@@ -165,8 +165,14 @@ class _DropLocalRestoreWarnings:
 def quiet_ray_logs() -> None:
     """Leave only Ray's messages that say something to a person watching the sweep."""
     import logging
+    import os
 
     logging.getLogger("ray.tune.logger.logger").addFilter(_DropLocalRestoreWarnings())
+    # Trials whose epochs take a second or two (the spoken-words study) save checkpoints faster
+    # than Ray's 5 s threshold, and Ray then warns at every save that saving its state "may
+    # become a bottleneck" (dozens of three-line warnings a sweep); the state is small and
+    # local here, and 0 is Ray's documented value to switch that warning off.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 class InterruptWatch(tune.Callback):

@@ -8,6 +8,7 @@ runs once per seed, standing on all three curves.
 
 from __future__ import annotations
 
+from search_spaces import compound_scaling
 from search_spaces.grids import one_axis_at_a_time
 
 __all__ = ["TITLE", "TASK", "CENTER", "AXES", "GRID", "RECIPE", "PRESETS", "SCHEDULER"]
@@ -29,18 +30,8 @@ AXES: dict[str, list[int]] = {
 # 4 + 6 + 6 - 2 = 14 configurations (the centre once)
 GRID: list[dict] = one_axis_at_a_time(CENTER, AXES)
 
-# compound scaling's recipe (search_spaces/compound_scaling.py)
-RECIPE: dict[str, object] = {
-    "cell": "lstm",
-    "backend": "native",
-    "bidirectional": False,
-    "dropout": 0.5,
-    "optimizer": "rmsprop",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "batch_size": 64,
-    "grad_clip": 5.0,
-}
+# compound scaling's recipe: the axes are read around the configuration that study trains
+RECIPE: dict[str, object] = dict(compound_scaling.RECIPE)
 
 # every trial to the end: an axis's effect is read at the same epoch for every value
 SCHEDULER = "fifo"

@@ -95,3 +95,22 @@ def wait_for(probe: Callable[[], Any], timeout: float = 120, what: str = "condit
 
 def body_text(driver: Any) -> str:
     return driver.execute_script("return document.body ? document.body.innerText : ''")
+
+
+def stop_session(proc, term_grace: float) -> None:
+    """End a server a test started with ``start_new_session`` (make, its server and their
+    workers): SIGTERM to the whole session, SIGKILL after ``term_grace`` seconds, so nothing
+    outlives the test."""
+    import signal
+    import subprocess
+
+    for sig, grace in ((signal.SIGTERM, term_grace), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

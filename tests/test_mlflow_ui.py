@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser import body_text, chromium, require, wait_for
+from browser import body_text, chromium, require, stop_session, wait_for
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,18 +117,7 @@ def server(sweep):
         wait_for(healthy, timeout=180, what=f"{base}/health")
         yield base
     finally:
-        # The CLI forwards SIGTERM to its uvicorn worker; signal the whole session we started
-        # (start_new_session) so nothing outlives the test, then make sure it is gone.
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_session(proc, term_grace=30)  # the CLI, its server and workers
         log.close()
 
 

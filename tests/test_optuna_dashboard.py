@@ -6,9 +6,7 @@ in the test's tmp folder (dashboard-*.png)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from browser import body_text, chromium, require, wait_for
+from browser import body_text, chromium, require, stop_session, wait_for
 
 from tests._sweeps import run_study
 
@@ -76,17 +74,7 @@ def dashboard(study):
         summaries = wait_for(up, timeout=120, what=f"{base}/api/studies")
         yield base, summaries
     finally:
-        # make, the dashboard and its gunicorn worker: the whole session we started
-        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_session(proc, term_grace=20)  # the CLI, its server and workers
         log.close()
 
 

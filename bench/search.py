@@ -15,7 +15,8 @@ within the goal's share of the grid's for every seed. What each reports:
 
 - TPE + ASHA and random + ASHA: the test accuracy of the validation pick (the test accuracy of
   its best-on-validation epoch) against the full grid's pick, in points, mean over seeds;
-  the grid under ASHA beside them;
+  the grid under ASHA beside them; how many trials TPE modelled at each ask (the ended ones
+  and those at a rung, ``_rungs.RungSampler``);
 - NSGA-II (FIFO) and random (FIFO): the hypervolume of the (best validation accuracy,
   parameters) front of their trials as a share of the full grid's (log10 parameters;
   reference corner: the grid's largest model and worst accuracy), mean over seeds.
@@ -153,6 +154,9 @@ def search_figures(table, seeds=SEEDS, path: Path = TABLE) -> list[dict]:
         gap = statistics.mean(gaps)
         share = max(r.compute for r in runs) / grid_compute
         how = "ASHA (grace 1, rf 3)" if sched == "asha" else "FIFO"
+        # asks TPE answered from a model under ASHA: what it saw had reached its start-up
+        startup = max(2, min(10, n // 3))
+        modelled = [sum(o >= startup for o in r.observed) for r in runs]
         notes = (f"{search} + {how}, --num-samples {n}: at most "
                  f"{max(r.compute for r in runs)} trial-epochs ({share:.0%} of the grid's); "
                  f"test of the validation pick {-gap:+.2f} points vs the grid's; seeds "
@@ -161,8 +165,13 @@ def search_figures(table, seeds=SEEDS, path: Path = TABLE) -> list[dict]:
                              for s, p, r in zip(seeds, picks, runs, strict=True))
                  + f". Optuna had been told the end of at most {max(max(r.told) for r in runs)} "
                  "trial(s) when it was asked for one"
-                 + (f" (TPE draws its first {max(2, min(10, n // 3))} at random)"
-                    if search == "tpe" else "") + f". {head}.")
+                 + (f"; TPE modelled those and the trials at a rung: at most "
+                    f"{max(max(r.observed) for r in runs)}, and at least its start-up of "
+                    f"{startup} on " + ", ".join(f"{m}" for m in modelled)
+                    + f" of the {n} asks (seeds {', '.join(map(str, seeds))})"
+                    if (search, sched) == ("tpe", "asha") else
+                    f" (TPE draws its first {startup} at random)" if search == "tpe" else "")
+                 + f". {head}.")
         goal, met = "n/a (baseline)", None
         if (search, sched) == ("tpe", "asha"):
             goal = "<= 0.3 points at <= 25% of grid compute"
@@ -171,7 +180,9 @@ def search_figures(table, seeds=SEEDS, path: Path = TABLE) -> list[dict]:
                      "unit": "test-acc points below the grid's pick (mean)", "goal": goal,
                      "met": met, "notes": notes, "num_samples": n, "compute_share": share,
                      "per_seed": [{"seed": s, "pick": list(p[0]), "test_acc": p[2],
-                                   "compute": r.compute, "violations": r.violations}
+                                   "compute": r.compute, "violations": r.violations,
+                                   "configs": [list(c) for c in r.trials],
+                                   "told": r.told, "observed": r.observed}
                                   for s, p, r in zip(seeds, picks, runs, strict=True)]})
     n = int(NSGA_SHARE * grid_compute // epochs)  # FIFO: every trial to the last epoch
     for search in ("nsga2", "random"):

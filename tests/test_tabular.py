@@ -78,3 +78,17 @@ def test_the_bench_figures_stay_within_their_compute(table):
     for name in ("search_tpe_asha", "search_random_asha", "search_tpe_fifo"):
         assert figs[name]["compute_share"] <= 0.25
     assert 0 < figs["search_nsga2_front"]["value"] <= 1
+
+
+def test_tpe_under_asha_models_the_trials_at_rungs_and_leaves_random_search(table):
+    """Under ASHA hardly a trial has ended when the next is asked; TPE models the trials
+    waiting at a rung too (``_rungs.RungSampler``), so it leaves its start-up and random
+    search."""
+    tpe, rnd = replay(table, "tpe", 15, 0, "asha"), replay(table, "random", 15, 0, "asha")
+    startup = 15 // 3
+    assert max(tpe.told) < startup <= max(tpe.observed)
+    assert all(o >= t for o, t in zip(tpe.observed, tpe.told, strict=True))
+    first = next(i for i, o in enumerate(tpe.observed) if o >= startup)
+    assert tpe.trials[:first] == rnd.trials[:first]  # the same random start-up
+    assert tpe.trials != rnd.trials and len(set(tpe.trials)) == 15
+    assert tpe.violations == []  # what ASHA does is unchanged

@@ -117,12 +117,15 @@ class DrawConditional:
 
 
 def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None = None,
-                 conditional: dict | None = None):
+                 conditional: dict | None = None, rungs: bool = False):
     """Optuna's sampler for ``search`` (random, tpe, nsga2) with this platform's settings; over
     a space of categorical parameters only (``sampled``, no ``conditional`` keys), wrapped so
-    that no configuration is proposed twice (``_untried.UntriedSampler``)."""
+    that no configuration is proposed twice (``_untried.UntriedSampler``). ``rungs``: the
+    scheduler keeps trials waiting at rungs (ASHA, SHA), and TPE learns from them there
+    (``_rungs.RungSampler``)."""
     import optuna
 
+    from rnn_core.tuning._rungs import RungSampler
     from rnn_core.tuning._untried import UntriedSampler, finite_categorical
 
     if search == "random":
@@ -132,6 +135,11 @@ def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None 
         # default of 10 would leave a small budget all random)
         sampler = optuna.samplers.TPESampler(seed=seed,
                                              n_startup_trials=max(2, min(10, num_samples // 3)))
+        if rungs:
+            # few trials end before the last are asked when they wait at rungs, so TPE also
+            # models those that have reported an epoch; with FIFO every trial ends in turn,
+            # and a trial one epoch in would count against the start-up as much as one ended
+            sampler = RungSampler(sampler)
     elif search == "nsga2":
         # a generation is a quarter of the budget, 4 to 50 trials (Optuna's default is 50)
         sampler = optuna.samplers.NSGAIISampler(
@@ -144,14 +152,16 @@ def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None 
 
 
 def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
-                  num_samples: int, seed: int, storage_url: str | None, study_name: str):
-    """The Ray Tune search algorithm for a sampled search (None for the grid)."""
+                  num_samples: int, seed: int, storage_url: str | None, study_name: str,
+                  rungs: bool = False):
+    """The Ray Tune search algorithm for a sampled search (None for the grid); ``rungs``: see
+    ``make_sampler``."""
     if search == "grid":
         return None
     import optuna
 
     sampled, conditional, _ = optuna_space(space)
-    sampler = make_sampler(search, num_samples, seed, sampled, conditional)
+    sampler = make_sampler(search, num_samples, seed, sampled, conditional, rungs)
     if search == "nsga2":
         metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
     else:
@@ -201,6 +211,13 @@ class StudySearch(OptunaSearch):
 
         return len(self._ot_study.get_trials(deepcopy=False,
                                              states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+    def observed_trials(self) -> int:
+        """Trials TPE models under ``_rungs.RungSampler``: the ended ones and those that
+        have reported an epoch (at a rung, or training)."""
+        from rnn_core.tuning._rungs import rung_observations
+
+        return rung_observations(self._ot_study)
 
     def trial_number(self, trial_id: str) -> int | None:
         """The Optuna trial number of a Ray trial (None: not one of this study's)."""

@@ -187,7 +187,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     else:
         searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
                                  spec.num_samples, seed, meta.get("optuna_storage"),
-                                 meta.get("optuna_study", folder.name))
+                                 meta.get("optuna_study", folder.name),
+                                 rungs=spec.scheduler in ("asha", "sha"))
     runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:

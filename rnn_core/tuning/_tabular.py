@@ -70,6 +70,9 @@ class Replay:
     violations: list[str] = field(default_factory=list)  # ASHA's rules broken (none expected)
     # per sampled trial: how many trials Optuna had been told the end of when it was asked
     told: list[int] = field(default_factory=list)
+    # per sampled trial: those and the trials that had reported an epoch, which TPE models
+    # under a scheduler with rungs (``_rungs.RungSampler``)
+    observed: list[int] = field(default_factory=list)
 
     @property
     def compute(self) -> int:
@@ -102,6 +105,7 @@ class _TableController(SimController):
             tid = f"sim_{i:05d}"
             if self.searcher is not None:
                 self.out.told.append(self.searcher.finished_trials())
+                self.out.observed.append(self.searcher.observed_trials())
                 params = self.searcher.suggest(tid)
                 key = tuple(params[k] for k in self.table.keys)
             else:
@@ -206,7 +210,8 @@ def replay(table: Table, search: str, n_trials: int, seed: int, scheduler: str =
                     max_pending=16 if search == "grid" else 1)
     # the study in memory: a replay keeps nothing
     searcher = None if search == "grid" else make_searcher(
-        search, table.space(), OBJECTIVE, "max", n, seed, "sqlite:///:memory:", f"replay-{seed}")
+        search, table.space(), OBJECTIVE, "max", n, seed, "sqlite:///:memory:", f"replay-{seed}",
+        rungs=scheduler == "asha")
     return _TableController(sched, cfg, table, searcher, grid,
                             check_rules=scheduler == "asha").run()
 

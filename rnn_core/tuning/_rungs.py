@@ -1,0 +1,112 @@
+"""An Optuna sampler wrapper that lets TPE learn from trials waiting at ASHA's rungs, as BOHB
+learns from every budget a configuration reached.
+
+Optuna's TPE models COMPLETE and PRUNED trials (RUNNING ones enter only as constant-liar
+placeholders with no value), and counts them against its random start-up. Under ASHA
+(``PromotionASHA``) a trial waits paused at its rung, RUNNING in the study, until the rung's
+promotions are settled, so few trials have ended when the next ones are asked and TPE stays in
+its start-up. ``RungSampler`` hands its sampler a view of the study in which every RUNNING
+trial that has reported an intermediate value (Ray's ``OptunaSearch`` reports the objective
+after every epoch) is PRUNED at its last step. TPE ranks pruned trials by their last step,
+then by the value there, so a trial that reached a higher rung ranks above one at a lower
+rung, which is ASHA's own view; these trials count against the start-up as TPE counts pruned
+ones. The stored study is not changed: a trial that later completes is COMPLETE, and Ray and
+ASHA see what they saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Container, Sequence
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["RungSampler", "rung_view"]
+
+
+def _as_pruned(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of a RUNNING ``trial`` with intermediate values, as ``Study.tell`` would leave
+    it pruned now: state PRUNED, its value the last intermediate value where finite."""
+    shown = copy.copy(trial)  # shares the params and attrs, which the sampler only reads
+    shown.state = TrialState.PRUNED
+    shown.datetime_complete = trial.datetime_start
+    last = trial.intermediate_values[trial.last_step]
+    shown.value = last if math.isfinite(last) else None
+    return shown
+
+
+class _RungView(Study):
+    """``study`` with its RUNNING trials that have intermediate values shown PRUNED.
+
+    It is the same study (its storage, id, sampler and per-thread trial cache are shared, no
+    storage call is made to build it); only the trials it lists differ. Optuna's samplers read
+    trials through the private ``Study._get_trials`` (TPE: ``states`` and ``use_cache``), so
+    that is the method overridden; ``get_trials`` goes through it as well.
+    ``tests/test_rungs.py`` fails if Optuna stops reading trials this way.
+    """
+
+    def __init__(self, study: Study) -> None:
+        vars(self).update(vars(study))  # a view, not a second study: no Study.__init__
+
+    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        trials = super()._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+        shown = [_as_pruned(t) if t.state == TrialState.RUNNING and t.intermediate_values
+                 else t for t in trials]
+        if states is not None:
+            shown = [t for t in shown if t.state in states]
+        return copy.deepcopy(shown) if deepcopy else shown
+
+
+def rung_view(study: Study) -> Study:
+    """``study`` as ``RungSampler`` shows it to its sampler."""
+    return _RungView(study)
+
+
+def rung_observations(study: Study) -> int:
+    """Trials TPE models under ``RungSampler``: the ended (COMPLETE, PRUNED) and the RUNNING
+    with an intermediate value."""
+    return len(rung_view(study).get_trials(deepcopy=False,
+                                           states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+class RungSampler(BaseSampler):
+    """``sampler``, sampling from the study with its trials at a rung shown pruned there.
+
+    The trial hooks (``before_trial``, ``after_trial``) get the study as it is: they record
+    and act on the real trials.
+    """
+
+    def __init__(self, sampler: BaseSampler) -> None:
+        self.sampler = sampler
+
+    def __str__(self) -> str:
+        return f"RungSampler({self.sampler})"
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(rung_view(study), trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self.sampler.sample_relative(rung_view(study), trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.sampler.sample_independent(rung_view(study), trial, param_name,
+                                               param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.sampler.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()

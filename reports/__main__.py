@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="used when --parent-run-id is not given: its newest sweep (with "
                         "--fronts: all its sweeps)")
     p.add_argument("--parent-run-id", help="the sweep's MLflow parent run")
-    p.add_argument("--out", help="folder for report.html and the tables "
-                                 "(default: ./reports/<study>-<parent run id prefix>)")
+    p.add_argument("--out", "--report-dir", dest="out",  # --report-dir: as the sweeps say it
+                   help="folder for report.html and the tables "
+                        "(default: ./reports/<study>-<parent run id prefix>)")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
     p.add_argument("--models", action="store_true",
                    help="print how to load and serve the sweep's registered model instead")

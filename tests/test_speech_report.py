@@ -78,3 +78,15 @@ def test_confusion_matrix_of_the_pick_on_human_speech(tmp_path):
     assert saved.columns.tolist() == confusion.columns.tolist()
     html = (tmp_path / "report.html").read_text()
     assert 'id="confusion_human"' in html and "<tr class='pick'><td>gru</td>" in html
+
+
+def test_accuracy_chart_names_each_split_with_its_clip_count():
+    """20 human clips and 540 synthetic ones are not read alike: the legend says which is
+    which; the bars carry no text over their heights."""
+    from reports.speech import plot_accuracy
+
+    fig = plot_accuracy(speech_frame(_runs()))
+    names = {t.name for t in fig.data}
+    assert {"test uni (n=540)", "test bi (n=540)", "human test uni (n=20)",
+            "human test bi (n=20)", "human aug test bi (n=100)"} <= names
+    assert all(t.textposition == "none" for t in fig.data)

@@ -111,9 +111,10 @@ def build_fronts_report(tracking_uri: str, experiment_name: str | None, out: str
                         pngs: bool = True) -> str:
     """Read every sweep of ``experiment_name`` from MLflow and write the fronts page into
     ``out``; sweeps of another task than the newest one's are named and left out."""
-    from rnn_core.tuning import experiment_sweeps, fetch_sweep
+    from rnn_core.tuning import fetch_sweep, find_sweeps
 
-    ids = experiment_sweeps(tracking_uri, experiment_name)
+    # oldest first: the newest sweep's task is the page's, and colours follow the sweeps' order
+    ids = find_sweeps(tracking_uri, experiment_name or "rnn-sweeps", finished_only=False)[::-1]
     if not ids:
         raise ConfigError(f"no sweep found in experiment {experiment_name!r}")
     records = [fetch_sweep(tracking_uri, i) for i in ids]

@@ -21,14 +21,13 @@ from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_
 from rnn_core.tuning._tracking import (
     SweepRecord,
     check_tracking,
-    experiment_sweeps,
     fetch_sweep,
     find_sweeps,
     log_report,
     trial_name,
 )
 
-__all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking", "experiment_sweeps",
+__all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
            "fetch_sweep", "find_resumable", "find_sweeps", "leave_ray", "log_models", "log_report",
            "model_usage", "run_sweep", "sweep_meta", "trial_name"]
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Container, Sequence
+from collections.abc import Container
 from typing import Any
 
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
+
+from rnn_core.tuning._wrapped import WrappedSampler
 
 __all__ = ["RungSampler", "rung_view"]
 
@@ -75,18 +76,12 @@ def rung_observations(study: Study) -> int:
                                            states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-class RungSampler(BaseSampler):
+class RungSampler(WrappedSampler):
     """``sampler``, sampling from the study with its trials at a rung shown pruned there.
 
     The trial hooks (``before_trial``, ``after_trial``) get the study as it is: they record
     and act on the real trials.
     """
-
-    def __init__(self, sampler: BaseSampler) -> None:
-        self.sampler = sampler
-
-    def __str__(self) -> str:
-        return f"RungSampler({self.sampler})"
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
@@ -100,13 +95,3 @@ class RungSampler(BaseSampler):
                            param_distribution: BaseDistribution) -> Any:
         return self.sampler.sample_independent(rung_view(study), trial, param_name,
                                                param_distribution)
-
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self.sampler.before_trial(study, trial)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self.sampler.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.sampler.reseed_rng()

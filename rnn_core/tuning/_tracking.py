@@ -275,34 +275,24 @@ def newest_sweep(client, experiment_name: str | None) -> str:
 
 
 def find_sweeps(tracking_uri: str, experiment_name: str | None, study: str | None = None,
-                skip_study: str | None = None, experiment_id: str | None = None) -> list[str]:
-    """Parent run ids of the finished sweeps in ``experiment_name`` (or ``experiment_id``),
-    newest first: those of ``study`` only, or all but ``skip_study``'s. ConfigError for an
-    unknown experiment."""
+                skip_study: str | None = None, experiment_id: str | None = None,
+                finished_only: bool = True) -> list[str]:
+    """Parent run ids of the finished sweeps (every sweep, without ``finished_only``) in
+    ``experiment_name`` (or ``experiment_id``), newest first: those of ``study`` only, or all
+    but ``skip_study``'s. ConfigError for an unknown experiment."""
     client = client_for(tracking_uri)
     exp = (client.get_experiment(experiment_id) if experiment_id
            else client.get_experiment_by_name(experiment_name))
     if exp is None:
         raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
-    query = "tags.sweep = 'parent' and attributes.status = 'FINISHED'"
+    query = "tags.sweep = 'parent'" + (" and attributes.status = 'FINISHED'"
+                                       if finished_only else "")
     if study:
         query += f" and tags.study = '{study}'"
     runs = client.search_runs([exp.experiment_id], query,
                               order_by=["attributes.start_time DESC"], max_results=500)
     return [r.info.run_id for r in runs if not skip_study
             or r.data.tags.get("study") != skip_study]
-
-
-def experiment_sweeps(tracking_uri: str, experiment_name: str | None) -> list[str]:
-    """The parent run ids of every sweep in ``experiment_name`` (default rnn-sweeps), oldest
-    first."""
-    client = client_for(tracking_uri)
-    exp = client.get_experiment_by_name(experiment_name or "rnn-sweeps")
-    if exp is None:
-        raise ConfigError(f"experiment {experiment_name!r} not found in {tracking_uri}")
-    parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'",
-                                 order_by=["attributes.start_time ASC"], max_results=1000)
-    return [r.info.run_id for r in parents]
 
 
 def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,

@@ -14,14 +14,15 @@ preference is kept as far as an untried configuration allows. The sampler's own 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+
+from rnn_core.tuning._wrapped import WrappedSampler
 
 __all__ = ["UntriedSampler", "finite_categorical"]
 
@@ -35,7 +36,7 @@ def finite_categorical(space: dict[str, BaseDistribution]) -> bool:
     return bool(space) and all(isinstance(d, CategoricalDistribution) for d in space.values())
 
 
-class UntriedSampler(BaseSampler):
+class UntriedSampler(WrappedSampler):
     """``sampler`` over the categorical ``space``, with no configuration proposed twice while
     untried ones remain.
 
@@ -47,13 +48,10 @@ class UntriedSampler(BaseSampler):
 
     def __init__(self, sampler: BaseSampler, space: dict[str, CategoricalDistribution],
                  seed: int | None = None) -> None:
-        self.sampler = sampler
+        super().__init__(sampler)
         self.space = {k: d for k, d in space.items() if not d.single()}
         self._rng = np.random.RandomState(seed)
         self.redirected = 0  # proposals replaced by an untried configuration
-
-    def __str__(self) -> str:
-        return f"UntriedSampler({self.sampler})"
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
@@ -92,17 +90,6 @@ class UntriedSampler(BaseSampler):
                 proposal[name] = self.sampler.sample_independent(study, trial, name, dist)
         return proposal
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
-        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self.sampler.before_trial(study, trial)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self.sampler.after_trial(study, trial, state, values)
-
     def reseed_rng(self) -> None:
-        self.sampler.reseed_rng()
+        super().reseed_rng()
         self._rng.seed()

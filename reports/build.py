@@ -24,6 +24,7 @@ from reports.frames import pareto_frame, spread_by, study_table, to_markdown, tr
 from reports.optuna_figures import optuna_section, section_html
 from reports.page import finish_report, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
+from reports.progress import best_so_far, best_so_far_sentence, plot_best_so_far
 from rnn_core.tasks import SENTIMENT, Task
 
 __all__ = ["build_report", "read_sweep", "write_page", "write_report", "figure_html"]
@@ -43,12 +44,14 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                  title: str = "sweep", task: Task = SENTIMENT, subtitle: str = "",
                  reference: dict | None = None, preset: str | None = None,
                  pngs: bool = True, search: str | None = None,
-                 optuna_study: str | None = None, optuna_storage: str | None = None) -> str:
+                 optuna_study: str | None = None, optuna_storage: str | None = None,
+                 started: float = 0.0) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
     The task decides the objective (and whether lower is better) the pick, Pareto front,
     curves and table rank by; its test metric stands beside it. A sampled search's Optuna
-    study (``optuna_study`` in ``optuna_storage``) adds Optuna's own figures.
+    study (``optuna_study`` in ``optuna_storage``) adds Optuna's own figures; a random or
+    TPE search the best-so-far curve (the pick as trials ended since ``started``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +86,13 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if heat is not None:
         figures["heatmap"] = heat
     figures["curves"] = plot_curves(history, trials, task.objective)
+    # how soon a search found its pick (a grid's order says nothing; NSGA-II has a front)
+    curve = (best_so_far(trials, runs, history, started, task) if search in ("random", "tpe")
+             else pd.DataFrame())
+    if said := best_so_far_sentence(curve, task, reference):
+        sentences.append(said)
+        figures["best_so_far"] = plot_best_so_far(curve, task, reference)
+        curve.to_csv(out / "best_so_far.csv", index=False)
     parts = [findings_html(sentences)]
     section = (optuna_section(optuna_study, optuna_storage, best)
                if optuna_study and optuna_storage else None)
@@ -93,6 +103,10 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                       f"{task.measure})</h2>",
                       table_html(named[["run_name", "n_params", best, test, "status"]],
                                  pick_name)]
+        if name == "best_so_far":
+            picks = curve[curve["new"]].drop(columns="new").round(4)
+            parts += ["<h2>Best so far (each time the validation pick changed)</h2>",
+                      table_html(picks, pick_name)]
     if section is not None:
         parts += section_html(section, figure_html)
         figures.update(section.figures)
@@ -135,4 +149,5 @@ def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                         reference=reference, preset=record.params.get("preset"),
                         search=record.params.get("search"),
                         optuna_study=record.params.get("optuna_study"),
-                        optuna_storage=record.params.get("optuna_storage"))
+                        optuna_storage=record.params.get("optuna_storage"),
+                        started=record.started)

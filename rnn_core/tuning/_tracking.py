@@ -18,8 +18,8 @@ from rnn_core.tasks import Task, get_task
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
     """A readable run name from a trial config (values may be strings, as MLflow params are).
 
-    Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``) for
-    sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
+    Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``;
+    ``lstm-L2-H100-glove50-tuned`` with pretrained inputs) for sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
     ``extra``: more keys a sampled search varies, appended (``-adam-lr0.00312``). Repeats of
     the grid (``samples`` > 1) add their seed: ``lstm-L2-H100-E32-s1``.
@@ -39,18 +39,24 @@ def _base_name(config: dict) -> str:
     if "variant" in config:
         cell, _, backend = str(config["variant"]).partition("/")
         emb = str(config.get("embedding", "learned"))
-        if emb == "learned":
-            inputs = f"learned{config.get('embedding_dim', '')}"
-        else:
-            inputs = Path(emb).stem if ("/" in emb or "." in emb) else emb
-            frozen = str(config.get("freeze_embedding")).lower() == "true"
-            inputs += "-frozen" if frozen else "-tuned"
+        inputs = (f"learned{config.get('embedding_dim', '')}" if emb == "learned"
+                  else _inputs_name(config, emb))
         return f"{cell}-{backend}-{'bi' if bi else 'uni'}-{inputs}"
     keys = get_task(config.get("task")).name_keys
-    parts = [f"{p}{config[k]}" for k, p in keys if k in config]
+    emb = str(config.get("embedding", "learned"))
+    # pretrained inputs fix the width: their name says more than E50
+    parts = [_inputs_name(config, emb) if k == "embedding_dim" and emb != "learned"
+             else f"{p}{config[k]}" for k, p in keys if k in config]
     if bi:
         parts.append("bi")
     return "-".join(parts)
+
+
+def _inputs_name(config: dict, emb: str) -> str:
+    """Pretrained inputs by name, frozen or tuned: ``glove50-tuned``."""
+    name = Path(emb).stem if ("/" in emb or "." in emb) else emb
+    frozen = str(config.get("freeze_embedding")).lower() == "true"
+    return name + ("-frozen" if frozen else "-tuned")
 
 
 def client_for(tracking_uri: str):
@@ -252,7 +258,7 @@ class SweepRecord(NamedTuple):
     """A sweep as MLflow holds it."""
 
     runs: Any  # pandas frame: one row per child run (params as ``param.*``, metrics, tags)
-    history: Any  # pandas frame: run_id, run_name, epoch, <objective>, epoch_seconds
+    history: Any  # pandas frame: run_id, run_name, epoch, <objective>, time, epoch_seconds
     parent_run_id: str
     task: Task
     study: str
@@ -334,10 +340,12 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
         by_step = {k: {m.step: m.value for m in client.get_metric_history(r.info.run_id, k)}
                    for k in ("epoch_seconds", *history_metrics)}
         for m in client.get_metric_history(r.info.run_id, task.objective):
+            # time: when the epoch's result was logged (the compute spent by then, for a
+            # search's best-so-far curve)
             hist.append({"run_id": r.info.run_id, "run_name": r.info.run_name,
-                         "epoch": m.step, task.objective: m.value,
+                         "epoch": m.step, task.objective: m.value, "time": m.timestamp / 1000,
                          **{k: v.get(m.step, float("nan")) for k, v in by_step.items()}})
-    columns = ["run_id", "run_name", "epoch", task.objective, "epoch_seconds",
+    columns = ["run_id", "run_name", "epoch", task.objective, "time", "epoch_seconds",
                *history_metrics]
     return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
                        task, parent.data.tags.get("study", ""), dict(parent.data.params),

@@ -134,7 +134,7 @@ def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,
     best, test, measure = task.best_metric, task.test_metric, task.measure
     counts = trials["status"].value_counts()
     said = {"finished": "finished", "stopped_early": "stopped early by the scheduler",
-            "failed": "failed"}
+            "stopped_by_budget": "stopped when the time budget ran out", "failed": "failed"}
     parts = [f"{int(counts[s])} {w}" for s, w in said.items() if s in counts]
     parts += [f"{int(n)} {s}" for s, n in counts.items() if s not in said]
     out = [f"{len(trials)} trials: {', '.join(parts)}."]

@@ -7,8 +7,12 @@ import pandas as pd
 
 from rnn_core.tasks import SENTIMENT, Task
 
-__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
+__all__ = ["ENDED", "HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
            "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
+
+# the statuses of a trial that reported and ended without an error: by its last epoch, by the
+# scheduler at a rung, or when the sweep's --time-budget ran out
+ENDED = ("finished", "stopped_early", "stopped_by_budget")
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout", "optimizer", "lr")
@@ -137,7 +141,7 @@ def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
     Args:
         trials: ``trials_frame(runs, task)``.
     """
-    ok = trials[trials["status"].isin(["finished", "stopped_early"])]
+    ok = trials[trials["status"].isin(ENDED)]
     front = pareto_frame(ok, y=task.best_metric, mode=task.mode)
     front = front[front["on_front"]]
     if front.empty:

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from reports.build import figure_html, findings_html
-from reports.frames import hypervolume, pareto_frame, trials_frame
+from reports.frames import ENDED, hypervolume, pareto_frame, trials_frame
 from reports.page import finish_report, table_html
 from rnn_core.errors import ConfigError
 from rnn_core.tasks import Task
@@ -27,7 +27,6 @@ __all__ = ["fronts_frame", "front_shares", "plot_fronts", "build_fronts_report"]
 
 _COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a7ea4", "#d1247a",
             "#57606a")
-_DONE = ("finished", "stopped_early")
 
 
 def fronts_frame(sweeps: dict[str, pd.DataFrame], task: Task) -> pd.DataFrame:
@@ -36,7 +35,7 @@ def fronts_frame(sweeps: dict[str, pd.DataFrame], task: Task) -> pd.DataFrame:
     y = task.best_metric
     parts = []
     for label, trials in sweeps.items():
-        ok = trials[trials["status"].isin(_DONE) & trials[y].notna()
+        ok = trials[trials["status"].isin(ENDED) & trials[y].notna()
                     & trials["n_params"].notna()]
         if not ok.empty:
             parts.append(pareto_frame(ok, y=y, mode=task.mode).assign(sweep=label))

@@ -9,7 +9,8 @@ from rnn_core.tasks import SENTIMENT
 
 __all__ = ["plot_pareto", "plot_curves", "plot_heatmap"]
 
-_SYMBOLS = {"finished": "circle", "stopped_early": "x", "failed": "triangle-down"}
+_SYMBOLS = {"finished": "circle", "stopped_early": "x", "stopped_by_budget": "square",
+            "failed": "triangle-down"}
 
 
 def plot_pareto(front: pd.DataFrame, y: str = SENTIMENT.best_metric, mode: str = "max"

@@ -12,13 +12,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.frames import validation_pick
+from reports.frames import ENDED, validation_pick
 from rnn_core.tasks import Task
 
 __all__ = ["best_so_far", "best_so_far_sentence", "plot_best_so_far"]
-
-_ENDED = ("finished", "stopped_early")
-
 
 def best_so_far(trials: pd.DataFrame, runs: pd.DataFrame, history: pd.DataFrame,
                 started: float, task: Task) -> pd.DataFrame:
@@ -38,7 +35,7 @@ def best_so_far(trials: pd.DataFrame, runs: pd.DataFrame, history: pd.DataFrame,
     if "start_time" not in runs or "time" not in history or not started:
         return pd.DataFrame(columns=columns)
     ends = dict(zip(runs["run_id"], runs["start_time"] + runs["seconds"], strict=False))
-    ended = (trials[trials["status"].isin(_ENDED)]
+    ended = (trials[trials["status"].isin(ENDED)]
              .assign(ended=lambda d: d["run_id"].map(ends))
              .dropna(subset=["ended"]).sort_values("ended", kind="stable"))
     logged = history.dropna(subset=["time"])
@@ -87,7 +84,7 @@ def best_so_far_sentence(curve: pd.DataFrame, task: Task, reference: dict | None
     """When the final pick was first the pick, and when its test passed the reference."""
     if curve.empty:
         return None
-    best, test = task.best_metric, task.test_metric
+    test = task.test_metric
     end = curve.iloc[-1]
     first = curve[curve["pick"] == end["pick"]].iloc[0]
     said = (f"Best so far: the final pick {end['pick']} was the pick from {first['hours']:.2f} h "

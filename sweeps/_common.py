@@ -48,6 +48,23 @@ def _positive(kind: type) -> Callable[[str], float]:
     return parse
 
 
+_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def _duration_arg(text: str) -> float:
+    """``3h``, ``90m``, ``600s`` (or ``1.5h``) in seconds; a unit is required, because a bare
+    number would be read as hours by some and as minutes by others."""
+    t = text.strip().lower()
+    try:
+        seconds = float(t[:-1]) * _UNITS[t[-1]] if t else None
+    except (KeyError, ValueError):
+        seconds = None
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration above 0 with its unit, "
+                                         "e.g. 3h, 90m or 600s")
+    return seconds
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -128,6 +145,11 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="auto (default): bfloat16 autocast where the CPU (AVX-512 BF16, AMX) "
                         "or GPU runs it natively, else float32; fp16 (CUDA only) uses a "
                         "gradient scaler. Weights, optimizer state and metrics stay float32")
+    p.add_argument("--time-budget", type=_duration_arg, metavar="DURATION",
+                   help="stop the sweep after this long (3h, 90m, 600s): no trial starts or "
+                        "goes on after it, the running ones stop where they are "
+                        "(stopped_by_budget) and the report is written on what ended; with "
+                        "--resume, the resumed run's own budget (default: no limit)")
     p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
                    help="CPUs (and torch threads) per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=_non_negative_float, default=0,
@@ -305,7 +327,8 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                       "search": opts.search, "seed": opts.seed,
                       "data_path": opts.data_path, "data_options": data_options,
                       "base": opts.base, **(extra_params or {})},
-        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search)
+        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search,
+        time_budget_s=args.time_budget)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
@@ -324,7 +347,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     if outcome.optuna_study:
         study_name, storage = outcome.optuna_study
         print(f"Optuna study {study_name} in {storage}: optuna-dashboard {storage}")
-    if not {"finished", "stopped_early"} & set(outcome.trials):
+    if "stopped_by_budget" in outcome.trials and not outcome.epochs:
+        print(f"the --time-budget ran out before any trial reported a {task.objective}; "
+              "give it more time", file=sys.stderr)
+        return 1
+    if not {"finished", "stopped_early", "stopped_by_budget"} & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0

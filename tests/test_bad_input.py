@@ -36,6 +36,10 @@ CLI = [
     ("max-epochs-0", ["--max-epochs", "0"], "must be a finite number above 0"),
     ("max-epochs-text", ["--max-epochs", "five"], "is not a int"),
     ("num-samples-0", ["--num-samples", "0"], "must be a finite number above 0"),
+    ("time-budget-unitless", ["--time-budget", "3"], "'3': expected a duration above 0 with "
+                                                     "its unit, e.g. 3h, 90m or 600s"),
+    ("time-budget-0", ["--time-budget", "0h"], "expected a duration above 0"),
+    ("time-budget-text", ["--time-budget", "soon"], "expected a duration above 0"),
     ("cpus-0", ["--cpus-per-trial", "0"], "must be a finite number above 0"),
     ("gpus-neg", ["--gpus-per-trial", "-1"], "must be 0 or more"),
     ("gpus-fraction-above-1", ["--gpus-per-trial", "1.5"], "above 1 it must be whole"),

@@ -225,3 +225,19 @@ class StudySearch(OptunaSearch):
         return None if trial is None else trial.number
 
 
+
+
+def close_running_trials(storage_url: str, study_name: str) -> int:
+    """End the Optuna trials a stopped sweep left RUNNING (the time budget ran out): PRUNED at
+    their last reported value, FAIL where they reported none (never started). Returns how
+    many were closed, so the study file says what the sweep did."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    closed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        state = TrialState.PRUNED if t.intermediate_values else TrialState.FAIL
+        study.tell(t.number, state=state)
+        closed += 1
+    return closed

@@ -58,6 +58,9 @@ class SweepSpec:
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
     search: str = "grid"  # grid | random | tpe | nsga2 (``_search``) | coefficient
     optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
+    # this driver's wall-clock budget: when it is spent, no trial starts or goes on (Ray's
+    # time_budget_s); the trials it stops are ``stopped_by_budget``; None: no limit
+    time_budget_s: float | None = None
 
     @property
     def n_trials(self) -> int:
@@ -78,6 +81,7 @@ class SweepOutcome:
     seconds: float
     path: str  # the Ray experiment folder (what --resume takes)
     optuna_study: tuple[str, str] | None = None  # sampled: (study name, storage URL)
+    epochs: int = 0  # trial-epochs the trials reported, failed ones included
 
 
 def find_resumable(storage_path: str | Path, study: str) -> Path:
@@ -216,6 +220,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                 internal._tune_config.scheduler = scheduler
             if searcher is not None:  # Ray restores its saved state into this one
                 internal._tune_config.search_alg = searcher
+            # the budget is this driver's, not the first one's (Ray pickled that one)
+            internal._tune_config.time_budget_s = spec.time_budget_s
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -229,7 +235,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     reuse_actors=True,
                     # ASHA caps the trials training itself: Ray's cap counts paused trials
                     max_concurrent_trials=(spec.max_concurrent_trials
-                                           if spec.scheduler == "fifo" else None)),
+                                           if spec.scheduler == "fifo" else None),
+                    time_budget_s=spec.time_budget_s),
                 run_config=tune.RunConfig(
                     name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -239,6 +246,9 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=spec.verbose),
             )
+        if spec.time_budget_s is not None:
+            client.set_tag(parent_id, "time_budget_s", f"{spec.time_budget_s:g}")
+        fit_start = time.perf_counter()
         with sigterm_as_sigint():
             grid = tuner.fit()
     except BaseException as exc:
@@ -254,7 +264,20 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     # the ones it stopped TERMINATED in memory, but its saved state has them running
     unfinished = ({t.trial_id for t in grid._experiment_analysis.trials} - set(runs.status)
                   if watch.interrupted else set())
-    _settle(runs, grid, skip=unfinished)
+    # the trials Ray stopped when the budget ran out ended without a scheduler's decision
+    spent = (spec.time_budget_s is not None and not watch.interrupted
+             and time.perf_counter() - fit_start >= spec.time_budget_s)
+    ended_before = set(runs.status)
+    _settle(runs, grid, skip=unfinished, status="stopped_by_budget" if spent else None)
+    if spent:
+        cut = sorted(set(runs.status) - ended_before)
+        client.set_tag(parent_id, "time_budget_spent", str(len(cut)))
+        if "optuna_study" in meta:
+            from rnn_core.tuning._search import close_running_trials
+
+            close_running_trials(meta["optuna_storage"], meta["optuna_study"])
+        log.info("time budget of %.0f s spent: %d trials stopped where they were",
+                 spec.time_budget_s, len(cut))
     if unfinished:
         # Ray caught the signal and saved its state: the trials it left are neither stopped
         # by a scheduler nor finished, and the sweep is not complete (no report, --resume)
@@ -283,7 +306,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     study = ((meta["optuna_study"], meta["optuna_storage"]) if "optuna_study" in meta
              else None)
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
-                        time.perf_counter() - t0, str(folder), study)
+                        time.perf_counter() - t0, str(folder), study,
+                        sum(runs.last_epoch.values()))
 
 
 def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
@@ -389,14 +413,19 @@ def _remove_checkpoints(folder: Path) -> int:
     return freed
 
 
-def _settle(runs: TrialRuns, grid, skip: set[str] = frozenset()) -> None:
-    """Close child runs whose trial ended while no driver was listening (before a crash)."""
+def _settle(runs: TrialRuns, grid, skip: set[str] = frozenset(),
+            status: str | None = None) -> None:
+    """Close child runs whose trial ended while no driver was listening (before a crash, or
+    stopped by Ray when the time budget ran out: ``status``)."""
     for result in grid:
         tid = (result.metrics or {}).get("trial_id")
         if tid is None or tid in runs.status or tid in skip:
             continue
+        if status is not None and tid not in runs.runs:
+            continue  # stopped before it started: no work to record
         cfg = result.config or {}
         ckpt = result.checkpoint.path if result.checkpoint is not None else None
         if result.metrics:
             runs.result(tid, cfg, result.metrics)
-        runs.complete(tid, cfg, ckpt, error=str(result.error) if result.error else None)
+        runs.complete(tid, cfg, ckpt, error=str(result.error) if result.error else None,
+                      status=status)

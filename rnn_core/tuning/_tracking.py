@@ -19,7 +19,8 @@ def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
     """A readable run name from a trial config (values may be strings, as MLflow params are).
 
     Depth/width studies: the task's name keys, ``lstm-L2-H100-E32`` (+ ``-bi``;
-    ``lstm-L2-H100-glove50-tuned`` with pretrained inputs) for sentiment, ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
+    ``lstm-L2-H100-glove50-tuned`` with pretrained inputs) for sentiment,
+    ``lstm-L2-H200-drop0.5`` for the language model. Studies over cell variants
     (``variant = "cell/backend"``): ``gru-native-bi-glove50-frozen``, ``mgu-scratch-uni-learned64``.
     ``extra``: more keys a sampled search varies, appended (``-adam-lr0.00312``). Repeats of
     the grid (``samples`` > 1) add their seed: ``lstm-L2-H100-E32-s1``.
@@ -177,7 +178,8 @@ class TrialRuns:
             self.runs[tid] = r.info.run_id
             hist = self.client.get_metric_history(r.info.run_id, self.task.objective)
             self.last_epoch[tid] = max((m.step for m in hist), default=0)
-            if r.data.tags.get("trial_status") in {"finished", "stopped_early", "failed"}:
+            if r.data.tags.get("trial_status") in {"finished", "stopped_early",
+                                                   "stopped_by_budget", "failed"}:
                 self.status[tid] = r.data.tags["trial_status"]
 
     def start(self, trial_id: str, config: dict) -> None:
@@ -232,7 +234,9 @@ class TrialRuns:
             self.live.discard(trial_id)
 
     def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
-                 error: str | None = None) -> None:
+                 error: str | None = None, status: str | None = None) -> None:
+        """Close a trial's run: failed, finished (every epoch), else stopped early, or
+        ``status`` for a trial that did not reach the end (``stopped_by_budget``)."""
         from mlflow.entities import RunTag
 
         self.start(trial_id, config)
@@ -241,7 +245,7 @@ class TrialRuns:
         if error is not None:
             status, mlflow_status = "failed", "FAILED"
         elif epochs < self.max_epochs:
-            status, mlflow_status = "stopped_early", "KILLED"
+            status, mlflow_status = status or "stopped_early", "KILLED"
         else:
             status, mlflow_status = "finished", "FINISHED"
         tags = {"trial_status": status, "epochs_run": str(epochs),

@@ -1,0 +1,48 @@
+"""``--time-budget``: its values, and (slow) a real sweep that the budget cuts short, whose
+report and Optuna study say so and whose model is still kept."""
+
+from __future__ import annotations
+
+import argparse
+
+import optuna
+import pytest
+
+from sweeps._common import _duration_arg
+from tests._sweeps import printed_report, run_study, sweep_runs
+
+
+@pytest.mark.parametrize("text, seconds", [("3h", 10800), ("1.5h", 5400), ("90m", 5400),
+                                           ("600s", 600), (" 2H ", 7200)])
+def test_a_budget_is_a_duration_with_its_unit(text, seconds):
+    assert _duration_arg(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["3", "", "h", "-1h", "0m", "infh", "nanm", "3d"])
+def test_a_budget_without_a_unit_or_above_zero_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a duration above 0"):
+        _duration_arg(text)
+
+
+@pytest.mark.slow
+def test_a_spent_budget_stops_the_trials_where_they_are_and_reports_on_them(tmp_path):
+    """Trials of 400 tiny epochs cannot end within 40 s: the budget stops the sweep, the
+    trials that trained are ``stopped_by_budget`` (not the scheduler's ``stopped_early``),
+    none is left RUNNING in the Optuna study, and the sweep still reports and keeps a model."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    done = run_study("sentiment_search", "--smoke-test", "--num-samples", "12", "--max-epochs",
+                     "400", "--scheduler", "fifo", "--time-budget", "40s", "--tracking-uri",
+                     uri, "--storage-path", str(tmp_path / "ray"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, parent, children = sweep_runs(uri)
+    assert parent.data.tags["time_budget_s"] == "40" and parent.info.status == "FINISHED"
+    statuses = {c.data.tags["trial_status"] for c in children}
+    assert statuses == {"stopped_by_budget"}, statuses
+    assert int(parent.data.tags["time_budget_spent"]) == len(children) < 12
+    assert all(0 < int(c.data.tags["epochs_run"]) < 400 for c in children)
+    study = optuna.load_study(study_name=parent.data.params["optuna_study"],
+                              storage=f"sqlite:///{tmp_path}/optuna.db")
+    states = {t.state.name for t in study.trials}
+    assert "RUNNING" not in states and "PRUNED" in states, states
+    assert "stopped when the time budget ran out" in printed_report(done.stdout).read_text()
+    assert "registered model sentiment_search version 1" in done.stdout

@@ -52,8 +52,9 @@ SCHEDULER = "asha"  # rungs at epochs 1 and 3 (grace 1, factor 3): a third go on
 
 # Presets: data size, epochs and the number of trials (``samples``).
 PRESETS: dict[str, dict] = {
-    # all of IMDB's training split: 60 trials, up to 4 epochs, about 107 trial-epochs under
-    # ASHA (60 + 20 x 2 + 7 x 1); sized for about 2 hours on 2 CPU cores (docs/search.md)
+    # all of IMDB's training split: 60 trials, up to 4 epochs, at most 107 trial-epochs under
+    # ASHA (60 + 20 x 2 + 7 x 1); more than a 2-core machine trains in 3 hours, so give it
+    # --time-budget (docs/search.md has the measured run)
     "full": {"max_epochs": 4, "samples": 60, "train_subset": None, "val_subset": None,
              "test_subset": None},
     # a training subset: 24 trials, up to 3 epochs

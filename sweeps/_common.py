@@ -148,8 +148,8 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--time-budget", type=_duration_arg, metavar="DURATION",
                    help="stop the sweep after this long (3h, 90m, 600s): no trial starts or "
                         "goes on after it, the running ones stop where they are "
-                        "(stopped_by_budget) and the report is written on what ended; with "
-                        "--resume, the resumed run's own budget (default: no limit)")
+                        "(stopped_by_budget) and the report is written on what ended; new "
+                        "sweeps only, not with --resume (default: no limit)")
     p.add_argument("--cpus-per-trial", type=_positive(float), default=1,
                    help="CPUs (and torch threads) per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=_non_negative_float, default=0,
@@ -239,6 +239,10 @@ def _as_lists(space) -> dict:
 
 
 def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
+    if args.resume is not None and args.time_budget is not None:
+        # Ray restores the first run's stoppers over the ones a resumed run is given
+        raise ConfigError("--time-budget cannot be given with --resume: Ray Tune keeps the "
+                          "interrupted run's stopping rules; stop a resumed sweep with Ctrl-C")
     if args.data_path is not None and not Path(args.data_path).exists():
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):

@@ -39,6 +39,8 @@ CLI = [
     ("time-budget-unitless", ["--time-budget", "3"], "'3': expected a duration above 0 with "
                                                      "its unit, e.g. 3h, 90m or 600s"),
     ("time-budget-0", ["--time-budget", "0h"], "expected a duration above 0"),
+    ("time-budget-resume", ["--resume", "--time-budget", "1h"],
+     "--time-budget cannot be given with --resume"),
     ("time-budget-text", ["--time-budget", "soon"], "expected a duration above 0"),
     ("cpus-0", ["--cpus-per-trial", "0"], "must be a finite number above 0"),
     ("gpus-neg", ["--gpus-per-trial", "-1"], "must be 0 or more"),

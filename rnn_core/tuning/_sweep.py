@@ -220,8 +220,6 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                 internal._tune_config.scheduler = scheduler
             if searcher is not None:  # Ray restores its saved state into this one
                 internal._tune_config.search_alg = searcher
-            # the budget is this driver's, not the first one's (Ray pickled that one)
-            internal._tune_config.time_budget_s = spec.time_budget_s
         else:
             tuner = tune.Tuner(
                 trainable,

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install audio-tools run smoke test test-fast lint mlflow-ui optuna-dashboard clean
+.PHONY: install system-deps audio-tools run smoke test test-fast lint mlflow-ui optuna-dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,30 +12,46 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) audio-tools
+install: $(STAMP) system-deps
 
-# The spoken-digits data's programs and recordings (Debian packages), installed when missing:
-# espeak-ng and flite speak the synthetic voices, asterisk-core-sounds-en-wav and saytime hold
-# the two recorded human voices, sox checks the mu-law decoding in a test. Without apt-get
-# (or root/sudo) it says what to install; the tests that need them skip with that reason.
+# The Debian packages the tests and the studies need, installed when missing, so `make test` and
+# `make run` work on a fresh machine: Chromium and its driver (the report's PNG figures through
+# kaleido, and the browser tests of the MLflow UI and optuna-dashboard); espeak-ng and flite
+# speak the spoken digits' synthetic voices, asterisk-core-sounds-en-wav and saytime hold the two
+# recorded human voices, sox checks the mu-law decoding in a test. apt-get runs as root, or
+# through sudo when sudo needs no password; otherwise one line names what to install, and the
+# tests that need a missing package skip with that reason (CI sets RNN_SWEEPS_REQUIRE_BROWSER=1
+# and RNN_SWEEPS_REQUIRE_AUDIO_TOOLS=1, which turn those skips into failures).
+BROWSER_APT := chromium chromium-driver fonts-liberation
 AUDIO_APT := espeak-ng flite sox asterisk-core-sounds-en-wav saytime
-audio-tools:
-	@missing=""; for p in $(AUDIO_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+SYSTEM_APT := $(BROWSER_APT) $(AUDIO_APT)
+system-deps:
+	@missing=""; for p in $(SYSTEM_APT); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if ! command -v apt-get >/dev/null; then echo "install$$missing for the spoken digits"; exit 0; fi; \
-	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "make: not installed:$$missing (no apt-get here; the tests that need them skip)"; exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then \
+		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else \
+		echo "make: not installed:$$missing (run as root: apt-get install$$missing;" \
+			"the tests that need them skip)"; exit 0; fi; fi; \
+	echo "make: apt-get install$$missing"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
 		--no-install-recommends$$missing >/dev/null
 
-run: $(STAMP)
+# Kept for the commands people already type; the same as system-deps.
+audio-tools: system-deps
+
+run: $(STAMP) system-deps
 	$(PY) sweeps/compound_scaling.py --preset quick
 
-smoke: $(STAMP)
+smoke: $(STAMP) system-deps
 	$(PY) sweeps/compound_scaling.py --smoke-test
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

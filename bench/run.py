@@ -1,7 +1,7 @@
-"""Performance figures of the project, each against its goal (issue "Performance").
+"""Performance figures of the project, each against its goal (docs/performance.md).
 
     python bench/run.py --quick --json perf.json   # ~7 min on 2 CPU cores
-    python bench/run.py --json perf.json           # every grid config, 3 seeds, ~40 min (est.)
+    python bench/run.py --json perf.json           # every grid config, 3 seeds, ~40-45 min (est.)
 
 Every figure is a ratio of two things measured side by side in this one run (interleaved
 where they are short, medians), because the machine's cores are shared with other work:
@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma list: efficiency,lm,padding,overhead,search,searchers,"
                              "data")
     parser.add_argument("--preset-sweep", action=argparse.BooleanOptionalAction, default=None,
-                        help="also run the quick-preset sweep (~9 min) and account its "
+                        help="also run the quick-preset sweep (5-12 min) and account its "
                              "overhead (default: on without --quick)")
     parser.add_argument("--full-study", type=Path, metavar="DIR",
                         help="bench/full_study.py's --out folder: its measured wall time, "

@@ -102,6 +102,12 @@ def optuna_section(study_name: str, storage: str, objective: str) -> OptunaSecti
                 f"parameters differ, and study {study_name} has {len(complete)} completed "
                 f"trial(s){' with the same parameters' if len(complete) > 1 else ''}"
                 f"{stopped}.")
+        elif len({t.values[0] for t in complete}) == 1:
+            # fANOVA explains the spread of the objective; with none it raises
+            out.notes.append(
+                f"No parameter importance: all {len(complete)} completed trials of study "
+                f"{study_name} scored the same {first} ({complete[0].values[0]:g}), so no "
+                f"parameter explains a difference{stopped}.")
         else:
             out.figures["optuna_importance"] = plot_param_importances(
                 study, evaluator=FanovaImportanceEvaluator(seed=_FANOVA_SEED), params=varied,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import html
 import logging
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from reports import _pngs
 
 __all__ = ["fmt", "table_html", "write_page", "export_pngs", "finish_report"]
 
@@ -78,13 +81,14 @@ def export_pngs(figures: dict, out: Path, width: int = 1100, height: int = 600) 
         return None
     import plotly.io as pio
 
-    # kaleido and the browser driver it starts log each tab and temporary folder at INFO
-    for name in ("kaleido", "choreographer", "logistro"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    _pngs.quiet_browser_logs()
     names = list(figures)
+    _pngs.ready()  # a browser started ahead (reports._pngs), else plotly starts its own
     try:
-        pio.write_images([figures[n] for n in names], [out / f"{n}.png" for n in names],
-                         width=width, height=height)
+        with warnings.catch_warnings():  # plotly's own options are the server's already
+            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+            pio.write_images([figures[n] for n in names], [out / f"{n}.png" for n in names],
+                             width=width, height=height)
     except Exception as exc:  # kaleido raises its own types for a missing or failing browser
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.warning("report figures not exported as PNG (%s)", reason)

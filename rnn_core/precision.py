@@ -48,7 +48,9 @@ def resolve_precision(requested: str, device: str) -> str:
     if kind == "cuda":
         import torch
 
-        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        # emulated bf16 (pre-Ampere GPUs) is slower than fp32: native only
+        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported(
+            including_emulation=False)
     else:
         native = bool(cpu_bf16_flags())
     if requested == "auto":

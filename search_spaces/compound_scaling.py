@@ -42,9 +42,9 @@ RECIPE: dict[str, object] = {
 PRESETS: dict[str, dict] = {
     # all of IMDB's training split, up to 5 epochs (study S3's protocol)
     "full": {"max_epochs": 5, "train_subset": None, "val_subset": None, "test_subset": None},
-    # the same 27 configs on a training subset: about 5 minutes on 2 CPU cores
+    # the same 27 configs on a training subset: 5-12 minutes on 2 CPU cores (docs/results.md)
     "quick": {"max_epochs": 3, "train_subset": 4000, "val_subset": 1000, "test_subset": 2000},
-    # CI / --smoke-test: 4 small configs on a tiny subset, well under 2 minutes
+    # CI / --smoke-test: 4 small configs on a tiny subset, about 1-2 minutes
     "smoke": {"max_epochs": 2, "train_subset": 256, "val_subset": 128, "test_subset": 128,
               "grid": {"num_layers": [1, 2], "hidden_size": [16, 32], "embedding_dim": [16]}},
 }

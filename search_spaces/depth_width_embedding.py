@@ -44,7 +44,7 @@ PRESETS: dict[str, dict] = {
     # a training subset, 3 epochs, 2 seeds: 28 trials
     "quick": {"max_epochs": 3, "samples": 2, "train_subset": 4000, "val_subset": 1000,
               "test_subset": 2000},
-    # CI / --smoke-test: 4 tiny configurations x 2 seeds on 128 reviews, well under 2 minutes
+    # CI / --smoke-test: 4 tiny configurations x 2 seeds on 128 reviews, about 1-2 minutes
     "smoke": {"max_epochs": 1, "samples": 2, "train_subset": 128, "val_subset": 64,
               "test_subset": 64,
               "grid": one_axis_at_a_time({"num_layers": 1, "hidden_size": 16,

@@ -4,8 +4,9 @@ Plain values only: lists are grid axes, scalars are fixed. ``rnn_core.tuning`` t
 Ray Tune grid searches. Layers and hidden size are grid axes too (``--layers``, ``--hidden``).
 
 The size is Zaremba et al. 2014's "small" model (2 layers of 200): on two CPU cores the
-decoder over a ~15k-word vocabulary already costs ~85 % of every step, and the study's four
-rows fit a few hours at that size; their "medium" (650) would cost ~3x per token.
+decoder over a ~13k-word vocabulary is ~80 % of a step's FLOPs, and the study's four rows
+take about 1.5-2 hours at that size (docs/language_model.md); their "medium" (650) would
+cost ~3x per token.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ PRESETS: dict[str, dict] = {
     # the same four configs on the first 200,000 training tokens: minutes on 2 CPU cores
     "quick": {"max_epochs": 3, "lr_decay_start": 2, "train_tokens": 200_000,
               "val_tokens": 50_000, "test_tokens": 50_000},
-    # CI / --smoke-test: tiny models on a few thousand tokens, well under a minute
+    # CI / --smoke-test: tiny models on a few thousand tokens, about 1-2 minutes
     "smoke": {"max_epochs": 2, "train_tokens": 4_000, "val_tokens": 2_000, "test_tokens": 2_000,
               "grid": {"hidden_size": [16], "num_layers": [1, 2]}},
 }

@@ -59,7 +59,7 @@ PRESETS: dict[str, dict] = {
     # a training subset, 3 epochs, 2 trials per optimizer x cell on average
     "quick": {"max_epochs": 3, "samples": 16, "train_subset": 4000, "val_subset": 1000,
               "test_subset": 2000},
-    # CI / --smoke-test: 4 tiny trials on 128 reviews, well under 2 minutes
+    # CI / --smoke-test: 4 tiny trials on 128 reviews, about 1-2 minutes
     "smoke": {"max_epochs": 1, "samples": 4, "train_subset": 128, "val_subset": 64,
               "test_subset": 64, "hidden_size": 16, "embedding_dim": 16},
 }

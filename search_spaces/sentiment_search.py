@@ -60,7 +60,7 @@ PRESETS: dict[str, dict] = {
     # a training subset: 24 trials, up to 3 epochs
     "quick": {"max_epochs": 3, "samples": 24, "train_subset": 4000, "val_subset": 1000,
               "test_subset": 2000},
-    # CI / --smoke-test: 6 tiny trials on 128 reviews, well under 2 minutes
+    # CI / --smoke-test: 6 tiny trials on 128 reviews, about 1-2 minutes
     "smoke": {"max_epochs": 2, "samples": 6, "train_subset": 128, "val_subset": 64,
               "test_subset": 64,
               "grid": {"num_layers": IntRange(1, 2), "hidden_size": IntRange(8, 32, log=True),

@@ -107,7 +107,7 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--preset", choices=sorted(k for k in space.PRESETS if k != "smoke"),
                    help="data size and epochs (default: full)")
     p.add_argument("--smoke-test", action="store_true",
-                   help="tiny grid on a tiny subset: finishes in under 2 minutes on CPU")
+                   help="tiny grid on a tiny subset: about 1-2 minutes on 2 CPU cores")
     p.add_argument("--scheduler", choices=SCHEDULERS,
                    help="asha: a trial pauses at each rung; as trials arrive there, the best "
                         f"1/factor of them go on ({task.objective}), the rest stop; "
@@ -334,6 +334,9 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search,
         time_budget_s=args.time_budget)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
+    from reports import _pngs
+
+    _pngs.warm()  # the report's browser starts while the models are logged
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
           f"MLflow parent run {outcome.parent_run_id}\nRay results {outcome.path}")
@@ -343,14 +346,16 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
 
     out = Path(args.report_dir) if args.report_dir else default_report_dir(
         study, outcome.parent_run_id)
+    usage = _keep_models(study, tracking_uri, outcome.parent_run_id, data)
     summary = report(tracking_uri, outcome.parent_run_id, out)
     tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
-    _keep_models(study, tracking_uri, outcome.parent_run_id, data)
-    print(f"compare the trials: mlflow ui --backend-store-uri {tracking_uri}")
+    if usage:
+        print(usage)
+    print(f"compare the trials in the MLflow UI: {mlflow_ui_command(tracking_uri)}")
     if outcome.optuna_study:
         study_name, storage = outcome.optuna_study
-        print(f"Optuna study {study_name} in {storage}: optuna-dashboard {storage}")
+        print(f"Optuna study {study_name}: {optuna_dashboard_command(storage)}")
     if "stopped_by_budget" in outcome.trials and not outcome.epochs:
         print(f"the --time-budget ran out before any trial reported a {task.objective}; "
               "give it more time", file=sys.stderr)
@@ -359,6 +364,43 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]).resolve() if uri.startswith("sqlite:///") else None
+
+
+def _made_here() -> bool:
+    """This process runs in the checkout's own .venv, which `make` installed: its targets
+    then start the installed programs without installing anything."""
+    return (CHECKOUT / "Makefile").is_file() and Path(sys.prefix).resolve() == CHECKOUT / ".venv"
+
+
+def mlflow_ui_command(tracking_uri: str) -> str:
+    """The command that opens the MLflow UI on a sweep's store, runnable from any folder: the
+    Makefile's target where this checkout has one (one worker, no job runner, 127.0.0.1),
+    else ``mlflow server`` with the same settings; a tracking server is already its UI."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri} in a browser"
+    db = _sqlite_file(tracking_uri)
+    if db is not None and _made_here():
+        return f"make -C {CHECKOUT} mlflow-ui MLFLOW_DB={db}  (then http://127.0.0.1:5000)"
+    store = f"sqlite:///{db}" if db is not None else tracking_uri
+    mlflow = Path(sys.executable).with_name("mlflow")
+    return (f"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false {mlflow} server --backend-store-uri "
+            f"{store} --host 127.0.0.1 --port 5000 --workers 1  (then http://127.0.0.1:5000)")
+
+
+def optuna_dashboard_command(storage: str) -> str:
+    """The command that opens optuna-dashboard on a sampled search's study."""
+    db = _sqlite_file(storage)
+    if db is not None and _made_here():
+        return f"make -C {CHECKOUT} optuna-dashboard OPTUNA_DB={db}  (then http://127.0.0.1:8080)"
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    return f"{dashboard} {storage} --host 127.0.0.1 --port 8080  (then http://127.0.0.1:8080)"
 
 
 def default_report_dir(study: str, parent_run_id: str) -> Path:
@@ -371,17 +413,18 @@ def _duration(seconds: float) -> str:
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"
 
 
-def _keep_models(study: str, tracking_uri: str, parent_run_id: str, data) -> None:
+def _keep_models(study: str, tracking_uri: str, parent_run_id: str, data) -> str | None:
     """Log the validation pick and the rest of the Pareto front as MLflow models that take
-    raw input; register the pick under the study's name and say how to use it."""
+    raw input; register the pick under the study's name. Returns how to use it (None where no
+    model was logged)."""
     from reports.frames import model_picks, trials_frame
     from rnn_core import tuning
 
     record = tuning.fetch_sweep(tracking_uri, parent_run_id)
     picks = model_picks(trials_frame(record.runs, record.task), record.task)
     if not tuning.log_models(tracking_uri, parent_run_id, study, data, picks):
-        return
-    print(tuning.model_usage(tracking_uri, parent_run_id))
+        return None
+    return tuning.model_usage(tracking_uri, parent_run_id)
 
 
 def _saved_data_options(sweep_params: dict) -> dict:
@@ -408,6 +451,10 @@ def exit_now(code: int) -> NoReturn:
             from rnn_core import tuning
 
             tuning.leave_ray()
+        if "reports._pngs" in sys.modules:  # the report's browser, a process of its own
+            from reports import _pngs
+
+            _pngs.stop()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

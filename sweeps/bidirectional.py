@@ -5,7 +5,7 @@ bidirectional over several seeds on IMDB; the report gives bi - uni with its spr
     python sweeps/bidirectional.py --from-run PARENT_RUN_ID       # that sweep's pick, 5 seeds
     python sweeps/bidirectional.py --from-experiment rnn-sweeps   # the newest finished sweep's
     python sweeps/bidirectional.py --from-run ID --preset quick   # 3 seeds on a subset
-    python sweeps/bidirectional.py --from-run ID --smoke-test     # 2 seeds, tiny, < 2 minutes
+    python sweeps/bidirectional.py --from-run ID --smoke-test     # 2 seeds, tiny, ~1-2 min
 
 The configuration (cell, sizes, dropout, optimizer, learning rate, ...) is the pick's; the
 data, epochs and seeds are this study's preset's. --num-samples sets the seeds.

@@ -3,7 +3,7 @@ bidirectional, on learned, GloVe and word2vec inputs, on IMDB.
 
     python sweeps/cell_comparison.py                 # full: 54 configs, all of IMDB, ASHA
     python sweeps/cell_comparison.py --preset quick  # same grid on a training subset
-    python sweeps/cell_comparison.py --smoke-test    # 5 cells x {learned, glove50}, < 2 minutes
+    python sweeps/cell_comparison.py --smoke-test    # 5 cells x {learned, glove50}, ~1-2 min
 
 Pretrained inputs (glove50, word2vec300 trained on the training split, or a vectors file path
 given to --inputs) are built once, on the driver, and shipped to the trials with the data.

@@ -1,8 +1,8 @@
 """Study S3 compound scaling as one command: LSTM layers x hidden x embedding on IMDB.
 
     python sweeps/compound_scaling.py                 # full grid: 27 configs, up to 5 epochs, ASHA
-    python sweeps/compound_scaling.py --preset quick  # same grid on a training subset (~5 min)
-    python sweeps/compound_scaling.py --smoke-test    # 4 tiny configs, < 2 minutes
+    python sweeps/compound_scaling.py --preset quick  # same grid on a training subset (5-12 min)
+    python sweeps/compound_scaling.py --smoke-test    # 4 tiny configs, ~1-2 min
     python sweeps/compound_scaling.py --method coefficient   # EfficientNet's compound method
 
 --method coefficient: depth = alpha^phi, hidden = beta^phi, embedding = gamma^phi times a base

@@ -3,7 +3,7 @@ embedding size varied one at a time around the recipe (the other two held), over
 
     python sweeps/depth_width_embedding.py                 # 14 configs x 3 seeds, all of IMDB
     python sweeps/depth_width_embedding.py --preset quick  # x 2 seeds on a training subset
-    python sweeps/depth_width_embedding.py --smoke-test    # 4 tiny configs x 2 seeds, < 2 min
+    python sweeps/depth_width_embedding.py --smoke-test    # 4 tiny configs x 2 seeds, ~1-2 min
     python sweeps/depth_width_embedding.py --layers 1,2 --num-samples 5   # one axis narrowed
 
 --layers, --hidden and --embedding replace an axis's values (keep the centre's value in it);

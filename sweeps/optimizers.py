@@ -3,7 +3,7 @@ on IMDB, each optimizer's learning rate drawn log-uniformly from its own range.
 
     python sweeps/optimizers.py                    # 32 random trials, all of IMDB, 5 epochs
     python sweeps/optimizers.py --preset quick     # 16 trials on a training subset
-    python sweeps/optimizers.py --smoke-test       # 4 tiny trials, < 2 minutes
+    python sweeps/optimizers.py --smoke-test       # 4 tiny trials, ~1-2 min
     python sweeps/optimizers.py --search tpe --num-samples 24   # Optuna TPE instead
 """
 

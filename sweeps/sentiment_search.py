@@ -3,7 +3,7 @@ rate, dropout, layers, hidden size, embedding size, direction, cell and GloVe-in
 
     python sweeps/sentiment_search.py                    # 60 trials, all of IMDB, up to 4 epochs
     python sweeps/sentiment_search.py --preset quick     # 24 trials on a training subset
-    python sweeps/sentiment_search.py --smoke-test       # 6 tiny trials, < 2 minutes
+    python sweeps/sentiment_search.py --smoke-test       # 6 tiny trials, ~1-2 min
     python sweeps/sentiment_search.py --resume           # continue the same Optuna study
 
 The report adds the best-so-far curve: the validation pick, and its test accuracy, against the

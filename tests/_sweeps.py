@@ -1,33 +1,130 @@
-"""Running a study script as a user does, and reading its sweep back from MLflow."""
+"""Running a study script as a user does, and reading its sweep back from MLflow.
+
+Every test that runs a study goes through this module (tests/test_sweep_runner.py checks it):
+- ``shared_sweep(name)``: one of the sweeps in ``SHARED``, run once per test session and read
+  by every test module that needs it (a session's sweeps cost most of the suite's time);
+  a test that adds runs to its store works on ``private_store`` copy;
+- ``run_study(..., own="why")``: a sweep of the test's own, where the test interrupts, resumes,
+  breaks or times the sweep, or needs options no shared sweep has; the reason is required.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_study(study: str, *args: str, timeout: int = 600, cwd: Path = ROOT,
-              python: tuple[str, ...] = (), env: dict | None = None
-              ) -> subprocess.CompletedProcess:
+def run_study(study: str, *args: str, own: str, timeout: int = 600, cwd: Path = ROOT,
+              python: tuple[str, ...] = (), env: dict | None = None,
+              base_env: dict | None = None) -> subprocess.CompletedProcess:
     """``python [PYTHON] sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the
-    default report folder goes) with ``env`` added; output captured."""
+    default report folder goes) with ``env`` added to ``base_env`` (this process's
+    environment by default); output captured. ``own``: why this test cannot read a shared
+    sweep (``shared_sweep``)."""
+    assert own.strip(), "say why the test needs a sweep of its own"
+    base = os.environ if base_env is None else base_env
     return subprocess.run([sys.executable, *python, str(ROOT / "sweeps" / f"{study}.py"), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                          env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
-def sweep_runs(uri: str, experiment: str = "rnn-sweeps"):
-    """(client, the one parent run, its child runs) of the sweep in a store."""
+@dataclass(frozen=True)
+class Sweep:
+    """A finished shared sweep: its folder (store ``m.db``, Ray results ``ray/``, the report
+    ``report/`` where asked), the store's URI, the experiment and the processes' output."""
+
+    folder: Path
+    uri: str
+    experiment: str
+    procs: tuple[subprocess.CompletedProcess, ...]
+    ray_tmp: Path | None = None
+
+    @property
+    def proc(self) -> subprocess.CompletedProcess:
+        """The (last) study process."""
+        return self.procs[-1]
+
+    def private_store(self, dest: Path) -> str:
+        """A copy of the store in ``dest`` for a test that adds runs (the artifacts stay where
+        they are, read through the runs' absolute artifact URIs)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(self.folder / "m.db") as src, \
+                sqlite3.connect(dest / "m.db") as dst:
+            src.backup(dst)
+        return f"sqlite:///{dest}/m.db"
+
+
+# name -> (study, args) per process, run in order in one folder, and how they run. Each
+# sweep's store is m.db in its folder and its Ray results are under ray/.
+SHARED: dict[str, dict] = {
+    # the main job's smoke run as a user runs it; its Ray instance keeps its files in a folder
+    # of its own (RAY_TMPDIR, short: Ray's socket paths must stay under 108 bytes), and the
+    # driver lists its imports on stderr (-X importtime). In float32: its metrics are compared
+    # with float32's recorded ones, and auto takes bf16 on a CPU with AVX-512 BF16 or AMX.
+    "compound_smoke": {
+        "runs": [("compound_scaling", ("--smoke-test", "--precision", "fp32",
+                                       "--report-dir", "{folder}/report"))],
+        "python": ("-X", "importtime"), "ray_tmp": True, "experiment": "rnn-sweeps"},
+    # a TPE and an NSGA-II search, in one store and experiment (the fronts page reads both)
+    "searches": {
+        "runs": [("compound_scaling", ("--smoke-test", "--search", s, "--num-samples", "4",
+                                       "--experiment-name", "searches"))
+                 for s in ("tpe", "nsga2")],
+        "experiment": "searches"},
+}
+_done: dict[str, Sweep] = {}
+
+
+def shared_sweep(name: str) -> Sweep:
+    """The shared sweep ``name`` (``SHARED``), run on first use in this test session."""
+    if name in _done:
+        return _done[name]
+    spec = SHARED[name]
+    folder = Path(tempfile.mkdtemp(prefix=f"shared-{name}-"))
+    uri = f"sqlite:///{folder}/m.db"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp")) if spec.get("ray_tmp") else None
+    procs = []
+    for study, args in spec["runs"]:
+        args = [a.format(folder=folder) for a in args]
+        proc = subprocess.run(
+            [sys.executable, *spec.get("python", ()), str(ROOT / "sweeps" / f"{study}.py"),
+             *args, "--tracking-uri", uri, "--storage-path", str(folder / "ray")],
+            capture_output=True, text=True, timeout=600, cwd=folder,
+            env={**os.environ, "PYTHONPATH": str(ROOT),
+                 **({"RAY_TMPDIR": str(ray_tmp)} if ray_tmp else {})})
+        assert proc.returncode == 0, f"shared sweep {name}: {proc.stderr[-3000:]}"
+        procs.append(proc)
+    _done[name] = Sweep(folder, uri, spec["experiment"], tuple(procs), ray_tmp)
+    return _done[name]
+
+
+def remove_shared() -> None:
+    """Delete the shared sweeps' folders (the end of the test session)."""
+    for sweep in _done.values():
+        shutil.rmtree(sweep.folder, ignore_errors=True)
+        if sweep.ray_tmp is not None:
+            shutil.rmtree(sweep.ray_tmp, ignore_errors=True)
+    _done.clear()
+
+
+def sweep_runs(uri: str, experiment: str = "rnn-sweeps", search: str | None = None):
+    """(client, the one parent run, its child runs) of the sweep in a store (of ``search``,
+    where an experiment holds sweeps of several searches)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id])
-    parent, = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    parent, = [r for r in runs if r.data.tags.get("sweep") == "parent"
+               and (search is None or r.data.params.get("search") == search)]
     return client, parent, [r for r in runs
                             if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
 
@@ -39,13 +136,22 @@ def printed_report(stdout: str) -> Path:
     return Path(lines[0].removeprefix("report: ").strip())
 
 
-def interrupt_study(study: str, *args: str, cwd: Path, when: str = ": epoch 1/",
+def start_study(study: str, *args: str, own: str, cwd: Path, env: dict | None = None,
+                **popen) -> subprocess.Popen:
+    """``python sweeps/<study>.py ARGS`` started in the background (for a test that signals or
+    kills it); ``own`` as for ``run_study``."""
+    assert own.strip(), "say why the test needs a sweep of its own"
+    return subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
+                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            **popen)
+
+
+def interrupt_study(study: str, *args: str, own: str, cwd: Path, when: str = ": epoch 1/",
                     sig: int = 2) -> tuple[int, str, str]:
     """Start ``python sweeps/<study>.py ARGS``, send ``sig`` (SIGINT) once a line containing
     ``when`` is printed, and wait: (exit code, stdout, stderr)."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = start_study(study, *args, own=own, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stdout:
         seen.append(line)

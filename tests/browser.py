@@ -114,3 +114,14 @@ def stop_session(proc, term_grace: float) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def check_pngs(paths: list[Path], printed: str | None = None) -> None:
+    """A report's PNG figures: written where Chromium is installed (kaleido drives it), and
+    always where CI requires a browser; without one, the report says why there are none."""
+    required = os.environ.get("RNN_SWEEPS_REQUIRE_BROWSER") == "1"
+    if CHROMIUM.exists() or required:
+        missing = [str(p) for p in paths if not p.is_file()]
+        assert not missing, f"report figures not written as PNG: {missing}"
+    elif printed is not None:
+        assert "(figures not exported as PNG" in printed, printed[-2000:]

@@ -54,3 +54,12 @@ def reviews(tmp_path_factory) -> EncodedCorpus:
             os.environ.pop("RNN_SWEEPS_DATA", None)
         else:
             os.environ["RNN_SWEEPS_DATA"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_shared_sweeps():
+    """The shared sweeps (tests/_sweeps.py) live in folders of their own for the session."""
+    yield
+    from tests._sweeps import remove_shared
+
+    remove_shared()

@@ -40,7 +40,7 @@ def _trainable(config: dict) -> None:
     rng = random.Random(1000 * i + epoch)  # epoch times independent of quality
     while epoch < EPOCHS:
         t0 = time.time()
-        time.sleep(rng.uniform(0.05, 0.4))
+        time.sleep(rng.uniform(0.02, 0.2))
         marker = Path(config["markers"], str(i))
         if FAIL_ONCE.get(i) == epoch + 1 and not marker.exists():
             marker.touch()

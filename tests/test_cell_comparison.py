@@ -14,6 +14,7 @@ from rnn_core.tuning import trial_name
 from search_spaces import cell_comparison as space
 from sweeps import cell_comparison as script
 from tests._sweeps import printed_report, run_study, sweep_runs
+from tests.browser import check_pngs
 
 
 def test_grid_holds_only_valid_variants():
@@ -113,14 +114,16 @@ def test_write_cell_report(tmp_path):
 def test_smoke_sweep_has_a_child_run_for_every_cell(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     proc = run_study("cell_comparison", "--smoke-test", "--tracking-uri", uri,
-                     "--storage-path", str(tmp_path / "ray"), timeout=300, cwd=tmp_path)
+                     "--storage-path", str(tmp_path / "ray"), timeout=300, cwd=tmp_path,
+                     own="the one cell-comparison sweep")
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, parent, children = sweep_runs(uri)
     # the default report folder, named by the study and the parent run, outlives the command
     page = printed_report(proc.stdout)
     assert page == tmp_path / "reports" / f"cell_comparison-{parent.info.run_id[:8]}" / \
         "report.html"
-    assert page.exists() and (page.parent / "accuracy.png").exists()
+    assert page.exists()
+    check_pngs([page.parent / "accuracy.png"], proc.stdout)
     assert len(children) == 10
     assert {c.data.params["variant"].split("/")[0] for c in children} == set(CELLS)
     names = {c.info.run_name for c in children}

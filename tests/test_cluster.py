@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests._sweeps import run_study
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
 RAY = Path(sys.executable).with_name("ray")
 
 pytestmark = pytest.mark.slow
@@ -184,26 +185,10 @@ def sweep(cluster, tmp_path_factory):
     uri = f"sqlite:///{tmp}/m.db"
     nodes = cluster.nodes()
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--smoke-test",
-            "--scheduler",
-            "asha",
-            "--tracking-uri",
-            uri,
-            "--storage-path",
-            str(tmp / "ray"),
-            "--address",
-            cluster.address,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp,
-        env=cluster.env,
-    )
+    proc = run_study(
+        "compound_scaling", "--smoke-test", "--scheduler", "asha", "--tracking-uri", uri,
+        "--storage-path", str(tmp / "ray"), "--address", cluster.address,
+        timeout=300, cwd=tmp, base_env=cluster.env, own="runs on a cluster of its own")
     seconds = time.perf_counter() - t0
     print(f"\ncluster up in {cluster.start_seconds:.1f} s; smoke sweep on it: {seconds:.1f} s wall")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

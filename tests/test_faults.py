@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnn_core import tuning
+from tests._sweeps import run_study, start_study
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"train_subset": 64, "val_subset": 32, "test_subset": 32, "optimizer": "sgd",
@@ -87,13 +87,13 @@ def _epochs_logged(db: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume(tmp_path):
     db, storage = tmp_path / "m.db", tmp_path / "ray"
-    args = [sys.executable, str(ROOT / "sweeps" / "compound_scaling.py"), "--smoke-test",
-            "--tracking-uri", f"sqlite:///{db}", "--storage-path", str(storage),
+    args = ["--smoke-test", "--tracking-uri", f"sqlite:///{db}", "--storage-path", str(storage),
             "--layers", "1", "--hidden", "16,32", "--embedding", "16,32",
             "--train-subset", "2000", "--max-epochs", "4", "--reduction-factor", "2"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    own = "kills the sweep and resumes it"
+    driver = start_study("compound_scaling", *args, own=own, cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
     deadline = time.time() + 240
     while _epochs_logged(db) < 3 and time.time() < deadline and driver.poll() is None:
         time.sleep(0.2)
@@ -102,8 +102,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     before = _children(db)
     assert before and sum(s != "running" for _, s in before) < 4, "killed too late to test"
 
-    proc = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = run_study("compound_scaling", *args, "--resume", cwd=tmp_path, timeout=300, own=own)
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = _children(db)
     assert len(after) == 4  # no duplicate child runs

@@ -15,7 +15,8 @@ def lm_smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lm")
     uri = f"sqlite:///{tmp}/m.db"
     proc = run_study("language_model", "--smoke-test", "--scheduler", "asha", "--tracking-uri",
-                     uri, "--storage-path", str(tmp / "ray"), "--report-dir", str(tmp / "report"))
+                     uri, "--storage-path", str(tmp / "ray"), "--report-dir", str(tmp / "report"),
+                     own="the one language-model sweep")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp, uri, proc, *sweep_runs(uri)
 

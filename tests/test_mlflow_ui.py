@@ -17,8 +17,10 @@ import pytest
 from browser import body_text, chromium, require, stop_session, wait_for
 from mlflow.tracking import MlflowClient
 
+from tests._sweeps import shared_sweep
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "sweeps" / "compound_scaling.py"
+VENV = Path(sys.executable).parent.parent
 
 pytestmark = pytest.mark.slow
 
@@ -29,35 +31,20 @@ SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TEL
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
+    """The shared smoke sweep (its report in report/), with a folder of this module's own for
+    the server's log and the screenshots: (that folder, uri, experiment, parent, children,
+    the sweep's stdout)."""
     require()  # before the sweep: no point running it without a browser
-    tmp = tmp_path_factory.mktemp("ui")
-    uri = f"sqlite:///{tmp}/m.db"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--smoke-test",
-            "--tracking-uri",
-            uri,
-            "--storage-path",
-            str(tmp / "ray"),
-            "--report-dir",
-            str(tmp / "report"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    shared = shared_sweep("compound_smoke")
+    tmp, uri = tmp_path_factory.mktemp("ui"), shared.uri
+    (tmp / "report").symlink_to(shared.folder / "report")
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rnn-sweeps")
     runs = client.search_runs([exp.experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "parent"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) >= 4
-    return tmp, uri, exp, parent, children
+    return tmp, uri, exp, parent, children, shared.proc.stdout
 
 
 def _free_port() -> int:
@@ -71,31 +58,26 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return resp.status, resp.read()
 
 
+def printed_ui_command(stdout: str, port: int) -> str:
+    """The command the sweep printed to open the MLflow UI on its store, on ``port``."""
+    (line,) = [ln for ln in stdout.splitlines() if ln.startswith("compare the trials in the")]
+    cmd = line.split(": ", 1)[1].split("  (then ")[0]
+    if cmd.startswith("make "):  # the venv counts as installed: no pip run from a test
+        return f"{cmd} MLFLOW_PORT={port} VENV={VENV} -o {VENV}/.installed"
+    assert " --port 5000 " in cmd, cmd
+    return cmd.replace(" --port 5000 ", f" --port {port} ")
+
+
 @pytest.fixture(scope="module")
 def server(sweep):
-    tmp, uri, _, _, _ = sweep
+    """The MLflow UI started by the very command the sweep printed, from another folder."""
+    tmp, uri, *_, stdout = sweep
     port = _free_port()
     log = (tmp / "mlflow-server.log").open("wb")
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        # the sweep's experiment stores file:///<tmp>/mlartifacts, read directly; this is where
-        # runs created through the server (mlflow-artifacts:/) would go
-        "--artifacts-destination",
-        str(tmp / "mlartifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    cmd = printed_ui_command(stdout, port)
+    assert uri.removeprefix("sqlite:///") in cmd
     proc = subprocess.Popen(
-        cmd,
+        ["bash", "-c", cmd],
         cwd=tmp,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -129,7 +111,7 @@ def browser(sweep):
 
 
 def test_server_is_local_and_serves_the_report_artifact(sweep, server):
-    _, _, _, parent, _ = sweep
+    _, _, _, parent, *_ = sweep
     assert server.startswith("http://127.0.0.1:")
     query = urllib.parse.urlencode({"path": "report/report.html", "run_uuid": parent.info.run_id})
     status, body = _get(f"{server}/get-artifact?{query}", timeout=30)
@@ -137,7 +119,7 @@ def test_server_is_local_and_serves_the_report_artifact(sweep, server):
 
 
 def test_experiment_page_lists_the_child_runs(sweep, server, browser):
-    tmp, _, exp, parent, children = sweep
+    tmp, _, exp, parent, children, _ = sweep
     browser.get(f"{server}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning")
     parent_link = f'a[href$="/runs/{parent.info.run_id}"]'
     wait_for(lambda: browser.find_elements("css selector", parent_link), what="the parent run row")
@@ -186,7 +168,7 @@ return cells.length ? cells.map(d => d.innerText.trim()) : null;
 
 
 def test_compare_view_shows_val_acc_for_each_child(sweep, server, browser):
-    tmp, _, exp, _, children = sweep
+    tmp, _, exp, _, children, _ = sweep
     ids = [c.info.run_id for c in children]
     runs = urllib.parse.quote(json.dumps(ids, separators=(",", ":")))
     exps = urllib.parse.quote(json.dumps([exp.experiment_id]))
@@ -215,7 +197,7 @@ def test_compare_view_shows_val_acc_for_each_child(sweep, server, browser):
 
 
 def test_report_renders_the_pareto_plot(sweep, browser):
-    tmp, _, _, _, children = sweep
+    tmp, _, _, _, children, _ = sweep
     browser.get((tmp / "report" / "report.html").as_uri())
     state = wait_for(
         lambda: browser.execute_script("""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests._serving import trial_probabilities
-from tests._sweeps import ROOT, run_study, sweep_runs
+from tests._sweeps import ROOT, shared_sweep, sweep_runs
 
 REVIEWS = [
     "What a wonderful, moving film.<br /><br />The acting was superb and I loved the ending.",
@@ -38,18 +38,9 @@ print(json.dumps({"probs": out[["p_negative", "p_positive"]].values.tolist(),
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("models")
-    uri = f"sqlite:///{tmp}/m.db"
-    proc = run_study(
-        "compound_scaling",
-        "--smoke-test",
-        "--tracking-uri",
-        uri,
-        "--storage-path",
-        str(tmp / "ray"),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp, uri, proc
+    """The shared smoke sweep, and a folder of this module's own for what the tests write."""
+    shared = shared_sweep("compound_smoke")
+    return tmp_path_factory.mktemp("models"), shared.uri, shared.proc
 
 
 def _fresh_env(tmp, uri: str) -> dict:
@@ -63,19 +54,20 @@ def _fresh_env(tmp, uri: str) -> dict:
 def test_the_validation_pick_is_registered_under_the_study(sweep):
     tmp, uri, proc = sweep
     client, parent, children = sweep_runs(uri)
-    version = client.get_model_version("compound_scaling", "1")
+    version = client.get_model_version("compound_scaling-smoke", "1")
     best = max(
         children, key=lambda r: (r.data.metrics["best_val_acc"], -r.data.metrics["n_params"])
     )
     assert version.run_id == best.info.run_id
     assert version.tags["sweep"] == parent.info.run_id
     assert float(version.tags["best_val_acc"]) == best.data.metrics["best_val_acc"]
-    assert parent.data.tags["registered_model"] == "compound_scaling/1"
+    assert parent.data.tags["registered_model"] == "compound_scaling-smoke/1"
     models = client.search_logged_models(
         [parent.info.experiment_id], filter_string=f"tags.sweep = '{parent.info.run_id}'"
     )
     assert [m.tags["role"] for m in models].count("validation_pick") == 1
-    assert "registered model compound_scaling version 1" in proc.stdout
+    assert "registered model compound_scaling-smoke version 1: " in proc.stdout
+    assert "(alias champion)" in proc.stdout
     usage = subprocess.run(
         [sys.executable, "-m", "reports", "--models", "--tracking-uri", uri],
         capture_output=True,
@@ -84,7 +76,7 @@ def test_the_validation_pick_is_registered_under_the_study(sweep):
     )
     assert usage.returncode == 0, usage.stderr
     assert (
-        "mlflow models predict -m models:/compound_scaling/1 -i reviews.csv -t csv "
+        "mlflow models predict -m models:/compound_scaling-smoke@champion -i reviews.csv -t csv "
         "--env-manager local" in usage.stdout
     )
 
@@ -96,7 +88,8 @@ def test_registered_model_predicts_as_the_trial_in_a_fresh_process(sweep, imdb):
 
     tmp, uri, _ = sweep
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD, "models:/compound_scaling/1", json.dumps(REVIEWS)],
+        [sys.executable, "-c", LOAD, "models:/compound_scaling-smoke@champion",
+         json.dumps(REVIEWS)],
         capture_output=True,
         text=True,
         cwd=tmp,
@@ -106,7 +99,7 @@ def test_registered_model_predicts_as_the_trial_in_a_fresh_process(sweep, imdb):
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not got["ray"] and not any((tmp / "empty-cache").iterdir())
-    version = MlflowClient(uri).get_model_version("compound_scaling", "1")
+    version = MlflowClient(uri).get_model_version("compound_scaling-smoke", "1")
     path = MlflowClient(uri).download_artifacts(version.run_id, "checkpoint/best.pt", str(tmp))
     ckpt = torch.load(path, weights_only=True)
     expected = trial_probabilities(ckpt, imdb.itos, REVIEWS, imdb.stats["options"]["max_length"])
@@ -138,7 +131,7 @@ def test_mlflow_models_predict_on_a_csv_of_raw_reviews(sweep):
             "models",
             "predict",
             "-m",
-            "models:/compound_scaling/1",
+            "models:/compound_scaling-smoke@champion",
             "-i",
             str(csv),
             "-t",

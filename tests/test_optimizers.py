@@ -64,7 +64,8 @@ def test_the_ranking_gives_each_optimizer_its_mean_and_spread():
 def test_smoke_sweep_draws_each_optimizer_in_its_range_and_ranks_them(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     done = run_study("optimizers", "--smoke-test", "--num-samples", "6", "--tracking-uri", uri,
-                     "--storage-path", str(tmp_path / "ray"), cwd=tmp_path)
+                     "--storage-path", str(tmp_path / "ray"), cwd=tmp_path,
+                     own="the one optimizers sweep")
     assert done.returncode == 0, done.stderr[-3000:]
     client, parent, children = sweep_runs(uri)
     assert parent.data.params["search"] == "random" and len(children) == 6

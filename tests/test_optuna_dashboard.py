@@ -17,7 +17,7 @@ import optuna
 import pytest
 from browser import body_text, chromium, require, stop_session, wait_for
 
-from tests._sweeps import run_study
+from tests._sweeps import shared_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.executable).parent.parent
@@ -27,15 +27,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
+    """The shared NSGA-II smoke sweep's study (its file holds the TPE sweep's study too), and
+    a folder of this module's own for logs and screenshots: (folder, study file, study)."""
     require()  # before the sweep: no point running it without a browser
-    tmp = tmp_path_factory.mktemp("dashboard")
-    done = run_study("compound_scaling", "--smoke-test", "--search", "nsga2", "--num-samples",
-                     "4", "--tracking-uri", f"sqlite:///{tmp}/m.db", "--storage-path",
-                     str(tmp / "ray"), cwd=tmp, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    db = tmp / "optuna.db"
-    (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
-    return tmp, db, optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    shared = shared_sweep("searches")
+    db = shared.folder / "optuna.db"
+    (line,) = [ln for ln in shared.procs[1].stdout.splitlines()
+               if ln.startswith("Optuna study ")]
+    # the command the sweep printed opens this very file
+    assert f"OPTUNA_DB={db}" in line or f"sqlite:///{db}" in line, line
+    name = line.split()[2].rstrip(":")
+    return (tmp_path_factory.mktemp("dashboard"), db,
+            optuna.load_study(study_name=name, storage=f"sqlite:///{db}"))
 
 
 def _free_port() -> int:

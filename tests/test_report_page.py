@@ -44,3 +44,53 @@ def test_report_page_renders_findings_and_heatmap(tmp_path):
         assert picked == "rgb(218, 251, 225)"
         driver.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def _chromium_descendants() -> list[int]:
+    """The running (not zombie) Chromium processes this process started, at any depth."""
+    import os
+    from pathlib import Path
+
+    procs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        state, ppid = rest.split()[:2]
+        procs[int(stat.parent.name)] = (name, state, int(ppid))
+
+    def descends(pid: int) -> bool:
+        while pid in procs and pid > 1:
+            pid = procs[pid][2]
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid, (name, state, _) in procs.items()
+            if "chrom" in name and state != "Z" and descends(pid)]
+
+
+@pytest.mark.slow
+def test_a_browser_started_ahead_exports_the_pngs_and_stops(tmp_path):
+    """A sweep starts kaleido's browser as its trials end (reports._pngs.warm); the report's
+    export uses it, and stop() leaves no browser behind."""
+    browser.require()
+    import plotly.graph_objects as go
+
+    from reports import _pngs
+    from reports.page import export_pngs
+
+    assert not _pngs.ready(0)  # not started: the export starts its own browser
+    _pngs.warm()
+    try:
+        assert _pngs.ready()
+        assert _chromium_descendants()
+        figures = {f"f{i}": go.Figure(go.Scatter(x=[1, 2, 3], y=[i, 2, 1])) for i in range(2)}
+        assert export_pngs(figures, tmp_path) is None
+        for name in figures:
+            assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        _pngs.stop()
+    assert not _chromium_descendants()

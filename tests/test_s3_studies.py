@@ -16,7 +16,7 @@ from search_spaces.coefficients import CompoundCoefficients, recurrent_flops, ro
 from search_spaces.distributions import from_json, to_json
 from search_spaces.grids import one_axis_at_a_time, replace_axis, union_axes, union_points
 from sweeps._common import main_guard
-from tests._sweeps import printed_report, run_study, sweep_runs
+from tests._sweeps import printed_report, run_study, shared_sweep, sweep_runs
 
 
 def test_one_axis_at_a_time_runs_the_centre_once_and_each_axis_around_it():
@@ -146,7 +146,8 @@ def _args(tmp_path):
 
 @pytest.mark.slow
 def test_depth_width_embedding_smoke_runs_each_axis_over_seeds(tmp_path):
-    done = run_study("depth_width_embedding", "--smoke-test", *_args(tmp_path), cwd=tmp_path)
+    done = run_study("depth_width_embedding", "--smoke-test", *_args(tmp_path), cwd=tmp_path,
+                     own="a study of its own")
     assert done.returncode == 0, done.stderr[-3000:]
     client, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
     names = sorted(c.info.run_name for c in children)
@@ -161,11 +162,11 @@ def test_depth_width_embedding_smoke_runs_each_axis_over_seeds(tmp_path):
 
 @pytest.mark.slow
 def test_bidirectional_runs_a_finished_sweeps_pick_both_ways(tmp_path):
-    source = run_study("compound_scaling", "--smoke-test", *_args(tmp_path), cwd=tmp_path)
-    assert source.returncode == 0, source.stderr[-3000:]
-    _, grid, _ = sweep_runs(f"sqlite:///{tmp_path}/m.db")
+    # the finished sweep is the shared smoke sweep, in a copy of its store: this one adds runs
+    uri = shared_sweep("compound_smoke").private_store(tmp_path)
+    _, grid, _ = sweep_runs(uri)
     done = run_study("bidirectional", "--smoke-test", "--from-run", grid.info.run_id,
-                     *_args(tmp_path), cwd=tmp_path)
+                     *_args(tmp_path), cwd=tmp_path, own="a study of its own")
     assert done.returncode == 0, done.stderr[-3000:]
     from mlflow.tracking import MlflowClient
 
@@ -186,7 +187,7 @@ def test_bidirectional_runs_a_finished_sweeps_pick_both_ways(tmp_path):
 @pytest.mark.slow
 def test_compound_coefficients_smoke_scales_the_best_candidate(tmp_path):
     done = run_study("compound_scaling", "--method", "coefficient", "--smoke-test",
-                     *_args(tmp_path), cwd=tmp_path)
+                     *_args(tmp_path), cwd=tmp_path, own="a method of its own")
     assert done.returncode == 0, done.stderr[-3000:]
     _, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
     assert parent.data.tags["study"] == "compound_coefficients"
@@ -208,9 +209,11 @@ def test_an_interrupted_union_sweep_resumes_with_each_configuration_once(tmp_pat
     from tests._sweeps import interrupt_study
 
     code, _, err = interrupt_study("depth_width_embedding", "--smoke-test", "--max-epochs", "3",
-                                   *_args(tmp_path), cwd=tmp_path, when=": epoch 2/")
+                                   *_args(tmp_path), cwd=tmp_path, when=": epoch 2/",
+                                   own="interrupts and resumes it")
     assert code == 130 and "continue it with --resume" in err, err[-3000:]
-    done = run_study("depth_width_embedding", "--resume", *_args(tmp_path), cwd=tmp_path)
+    done = run_study("depth_width_embedding", "--resume", *_args(tmp_path), cwd=tmp_path,
+                     own="interrupts and resumes it")
     assert done.returncode == 0, done.stderr[-3000:]
     _, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
     names = [c.info.run_name for c in children]

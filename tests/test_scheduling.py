@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from rnn_core.tuning._asha_rules import check_log
 from rnn_core.tuning._scheduling import rung_epochs
+from tests._sweeps import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 # 6 configs, grace 1, rf 2, 4 epochs: rungs at 1 and 2, then 4 -> 6 x 1 + 3 x 1 + 2 x 2 epochs
@@ -32,11 +31,9 @@ GRID = ["--smoke-test", "--layers", "1,2", "--hidden", "16,24,32", "--embedding"
 
 def _sweep(tmp: Path, tag: str, *extra: str) -> tuple[subprocess.CompletedProcess, str]:
     uri = f"sqlite:///{tmp}/{tag}.db"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "sweeps" / "compound_scaling.py"), *GRID, *extra,
-         "--tracking-uri", uri, "--storage-path", str(tmp / f"ray-{tag}")],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = run_study("compound_scaling", *GRID, *extra, "--tracking-uri", uri,
+                     "--storage-path", str(tmp / f"ray-{tag}"),
+                     own="a grid of its own, each scheduler against FIFO")
     return proc, uri
 
 

@@ -13,27 +13,23 @@ from reports.frames import hypervolume
 from reports.fronts import front_shares, fronts_frame
 from reports.optuna_figures import optuna_section
 from rnn_core.tasks import SENTIMENT
-from tests._sweeps import printed_report, run_study
+from tests._sweeps import printed_report, shared_sweep
+from tests.browser import check_pngs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @pytest.fixture(scope="module")
-def sweeps(tmp_path_factory):
-    """A TPE and an NSGA-II smoke sweep in one store and experiment: (tmp, uri, {search:
-    (page text, optuna_study)})."""
-    tmp = tmp_path_factory.mktemp("search-reports")
-    uri = f"sqlite:///{tmp}/m.db"
+def sweeps():
+    """The shared TPE and NSGA-II smoke sweeps, in one store and experiment: (their folder,
+    uri, {search: (report page, optuna study name)})."""
+    shared = shared_sweep("searches")
     out = {}
-    for search in ("tpe", "nsga2"):
-        done = run_study("compound_scaling", "--smoke-test", "--search", search,
-                         "--num-samples", "4", "--tracking-uri", uri, "--storage-path",
-                         str(tmp / "ray"), "--experiment-name", "searches", cwd=tmp)
-        assert done.returncode == 0, done.stderr[-3000:]
-        name = next(ln.split()[2] for ln in done.stdout.splitlines()
+    for search, done in zip(("tpe", "nsga2"), shared.procs, strict=True):
+        name = next(ln.split()[2].rstrip(":") for ln in done.stdout.splitlines()
                     if ln.startswith("Optuna study "))
         out[search] = (printed_report(done.stdout), name)
-    return tmp, uri, out
+    return shared.folder, shared.uri, out
 
 
 @pytest.mark.slow
@@ -42,7 +38,9 @@ def test_a_tpe_sweep_report_has_optunas_figures(sweeps):
     page, name = out["tpe"]
     html = page.read_text()
     for fig in ("optuna_history", "optuna_importance", "optuna_parallel"):
-        assert f'id="{fig}"' in html and (page.parent / f"{fig}.png").is_file()
+        assert f'id="{fig}"' in html
+    check_pngs([page.parent / f"{fig}.png" for fig in ("optuna_history", "optuna_importance",
+                                                       "optuna_parallel")])
     assert 'id="optuna_pareto"' not in html  # one objective: no front of Optuna's
     assert f"Optuna study {name}" in html
     section = optuna_section(name, f"sqlite:///{tmp}/optuna.db", "best_val_acc")
@@ -86,7 +84,7 @@ def test_the_fronts_page_shows_each_sweep_and_their_combined_front(sweeps, tmp_p
         label = f"compound_scaling-{name.split('-')[1]}"
         assert f"{label} (" in html
     assert html.count(" front\"") >= 2 and "combined front" in html
-    assert (tmp_path / "fronts.png").is_file()
+    check_pngs([tmp_path / "fronts.png"])
 
 
 @pytest.mark.slow
@@ -113,6 +111,21 @@ def test_too_few_trials_give_a_sentence_not_a_figure(tmp_path):
     study.tell(study.ask(dist), 0.6)
     section = optuna_section("s", url, "best_val_acc")
     assert "with the same parameters" in section.notes[0]
+
+
+def test_trials_that_all_score_the_same_give_a_sentence_not_an_importance(tmp_path):
+    """Tiny trials at chance all score 0.5: fANOVA has no variance to explain (it raises)."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    dist = {"num_layers": optuna.distributions.CategoricalDistribution([1, 2])}
+    for layers in (1, 2, 1):
+        study.enqueue_trial({"num_layers": layers})
+        study.tell(study.ask(dist), 0.5)
+    section = optuna_section("s", url, "best_val_acc")
+    assert "optuna_importance" not in section.figures
+    assert {"optuna_history", "optuna_parallel"} <= set(section.figures)
+    assert "all 3 completed trials of study s scored the same best_val_acc (0.5)" in \
+        section.notes[0]
 
 
 def test_a_study_file_that_is_gone_is_said_and_not_created(tmp_path):

@@ -8,7 +8,7 @@ import json
 import optuna
 import pytest
 
-from tests._sweeps import interrupt_study, printed_report, run_study, sweep_runs
+from tests._sweeps import interrupt_study, printed_report, run_study, shared_sweep, sweep_runs
 
 
 def _study(tmp_path) -> optuna.Study:
@@ -33,14 +33,15 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
     args = ["--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
     code, out, err = interrupt_study("compound_scaling", "--smoke-test", "--search", "tpe",
                                      "--num-samples", "4", "--max-epochs", "6", *args,
-                                     cwd=tmp_path)
+                                     cwd=tmp_path, own="interrupts and resumes it")
     assert code == 130 and "continue it with --resume" in err, out + err[-3000:]
     before = _study(tmp_path).trials
     assert before and all(t.state.name == "RUNNING" for t in before)  # none told a value
     state = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*/sweep.json"))
     assert json.loads(state.read_text())["optuna_study"] == _study(tmp_path).study_name
 
-    done = run_study("compound_scaling", "--resume", *args, cwd=tmp_path, timeout=400)
+    done = run_study("compound_scaling", "--resume", *args, cwd=tmp_path, timeout=400,
+                     own="interrupts and resumes it")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Optuna study compound_scaling-" in done.stdout
     study = _study(tmp_path)
@@ -55,17 +56,15 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
 
 
 @pytest.mark.slow
-def test_nsga2_leaves_a_two_objective_study_and_its_front(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    done = run_study("compound_scaling", "--smoke-test", "--search", "nsga2", "--num-samples",
-                     "3", "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray"),
-                     cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    study = _study(tmp_path)
+def test_nsga2_leaves_a_two_objective_study_and_its_front():
+    shared = shared_sweep("searches")
+    done = shared.procs[1]
+    client, parent, children = sweep_runs(shared.uri, shared.experiment, search="nsga2")
+    study = optuna.load_study(study_name=parent.data.params["optuna_study"],
+                              storage=f"sqlite:///{shared.folder}/optuna.db")
     assert study.metric_names == ["best_val_acc", "n_params"]
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
-    assert len(study.trials) == 3 and all(t.state.name == "COMPLETE" for t in study.trials)
-    client, parent, children = sweep_runs(uri)
+    assert len(study.trials) == 4 and all(t.state.name == "COMPLETE" for t in study.trials)
     _one_optuna_trial_per_run(study, client, children)
     by_number = {int(c.data.tags["optuna_trial"]): c for c in children}
     for t in study.trials:  # Optuna holds the values MLflow holds

@@ -100,7 +100,8 @@ def test_best_so_far_is_empty_without_the_times_it_needs():
 def test_smoke_search_draws_glove_and_learned_inputs_and_reports_its_progress(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     done = run_study("sentiment_search", "--smoke-test", "--num-samples", "8", "--tracking-uri",
-                     uri, "--storage-path", str(tmp_path / "ray"), cwd=tmp_path)
+                     uri, "--storage-path", str(tmp_path / "ray"), cwd=tmp_path,
+                     own="the one sentiment-search sweep")
     assert done.returncode == 0, done.stderr[-3000:]
     client, parent, children = sweep_runs(uri)
     assert parent.data.params["search"] == "tpe" and parent.data.params["scheduler"] == "asha"

@@ -98,6 +98,7 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     client, exp_id = tuning.check_tracking(uri, "rnn-sweeps")
     parent = client.create_run(exp_id, tags={"sweep": "parent", "task": "sentiment"}).info
+    client.log_param(parent.run_id, "preset", "smoke")
     child = client.create_run(
         exp_id,
         run_name="lstm-L2-H8-E8",
@@ -108,13 +109,15 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     client.log_artifact(child.run_id, str(tmp_path / "best.pt"), "checkpoint")
 
     logged = tuning.log_models(uri, parent.run_id, "study_x", corpus, [child.run_id])
-    assert [(m["name"], m["version"]) for m in logged] == [("study_x", "1")]
-    version = client.get_model_version("study_x", "1")
+    # the registry name carries the preset: a smoke model is never a version of the full study
+    assert [(m["name"], m["version"]) for m in logged] == [("study_x-smoke", "1")]
+    version = client.get_model_version("study_x-smoke", "1")
     assert version.tags["sweep"] == parent.run_id and version.tags["best_val_acc"] == "0.75"
-    assert client.get_run(parent.run_id).data.tags["registered_model"] == "study_x/1"
+    assert client.get_run(parent.run_id).data.tags["registered_model"] == "study_x-smoke/1"
+    assert client.get_registered_model("study_x-smoke").aliases == {"champion": 1}
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    model = mlflow.pyfunc.load_model("models:/study_x/1")
+    model = mlflow.pyfunc.load_model("models:/study_x-smoke@champion")
     assert model.metadata.get_input_schema().input_names() == ["review"]
     out = model.predict(pd.DataFrame({"review": [*TEXTS, None, 7]}))
     np.testing.assert_allclose(
@@ -132,8 +135,18 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     ]
     usage = tuning.model_usage(uri, parent.run_id)
     assert (
-        "mlflow models predict -m models:/study_x/1 -i reviews.csv -t csv --env-manager local"
+        "mlflow models predict -m models:/study_x-smoke@champion -i reviews.csv -t csv "
+        "--env-manager local"
     ) in usage
+
+    # a newer sweep's pick takes the alias; the first sweep's usage names its own version
+    newer = client.create_run(exp_id, tags={"sweep": "parent", "task": "sentiment"}).info
+    client.log_param(newer.run_id, "preset", "smoke")
+    assert tuning.log_models(uri, newer.run_id, "study_x", corpus, [child.run_id])[0][
+        "version"] == "2"
+    assert client.get_registered_model("study_x-smoke").aliases == {"champion": 2}
+    usage = tuning.model_usage(uri, parent.run_id)
+    assert "-m models:/study_x-smoke/1 " in usage and "champion is now version 2" in usage
 
 
 def test_a_task_without_a_raw_input_model_logs_none_and_says_so(tmp_path):

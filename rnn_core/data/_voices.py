@@ -76,12 +76,12 @@ def check_tools() -> None:
     for cmd, pkg in TOOLS.items():
         if shutil.which(cmd) is None:
             raise DataError(f"building the spoken digits needs {cmd}, which is not installed "
-                            f"(apt-get install {pkg}, or make install)")
+                            f"(apt-get install {pkg}, or make system-deps)")
     for folder, pattern, pkg in HUMAN.values():
         path = folder / pattern.format(d=0)
         if not path.exists():
             raise DataError(f"building the spoken digits needs the recording {path}, which "
-                            f"is missing (apt-get install {pkg}, or make install)")
+                            f"is missing (apt-get install {pkg}, or make system-deps)")
 
 
 def tool_versions() -> dict[str, str]:

@@ -24,6 +24,7 @@ from rnn_core.tuning._tracking import client_for
 
 log = logging.getLogger(__name__)
 MODEL_TAG = "registered_model"  # on the parent run and the pick's run: "<name>/<version>"
+CHAMPION = "champion"  # the alias of a registered name's newest validation pick
 _REQUIREMENTS = ("torch", "numpy", "pandas")
 
 
@@ -36,8 +37,8 @@ def model_name(run_name: str) -> str:
 def log_models(
     tracking_uri: str, parent_run_id: str, study: str, data, run_ids: list[str]
 ) -> list[dict]:
-    """Log the trials ``run_ids`` as models; register the first (the validation pick) as
-    ``study``.
+    """Log the trials ``run_ids`` as models; register the first (the validation pick) under
+    ``registered_name`` (study and preset) and point the ``champion`` alias at it.
 
     Args:
         data: the sweep's prepared data (its vocabulary goes into every model).
@@ -118,11 +119,18 @@ def log_models(
                 "uri": f"models:/{model.model_id}",
             }
             if pick:
-                entry.update(_register(client, study, task, model, tags))
+                name = registered_name(study, parent.data.params.get("preset"))
+                entry.update(_register(client, name, task, model, tags))
                 for rid in (parent_run_id, run_id):
                     client.set_tag(rid, MODEL_TAG, f"{entry['name']}/{entry['version']}")
             logged.append(entry)
     return logged
+
+
+def registered_name(study: str, preset: str | None) -> str:
+    """The registry name of a sweep's pick: the study and its preset, so a smoke run's model
+    never becomes a version of the full study's (``compound_scaling-quick``)."""
+    return f"{study}-{preset}" if preset else study
 
 
 def _model_tags(run, parent_run_id: str, study: str, task, pick: bool) -> dict[str, str]:
@@ -168,6 +176,7 @@ def _register(client, name: str, task, model, tags: dict) -> dict:
         model_id=model.model_id,
         description=(f"trial {tags['trial']} of sweep {tags['sweep']}"),
     )
+    client.set_registered_model_alias(name, CHAMPION, str(mv.version))
     return {"name": name, "version": str(mv.version)}
 
 
@@ -212,7 +221,9 @@ def model_usage(
         raise ConfigError(f"sweep {parent.info.run_id} registered no model: {reason}")
     name, _, ver = registered.rpartition("/")
     mv = client.get_model_version(name, ver)
-    uri = f"models:/{name}/{ver}"
+    champion = client.get_registered_model(name).aliases.get(CHAMPION)
+    champion = None if champion is None else str(champion)  # MLflow gives the version as int
+    uri = f"models:/{name}@{CHAMPION}" if champion == ver else f"models:/{name}/{ver}"
     store = _absolute(tracking_uri)
     metrics = ", ".join(
         f"{k} {float(mv.tags[k]):.4f}" for k in (task.best_metric, task.test_metric) if k in mv.tags
@@ -220,7 +231,10 @@ def model_usage(
     column = task.serving.input
     lines = [
         f"registered model {name} version {ver}: trial {mv.tags.get('trial')} ({metrics}) of "
-        f"sweep {parent.info.run_id}",
+        f"sweep {parent.info.run_id}"
+        + (f" (alias {CHAMPION})" if champion == ver
+           else f"; {CHAMPION} is now version {champion}, a newer sweep's pick" if champion
+           else ""),
         f"  export MLFLOW_TRACKING_URI={store}",
         f"  python: mlflow.pyfunc.load_model({uri!r}).predict("
         f"pandas.DataFrame({{{column!r}: [{task.serving.example[1]!r}]}}))",

@@ -162,6 +162,33 @@ class _DropLocalRestoreWarnings:
         return not str(record.msg).startswith("Remote file not found")
 
 
+class _DropNeverStartedTrials:
+    """When a sweep stops early (Ctrl-C, a time budget), Ray builds its result grid from every
+    trial it knows and warns, one line per trial, that trials which never started have no
+    result file: not an error, and it buries the line that says how to resume. The warning
+    keeps any other failure to read a trial's results."""
+
+    def filter(self, record) -> bool:
+        msg = str(record.msg)
+        if not msg.startswith("Failed to fetch metrics"):
+            return True
+        kept = [ln for ln in msg.splitlines()[1:]
+                if ln.strip() and "FileNotFoundError" not in ln]
+        if not kept:
+            return False
+        record.msg = f"Failed to fetch metrics for {len(kept)} trial(s):\n" + "\n".join(kept)
+        record.args = ()
+        return True
+
+
+def stop_noise_filters() -> None:
+    """Filters that hold whatever the verbosity: they drop only lines that report no fault."""
+    import logging
+
+    logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(
+        _DropNeverStartedTrials())
+
+
 def quiet_ray_logs() -> None:
     """Leave only Ray's messages that say something to a person watching the sweep."""
     import logging

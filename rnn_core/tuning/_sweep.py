@@ -139,6 +139,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         budget_epochs,
         quiet_ray_logs,
         sigterm_as_sigint,
+        stop_noise_filters,
     )
     from rnn_core.tuning._ray import connect
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
@@ -201,6 +202,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                            spec.reduction_factor)
     watch = InterruptWatch()
     callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials), watch]
+    stop_noise_filters()
     if not spec.verbose:
         quiet_ray_logs()
     scheduler = _scheduler(spec, folder)

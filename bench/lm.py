@@ -30,6 +30,7 @@ def lm_flops_per_token(cell: str, layers: int, hidden: int, emb: int, vocab: int
 
 def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
     """Tokens/s and FLOP/s of LM training per config against the matmul roof."""
+    from rnn_core.tasks import task_of
     from rnn_core.tasks._lm_train import _detach, segments, windows
     from rnn_core.training import OPTIMIZERS, resolve
 
@@ -37,7 +38,7 @@ def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
     for cell, layers, hidden, dropout in CONFIGS:
         cfg = {"task": "language_model", "cell": cell, "num_layers": layers,
                "hidden_size": hidden, "dropout": dropout}
-        _, tc, trainer = resolve(cfg, corpus)
+        tc, trainer = resolve(task_of(cfg), cfg, corpus)
         trainer.setup(torch.device("cpu"))
         torch.manual_seed(0)
         model = trainer.build_model()

@@ -334,7 +334,7 @@ _CORPUS = None
 
 
 def _loop_one(cfg: dict) -> float:
-    from rnn_core.training import train
+    from rnn_core.tasks import train
 
     return timed(lambda: train(cfg, _CORPUS))
 

@@ -25,7 +25,7 @@ from reports.optuna_figures import optuna_section, section_html
 from reports.page import finish_report, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from reports.progress import best_so_far, best_so_far_sentence, plot_best_so_far
-from rnn_core.tasks import SENTIMENT, Task
+from rnn_core.tasks import Task
 
 __all__ = ["build_report", "read_sweep", "write_page", "write_report", "figure_html"]
 
@@ -41,7 +41,7 @@ def findings_html(sentences: list[str]) -> str:
 
 
 def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
-                 title: str = "sweep", task: Task = SENTIMENT, subtitle: str = "",
+                 *, task: Task, title: str = "sweep", subtitle: str = "",
                  reference: dict | None = None, preset: str | None = None,
                  pngs: bool = True, search: str | None = None,
                  optuna_study: str | None = None, optuna_storage: str | None = None,
@@ -74,8 +74,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if said := spread_sentence(spread, "optimizer", task):
         sentences.append(said)
     # a classifier stuck at chance shows as a training loss at ln 2 (S3's SGD: 0.695)
-    stuck = stuck_trials(runs, trials) if task.name == "sentiment" else trials.iloc[:0]
-    if said := stuck_sentence(stuck, trials):
+    stuck = stuck_trials(runs, trials, task.chance) if task.chance else trials.iloc[:0]
+    if said := stuck_sentence(stuck, trials, task.chance):
         sentences.append(said)
     # a grid repeated over seeds (--num-samples): each config's spread
     seeds = seed_spread(trials, task)

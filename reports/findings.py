@@ -17,9 +17,9 @@ from rnn_core.tasks import Task
 __all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
            "stuck_trials", "stuck_sentence", "subtitle"]
 
-# a two-class classifier that predicts 1/2 for everything has cross-entropy ln 2 = 0.6931:
-# a final training loss this close to it means the trial never left chance (S3 saw SGD at 0.695)
-CHANCE_LOSS, STUCK_WITHIN = 0.6931, 0.01
+# a final training loss this close to the task's chance loss (``Task.chance``) means the trial
+# never left chance (S3 saw SGD at 0.695 against ln 2 = 0.6931)
+STUCK_WITHIN = 0.01
 
 
 def study_meta(study: str) -> tuple[str, dict | None]:
@@ -72,18 +72,19 @@ def spread_sentence(spread: pd.DataFrame, key: str, task: Task) -> str | None:
             f"trials (whatever else they vary): {'; '.join(parts)}.")
 
 
-def stuck_trials(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials whose last training loss is within ``STUCK_WITHIN`` of chance (``ln 2``),
-    with that loss; empty where the runs log no ``train_loss``."""
+def stuck_trials(runs: pd.DataFrame, trials: pd.DataFrame, chance: tuple[str, float]
+                 ) -> pd.DataFrame:
+    """The trials whose last training loss is within ``STUCK_WITHIN`` of ``chance`` (the
+    task's ``(words, loss)``), with that loss; empty where the runs log no ``train_loss``."""
     if "train_loss" not in runs:
         return trials.iloc[:0].assign(train_loss=[])
     loss = dict(zip(runs["run_id"], pd.to_numeric(runs["train_loss"]), strict=True))
     out = trials.assign(train_loss=trials["run_id"].map(loss))
-    return out[(out["train_loss"] - CHANCE_LOSS).abs() <= STUCK_WITHIN]
+    return out[(out["train_loss"] - chance[1]).abs() <= STUCK_WITHIN]
 
 
-def stuck_sentence(stuck: pd.DataFrame, trials: pd.DataFrame, key: str = "optimizer"
-                   ) -> str | None:
+def stuck_sentence(stuck: pd.DataFrame, trials: pd.DataFrame, chance: tuple[str, float],
+                   key: str = "optimizer") -> str | None:
     """The stuck trials in words, counted per ``key`` value (None when there are none)."""
     if stuck.empty:
         return None
@@ -95,7 +96,7 @@ def stuck_sentence(stuck: pd.DataFrame, trials: pd.DataFrame, key: str = "optimi
         where = ""
     losses = ", ".join(f"{v:.3f}" for v in stuck["train_loss"].sort_values())
     return (f"{len(stuck)} trial{'s' * (len(stuck) != 1)} stayed at chance: last training loss "
-            f"within {STUCK_WITHIN} of ln 2 = {CHANCE_LOSS}{where}: {losses}.")
+            f"within {STUCK_WITHIN} of {chance[0]} = {chance[1]}{where}: {losses}.")
 
 
 def seed_spread(trials: pd.DataFrame, task: Task) -> pd.DataFrame:

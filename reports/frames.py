@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rnn_core.tasks import SENTIMENT, Task
+from rnn_core.tasks import Task
 
 __all__ = ["ENDED", "HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
            "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
@@ -17,13 +17,9 @@ ENDED = ("finished", "stopped_early", "stopped_by_budget")
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout", "optimizer", "lr")
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
-# the columns of a study's table, in front of its parameter count and metrics, per task
-TABLE_PARAMS = {"sentiment": ("num_layers", "hidden_size", "embedding_dim"),
-                "language_model": ("cell", "dropout", "num_layers", "hidden_size"),
-                "audio": ("cell", "bidirectional", "num_layers", "hidden_size")}
 
 
-def trials_frame(runs: pd.DataFrame, task: Task = SENTIMENT) -> pd.DataFrame:
+def trials_frame(runs: pd.DataFrame, task: Task) -> pd.DataFrame:
     """One row per trial with typed hyperparameters and its key metrics, best first.
 
     Args:
@@ -65,8 +61,8 @@ def spread_by(trials: pd.DataFrame, key: str, value: str, mode: str = "max") -> 
     return out.sort_values("mean", ascending=mode == "min").reset_index(drop=True)
 
 
-def pareto_frame(df: pd.DataFrame, x: str = "n_params", y: str = SENTIMENT.best_metric,
-                 mode: str = "max") -> pd.DataFrame:
+def pareto_frame(df: pd.DataFrame, *, y: str, mode: str, x: str = "n_params"
+                 ) -> pd.DataFrame:
     """Mark the trials no other trial beats on both axes (fewer ``x``, better ``y``: higher
     for ``mode`` max, lower for min).
 
@@ -133,7 +129,7 @@ def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
     return trials.loc[ranked.index[0]]
 
 
-def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
+def model_picks(trials: pd.DataFrame, task: Task) -> list[str]:
     """Run ids of the trials a sweep keeps as models: the validation pick (the best
     objective; the fewest parameters among equals) first, then the rest of the Pareto front
     by size. Failed trials are left out.
@@ -151,15 +147,16 @@ def model_picks(trials: pd.DataFrame, task: Task = SENTIMENT) -> list[str]:
     return [pick, *(r for r in front["run_id"] if r != pick)]
 
 
-def study_table(df: pd.DataFrame, task: Task = SENTIMENT, names: bool = False) -> pd.DataFrame:
+def study_table(df: pd.DataFrame, task: Task, names: bool = False) -> pd.DataFrame:
     """The reference study's table: hyperparams, test_num_params, the test metric, ranked by
     the validation objective (the test metric stands beside it, never ranks). ``names``:
     the run names first (the report page; the CSV keeps the reference's columns)."""
-    cols = [c for c in TABLE_PARAMS.get(task.name, TABLE_PARAMS["sentiment"]) if c in df]
+    params = task.table_params or tuple(key for key, _ in task.name_keys)
+    cols = [c for c in params if c in df]
     table = df[(["run_name"] if names else []) + cols].copy()
     table["test_num_params"] = df["n_params"]
     digits = 4 if task.mode == "max" else 2
-    if task.name != "sentiment":
+    if task.table_train:
         table[f"train_{task.measure}"] = df[f"train_{task.measure}"].astype(float).round(digits)
     table[task.test_metric] = df[task.test_metric].astype(float).round(digits)
     table[task.best_metric] = df[task.best_metric].astype(float).round(digits)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from rnn_core.tasks import SENTIMENT
-
 __all__ = ["plot_pareto", "plot_curves", "plot_heatmap"]
 
 _SYMBOLS = {"finished": "circle", "stopped_early": "x", "stopped_by_budget": "square",
             "failed": "triangle-down"}
 
 
-def plot_pareto(front: pd.DataFrame, y: str = SENTIMENT.best_metric, mode: str = "max"
-                ) -> go.Figure:
+def plot_pareto(front: pd.DataFrame, y: str, mode: str) -> go.Figure:
     """The objective against parameter count (log x), the Pareto front drawn and its configs
     named (``mode`` min: lower is better, e.g. perplexity)."""
     fig = go.Figure()
@@ -36,8 +33,7 @@ def plot_pareto(front: pd.DataFrame, y: str = SENTIMENT.best_metric, mode: str =
     return fig
 
 
-def plot_curves(history: pd.DataFrame, trials: pd.DataFrame,
-                metric: str = SENTIMENT.objective) -> go.Figure:
+def plot_curves(history: pd.DataFrame, trials: pd.DataFrame, metric: str) -> go.Figure:
     """``metric`` by epoch per trial; trials stopped by the scheduler end in an ``x``."""
     fig = go.Figure()
     status = dict(zip(trials["run_id"], trials["status"], strict=False))

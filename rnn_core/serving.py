@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnn_core.tasks import get_task
+from rnn_core.tasks import task_of
 
 __all__ = ["BUNDLE", "CHECKPOINT", "FORMAT", "RawInputModel"]
 
@@ -31,7 +31,7 @@ class RawInputModel:
             raise ValueError(
                 f"{BUNDLE} has format {bundle.get('format')!r}; this code reads format {FORMAT}"
             )
-        serving = get_task(bundle["task"]).serving
+        serving = task_of(bundle).serving
         if serving is None:
             raise ValueError(f"task {bundle['task']!r} has no raw-input model")
         self.input = serving.input

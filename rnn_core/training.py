@@ -27,17 +27,16 @@ from torch import nn
 from rnn_core.errors import ConfigError, TrainingDiverged, TrialOutOfMemory
 from rnn_core.memory import release_memory
 from rnn_core.models import count_parameters
-from rnn_core.tasks import DEFAULT_TASK, Task, get_task
 
-__all__ = ["LOOP_DEFAULTS", "OPTIMIZERS", "TaskTrainer", "TrainConfig", "TrainingDiverged",
-           "TrialOutOfMemory", "resolve", "seed_everything", "train"]
+__all__ = ["LOOP_DEFAULTS", "OPTIMIZERS", "LoopTask", "TaskTrainer", "TrainConfig",
+           "TrainingDiverged", "TrialOutOfMemory", "resolve", "seed_everything", "train"]
 
 log = logging.getLogger(__name__)
 
 # The loop's settings; a task's trainer adds its model and data keys and may change these
 # (``TaskTrainer.DEFAULTS``), and every key can be overridden by the trial config.
 LOOP_DEFAULTS: dict[str, Any] = {
-    "task": DEFAULT_TASK, "optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 0.0,
+    "optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 0.0,
     "batch_size": 64, "eval_batch_size": 256, "grad_clip": 5.0, "max_epochs": 5, "seed": 0,
     "threads": 1, "device": "cpu",
     # fp32, or bf16 / fp16 autocast (rnn_core.precision; the driver resolves "auto")
@@ -64,7 +63,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 class TrainConfig:
     """The loop's settings, parsed once from the flat trial config."""
 
-    task: str
     optimizer: str
     lr: float
     weight_decay: float
@@ -82,7 +80,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> TrainConfig:
-        kinds = {"task": str, "optimizer": str, "device": str, "precision": str, "lr": float,
+        kinds = {"optimizer": str, "device": str, "precision": str, "lr": float,
                  "weight_decay": float, "grad_clip": float, "lr_decay": float,
                  "test_every_epoch": bool}
         values = {f.name: kinds.get(f.name, int)(cfg[f.name] or 0) for f in fields(cls)}
@@ -95,6 +93,20 @@ class TrainConfig:
 
     def lr_at(self, epoch: int) -> float:
         return self.lr * self.lr_decay ** max(0, epoch - self.lr_decay_start)
+
+
+class LoopTask(Protocol):
+    """What the loop needs of a task (``rnn_core.tasks.Task`` has it): the loop knows no task
+    by name, its caller hands it one."""
+
+    name: str
+    objective: str
+    measure: str
+    best_metric: str
+
+    def better(self, a: float, b: float | None) -> bool: ...
+
+    def load_trainer(self) -> type: ...
 
 
 class TaskTrainer(Protocol):
@@ -162,20 +174,19 @@ def set_rng_states(state: dict, device: torch.device) -> None:
             torch.cuda.set_rng_state(cuda[0])
 
 
-def resolve(config: dict, data: Any) -> tuple[Task, TrainConfig, TaskTrainer]:
-    """The task, the loop's typed settings and the task's trainer for a trial config."""
-    task = get_task(config.get("task"))
+def resolve(task: LoopTask, config: dict, data: Any) -> tuple[TrainConfig, TaskTrainer]:
+    """The loop's typed settings and ``task``'s trainer for a trial config."""
     trainer_cls = task.load_trainer()
     cfg = {**LOOP_DEFAULTS, **trainer_cls.DEFAULTS, **config, "task": task.name}
     trainer = trainer_cls(cfg, data)
-    return task, TrainConfig.from_dict(trainer.config), trainer
+    return TrainConfig.from_dict(trainer.config), trainer
 
 
-def train(config: dict, data: Any, report: Callable[[dict, dict], None] | None = None,
-          state: dict | None = None) -> dict:
+def train(task: LoopTask, config: dict, data: Any,
+          report: Callable[[dict, dict], None] | None = None, state: dict | None = None) -> dict:
     """Train one configuration (see ``_train``); running out of memory is a ``TrialOutOfMemory``."""
     try:
-        return _train(config, data, report, state)
+        return _train(task, config, data, report, state)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise TrialOutOfMemory(f"out of memory: {str(exc).splitlines()[0][:300]}") from exc
     except RuntimeError as exc:
@@ -184,13 +195,14 @@ def train(config: dict, data: Any, report: Callable[[dict, dict], None] | None =
         raise
 
 
-def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None = None,
-           state: dict | None = None) -> dict:
+def _train(task: LoopTask, config: dict, data: Any,
+           report: Callable[[dict, dict], None] | None = None, state: dict | None = None) -> dict:
     """Train one configuration and return its final metrics.
 
     Args:
-        config: flat trial config; ``task`` names the task (default: sentiment), missing keys
-            take ``LOOP_DEFAULTS`` and the task trainer's ``DEFAULTS``.
+        task: what is trained (its trainer, objective and direction).
+        config: flat trial config; missing keys take ``LOOP_DEFAULTS`` and the task trainer's
+            ``DEFAULTS``.
         data: the task's prepared data (shared, read-only).
         report: called after every epoch with (metrics, state); ``state`` is everything needed
             to resume (model, optimizer, RNG states, epoch) plus the best-on-validation
@@ -201,7 +213,7 @@ def _train(config: dict, data: Any, report: Callable[[dict, dict], None] | None 
     Returns:
         The last epoch's metrics, with the test metrics of the best-on-validation state.
     """
-    task, tc, trainer = resolve(config, data)
+    tc, trainer = resolve(task, config, data)
     release_memory(collect=False)  # what an earlier trial in this reused worker left free
     torch.set_num_threads(max(1, tc.threads))
     device = torch.device(tc.device)

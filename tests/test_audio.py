@@ -19,9 +19,9 @@ from rnn_core.data.features import (
 )
 from rnn_core.errors import ConfigError
 from rnn_core.models import FrameClassifier, FrameConfig, count_parameters
+from rnn_core.tasks import train
 from rnn_core.tasks._audio_train import AudioTrainer, split_metrics
 from rnn_core.tasks.audio import data_options, resolve_dataset
-from rnn_core.training import train
 from tests._sweeps import ROOT
 
 VARIANTS = [(c, b) for c in CELLS for b in ("scratch", "native")

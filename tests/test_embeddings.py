@@ -10,9 +10,9 @@ import torch
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
 from rnn_core.models import count_parameters
+from rnn_core.tasks import train
 from rnn_core.tasks._sentiment_train import build_model, resolve_config
 from rnn_core.tasks.sentiment import attach_embeddings
-from rnn_core.training import train
 
 WORDS = ["<pad>", "<unk>", "good", "great", "fine", "bad", "awful", "dull", "plot", "zzzq"]
 CFG = {"hidden_size": 8, "embedding_dim": 4, "num_layers": 1, "max_epochs": 2,

@@ -11,8 +11,8 @@ from torch import nn
 
 from rnn_core.data.lm_text import TokenCorpus
 from rnn_core.language_model import IGNORE, LanguageModel, LMConfig, linear_cross_entropy
+from rnn_core.tasks import train
 from rnn_core.tasks._lm_train import evaluate, segments, windows
-from rnn_core.training import train
 
 V = 12
 
@@ -118,9 +118,10 @@ def test_training_carries_a_detached_state_and_resets_it_per_split():
     corpus = _corpus()
     cfg = {"task": "language_model", "hidden_size": 8, "num_layers": 1, "bptt": 5,
            "batch_size": 4, "eval_batch_size": 4, "max_epochs": 2, "lr_decay": 1.0}
+    from rnn_core.tasks import task_of
     from rnn_core.training import resolve
 
-    _, tc, trainer = resolve(cfg, corpus)
+    tc, trainer = resolve(task_of(cfg), cfg, corpus)
     trainer.setup(torch.device("cpu"))
     model = _Spy(trainer.model_config())
     model.seen = []

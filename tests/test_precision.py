@@ -112,7 +112,7 @@ def test_fused_decoder_under_bf16_keeps_softmax_and_gradients_float32():
 
 
 def test_a_bf16_trial_reports_float32_metrics_and_checkpoints(reviews):
-    from rnn_core.training import train
+    from rnn_core.tasks import train
 
     cfg = {"num_layers": 1, "hidden_size": 16, "embedding_dim": 8, "max_epochs": 2,
            "train_subset": 128, "val_subset": 64, "test_subset": 64, "backend": "scratch",

@@ -36,25 +36,25 @@ def _runs() -> pd.DataFrame:
 
 
 def test_pareto_front_keeps_only_undominated_trials():
-    front = pareto_frame(trials_frame(_runs()))
+    front = pareto_frame(trials_frame(_runs(), SENTIMENT), y=SENTIMENT.best_metric, mode="max")
     assert sorted(front.loc[front["on_front"], "run_name"]) == ["a", "b", "d"]
     assert not front.loc[front["run_name"] == "f", "on_front"].item()  # no metrics: never
 
 
 def test_model_picks_put_the_validation_pick_first_then_the_rest_of_the_front():
-    assert model_picks(trials_frame(_runs())) == ["id-d", "id-a", "id-b"]
+    assert model_picks(trials_frame(_runs(), SENTIMENT), SENTIMENT) == ["id-d", "id-a", "id-b"]
     failed = _runs().assign(status="failed")
-    assert model_picks(trials_frame(failed)) == []
+    assert model_picks(trials_frame(failed, SENTIMENT), SENTIMENT) == []
 
 
 def test_trials_frame_types_params():
-    df = trials_frame(_runs())
+    df = trials_frame(_runs(), SENTIMENT)
     assert df["num_layers"].dtype.name == "Int64"
     assert set(df["status"]) == {"finished", "stopped_early", "failed"}
 
 
 def test_study_table_matches_reference_columns():
-    table = study_table(trials_frame(_runs()))
+    table = study_table(trials_frame(_runs(), SENTIMENT), SENTIMENT)
     assert list(table.columns[:5]) == ["num_layers", "hidden_size", "embedding_dim",
                                        "test_num_params", "test_acc"]
     assert table.iloc[0]["test_acc"] == 0.85
@@ -66,7 +66,7 @@ def test_study_table_matches_reference_columns():
 def test_write_report_files(tmp_path):
     history = pd.DataFrame({"run_id": ["id-a", "id-a", "id-c"], "run_name": ["a", "a", "c"],
                             "epoch": [1, 2, 1], "val_acc": [0.7, 0.8, 0.83]})
-    summary = write_report(_runs(), history, tmp_path, title="unit", pngs=False,
+    summary = write_report(_runs(), history, tmp_path, task=SENTIMENT, title="unit", pngs=False,
                            reference={"metric": "test_acc", "value": 0.88, "source": "S3"})
     for name in ("report.html", "study_table.csv", "study_table.md", "trials.csv"):
         assert (tmp_path / name).stat().st_size > 0
@@ -84,9 +84,9 @@ def test_write_report_files(tmp_path):
 def test_the_winner_is_picked_on_validation_never_on_test():
     runs = _runs()
     runs.loc[runs["run_name"] == "a", "test_acc"] = 0.99  # best on test, worst on validation
-    trials = trials_frame(runs)
+    trials = trials_frame(runs, SENTIMENT)
     assert validation_pick(trials, SENTIMENT)["run_name"] == "d"
-    said = findings(trials, pareto_frame(trials), SENTIMENT)
+    said = findings(trials, pareto_frame(trials, y=SENTIMENT.best_metric, mode="max"), SENTIMENT)
     assert any(s.startswith("The validation pick is d ") for s in said)
     assert not any("0.9900" in s for s in said)
     # lower is better for perplexity; ties go to the smaller model
@@ -97,12 +97,12 @@ def test_the_winner_is_picked_on_validation_never_on_test():
 
 
 def test_heatmap_spans_layers_by_hidden_per_embedding():
-    fig = plot_heatmap(trials_frame(_runs()), "best_val_acc")
+    fig = plot_heatmap(trials_frame(_runs(), SENTIMENT), "best_val_acc")
     assert [t.type for t in fig.data] == ["heatmap"] * 3  # embedding 32, 64, 128
     z32 = fig.data[0].z  # layers 1..3 x hidden 100, 200, 300 at embedding 32
     assert z32[0][0] == 0.80 and z32[1][0] == 0.85 and z32[1][1] == 0.83
     assert np.isnan(z32[2][2])
-    assert plot_heatmap(trials_frame(_runs()).drop(columns=["hidden_size"]),
+    assert plot_heatmap(trials_frame(_runs(), SENTIMENT).drop(columns=["hidden_size"]),
                         "best_val_acc") is None
 
 
@@ -138,7 +138,7 @@ def test_a_grid_repeated_over_seeds_reports_each_configs_spread(tmp_path):
         r["run_id"] = r["run_id"] + f"-{seed}"
         r["best_val_acc"] = r["best_val_acc"] + shift
         repeats.append(r)
-    trials = trials_frame(pd.concat(repeats, ignore_index=True))
+    trials = trials_frame(pd.concat(repeats, ignore_index=True), SENTIMENT)
     spread = seed_spread(trials, SENTIMENT)
     d = spread[spread["config"] == "d"].iloc[0]
     assert d["trials"] == 3 and d["mean"] == pytest.approx(0.8567, abs=1e-4)
@@ -147,9 +147,10 @@ def test_a_grid_repeated_over_seeds_reports_each_configs_spread(tmp_path):
     said = seed_sentence(spread, SENTIMENT)
     assert said.startswith("Over seeds, mean best validation acc ± its standard deviation: "
                            "d 0.8567 ± 0.0153 (3 seeds)")
-    assert seed_spread(trials_frame(_runs()), SENTIMENT).empty  # no repeats, no table
+    assert seed_spread(trials_frame(_runs(), SENTIMENT), SENTIMENT).empty  # no repeats, no table
     write_report(pd.concat(repeats, ignore_index=True), pd.DataFrame(
-        columns=["run_id", "run_name", "epoch", "val_acc"]), tmp_path, pngs=False)
+        columns=["run_id", "run_name", "epoch", "val_acc"]), tmp_path, task=SENTIMENT,
+        pngs=False)
     assert "Spread over seeds" in (tmp_path / "report.html").read_text()
 
 
@@ -157,8 +158,8 @@ def test_a_validation_tie_goes_to_the_lower_validation_loss_where_logged():
     runs = _runs()
     runs["best_val_acc"] = 0.86  # every finished trial ties
     runs["best_val_loss"] = [0.5, 0.3, 0.4, 0.2, 0.6, float("nan")][:len(runs)]
-    trials = trials_frame(runs)
+    trials = trials_frame(runs, SENTIMENT)
     ok = trials[trials["status"] != "failed"]
     best = ok.sort_values("best_val_loss").iloc[0]
     assert validation_pick(trials, SENTIMENT)["run_name"] == best["run_name"]
-    assert model_picks(trials)[0] == best["run_id"]
+    assert model_picks(trials, SENTIMENT)[0] == best["run_id"]

@@ -109,11 +109,12 @@ def test_trials_stuck_at_chance_are_named_per_optimizer():
     runs = pd.DataFrame({"run_id": ["a", "b", "c"], "train_loss": [0.695, 0.31, 0.6931]})
     trials = pd.DataFrame({"run_id": ["a", "b", "c"], "run_name": ["sgd1", "adam", "sgd2"],
                            "optimizer": ["sgd", "adam", "sgd"]})
-    stuck = stuck_trials(runs, trials)
+    stuck = stuck_trials(runs, trials, SENTIMENT.chance)
     assert list(stuck["run_name"]) == ["sgd1", "sgd2"]
-    said = stuck_sentence(stuck, trials)
+    said = stuck_sentence(stuck, trials, SENTIMENT.chance)
     assert "2 trials stayed at chance" in said and "(sgd 2 of 2)" in said
-    assert stuck_sentence(stuck_trials(runs.iloc[1:2], trials), trials) is None
+    assert stuck_sentence(stuck_trials(runs.iloc[1:2], trials, SENTIMENT.chance), trials,
+                          SENTIMENT.chance) is None
 
 
 @pytest.mark.parametrize("study, argv, fragment", [

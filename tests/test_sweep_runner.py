@@ -17,6 +17,7 @@ IN_PROCESS = {
     "test_faults.py": "injects failing trials into run_sweep itself",
     "test_asha_ray.py": "the scheduler alone on real Ray, with a trainable of its own",
     "test_sweep_spec.py": "run_sweep's refusals of a bad spec, before Ray starts",
+    "test_toy_task.py": "a task defined in the test module itself, which no study script has",
 }
 SCRIPT = re.compile(r"(^|/)sweeps/\w+\.py$")
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rnn_core.tasks import train
 from rnn_core.tasks._sentiment_train import build_model, evaluate
-from rnn_core.training import OPTIMIZERS, train
+from rnn_core.training import OPTIMIZERS
 
 SMALL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 16, "max_epochs": 3,
          "train_subset": 600, "val_subset": 200, "test_subset": 200, "optimizer": "adam",

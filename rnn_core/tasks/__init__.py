@@ -1,31 +1,30 @@
 """Tasks: what a study trains (sentiment of reviews, next-word prediction, spoken words, ...).
 
 A task owns preparing its data once on the driver, building its model from a trial config, a
-training epoch and an evaluation pass, and the metrics it reports with its objective and
-direction. Everything above it (the trial function, schedulers, tracking, resume, reports)
-reads the objective from the task. A search space names its task (``TASK``); a new task is
-one spec module here (torch-free) and its trainer.
+training epoch and an evaluation pass, and its objective and direction. Everything above it
+(the trial function, schedulers, tracking, resume, reports) reads the objective from the task,
+and the reports take their columns from it. A search space names its task (``TASK``); a new
+task is one spec module (torch-free) that calls ``register`` and its trainer, here or anywhere
+importable.
 """
 
 from __future__ import annotations
 
-from rnn_core.errors import ConfigError
+from rnn_core.tasks import audio, language_model, sentiment  # noqa: F401  (they register)
 from rnn_core.tasks._base import Serving, Task
-from rnn_core.tasks.audio import TASK as AUDIO
-from rnn_core.tasks.language_model import TASK as LANGUAGE_MODEL
-from rnn_core.tasks.sentiment import TASK as SENTIMENT
+from rnn_core.tasks._registry import DEFAULT_TASK, TASKS, get_task, register, task_keys, task_of
+
+AUDIO = audio.TASK
+LANGUAGE_MODEL = language_model.TASK
+SENTIMENT = sentiment.TASK
 
 __all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task",
-           "get_task"]
-
-TASKS: dict[str, Task] = {t.name: t for t in (SENTIMENT, LANGUAGE_MODEL, AUDIO)}
-# trial configs written before tasks existed name none: they were all sentiment
-DEFAULT_TASK = SENTIMENT.name
+           "get_task", "register", "task_keys", "task_of", "train"]
 
 
-def get_task(name: str | None) -> Task:
-    """The registered task ``name`` (None: the default); ConfigError listing valid names."""
-    try:
-        return TASKS[name or DEFAULT_TASK]
-    except KeyError:
-        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}") from None
+def train(config: dict, data, report=None, state=None) -> dict:
+    """``rnn_core.training.train`` on the task ``config`` names (imports torch: for trial
+    workers, tests and benchmarks, not the driver)."""
+    from rnn_core import training
+
+    return training.train(task_of(config), config, data, report, state)

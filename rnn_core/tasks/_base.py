@@ -12,11 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EPOCH_TEST", "Serving", "Task"]
+__all__ = ["Serving", "Task"]
 
-# every task's test metrics of the current model after each epoch, when the loop's
-# ``test_every_epoch`` asks for them (``epoch_test_acc``, ...)
-EPOCH_TEST = "epoch_test_"
 
 
 @dataclass(frozen=True)
@@ -60,9 +57,6 @@ class Task:
         name: the registry key (``rnn_core.tasks.TASKS``), also the trial config's ``task``.
         objective: the validation metric schedulers, picks and reports rank by (``val_*``).
         mode: ``"max"`` or ``"min"``: which way the objective is better.
-        metrics: what a trial reports each epoch and MLflow keeps (the whitelist).
-        metric_prefixes: families of metrics MLflow also keeps, named by the data (per-class
-            recall, ``test_recall_<class>``), so they cannot be listed in ``metrics``.
         trainer: ``"module:Class"`` of the torch side (``rnn_core.training.TaskTrainer``).
         prepare: ``(data_path, seed, options) -> (data, info)``, run once on the driver;
             ``data`` ships to trials through Ray's object store, ``info`` (flat, JSON-able)
@@ -75,12 +69,16 @@ class Task:
         reference: the published figure a study of this task is read against.
         serving: how its model takes raw input when logged to MLflow; None: not yet (its
             trials keep their checkpoints, no model is logged).
+        table_params: the hyperparameters in front of a report's study table.
+        table_train: whether the study table shows the training ``measure`` too (where
+            overfitting is the story: perplexity, spoken words).
+        chance: ``(in words, value)`` of the training loss of a model that learned nothing
+            (a two-class classifier: ``("ln 2", 0.6931)``); reports name trials stuck there.
     """
 
     name: str
     objective: str
     mode: str
-    metrics: tuple[str, ...]
     trainer: str
     prepare: Callable[[str | None, int, dict], tuple[Any, dict]]
     data_options: Callable[[dict, dict], dict]
@@ -88,17 +86,14 @@ class Task:
     data_help: str = ""
     subset: tuple[str, str] = ("train_subset", "examples")
     reference: str = ""
-    metric_prefixes: tuple[str, ...] = ()
     serving: Serving | None = None
+    table_params: tuple[str, ...] = ()
+    table_train: bool = False
+    chance: tuple[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("max", "min") or not self.objective.startswith("val_"):
             raise ValueError(f"task {self.name!r}: objective must be val_* with mode max|min")
-
-    def keeps(self, metric: str) -> bool:
-        """Whether MLflow keeps ``metric`` (in ``metrics`` or of a ``metric_prefixes`` family)."""
-        return (metric in self.metrics or metric.startswith(self.metric_prefixes)
-                or metric.startswith(EPOCH_TEST))
 
     @property
     def measure(self) -> str:

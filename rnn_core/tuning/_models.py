@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from rnn_core.errors import ConfigError
-from rnn_core.tasks import get_task
+from rnn_core.tasks import task_keys, task_of
 from rnn_core.tuning._tracking import client_for
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def log_models(
     """
     client = client_for(tracking_uri)
     parent = client.get_run(parent_run_id)
-    task = get_task(parent.data.tags.get("task"))
+    task = task_of(parent.data.tags)
     if task.serving is None:
         log.info("task %s has no raw-input model (Task.serving): no model logged", task.name)
         return []
@@ -62,7 +62,7 @@ def log_models(
 
     from rnn_core import serving
 
-    bundle = {"format": serving.FORMAT, "task": task.name, **task.serving.bundle(data)}
+    bundle = {"format": serving.FORMAT, **task_keys(task), **task.serving.bundle(data)}
     logged: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp, "code", "rnn_core")
@@ -210,7 +210,7 @@ def model_usage(
     client = client_for(tracking_uri)
     parent = client.get_run(parent_run_id or newest_sweep(client, experiment_name))
     registered = parent.data.tags.get(MODEL_TAG)
-    task = get_task(parent.data.tags.get("task"))
+    task = task_of(parent.data.tags)
     if registered is None:
         reason = (
             "its task has no raw-input model (rnn_core.tasks.Task.serving); the trials' "

@@ -8,7 +8,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ray import tune
 from ray.tune.experiment import Trial
@@ -17,13 +17,10 @@ from ray.tune.schedulers.hyperband import _Bracket
 
 from rnn_core.tuning._tracking import TrialRuns
 
-if TYPE_CHECKING:
-    from rnn_core.data.text import EncodedCorpus
-
 log = logging.getLogger(__name__)
 
 
-def trial_fn(config: dict, data: EncodedCorpus) -> None:
+def trial_fn(config: dict, data: Any) -> None:
     """One Ray trial (``_trial.run_trial``). The import happens here, in the trial's worker,
     so the driver, which only passes this function to Ray, never loads torch (1.5 s); local
     workers have ``_trial`` preloaded by Ray when they start (``_ray.connect``)."""

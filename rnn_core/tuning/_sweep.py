@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_core.errors import ConfigError, SweepInterrupted
-from rnn_core.tasks import get_task
+from rnn_core.tasks import get_task, task_keys
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 from search_spaces.grids import count_given, point_keys
 from search_spaces.grids import given_points as _given_points
@@ -160,7 +160,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         client, exp_id = check_tracking(spec.tracking_uri, spec.experiment_name)
         parent = client.create_run(
             exp_id, run_name=f"{spec.study}-{time.strftime('%Y%m%d-%H%M%S')}",
-            tags={"study": spec.study, "sweep": "parent", "task": task.name,
+            tags={"study": spec.study, "sweep": "parent", **task_keys(task),
                   "objective": task.objective, "mode": task.mode})
         parent_id = parent.info.run_id
         log_params(client, parent_id, {**spec.sweep_params, **(data_info or {})})
@@ -178,7 +178,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
-    base = {**spec.base_config, "task": task.name, "max_epochs": spec.max_epochs,
+    base = {**spec.base_config, **task_keys(task), "max_epochs": spec.max_epochs,
             "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial,
             **({"samples": spec.num_samples}
                if spec.search == "grid" and spec.num_samples > 1 else {})}

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from rnn_core.errors import ConfigError
-from rnn_core.tasks import Task, get_task
+from rnn_core.tasks import Task, task_of
 
 
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
@@ -43,7 +43,7 @@ def _base_name(config: dict) -> str:
         inputs = (f"learned{config.get('embedding_dim', '')}" if emb == "learned"
                   else _inputs_name(config, emb))
         return f"{cell}-{backend}-{'bi' if bi else 'uni'}-{inputs}"
-    keys = get_task(config.get("task")).name_keys
+    keys = task_of(config).name_keys
     emb = str(config.get("embedding", "learned"))
     # pretrained inputs fix the width: their name says more than E50
     parts = [_inputs_name(config, emb) if k == "embedding_dim" and emb != "learned"
@@ -145,6 +145,16 @@ def log_params(client, run_id: str, params: dict) -> None:
         client.log_batch(run_id, params=items[i:i + 100])
 
 
+
+def _ray_result_keys() -> frozenset[str]:
+    """What Ray Tune adds to every result a trial reports (its iteration, times, pid, ...) and
+    the loop's ``epoch``, the step: every other number a trial reports is a metric of the
+    loop's, logged as it is, so a metric the loop adds reaches MLflow without a list to keep."""
+    from ray.tune import result
+
+    return frozenset({*result.AUTO_RESULT_KEYS, *result.DEFAULT_RESULT_KEYS, result.DONE,
+                      "epoch"})
+
 class TrialRuns:
     """One MLflow child run per Ray trial, written on the driver.
 
@@ -208,7 +218,8 @@ class TrialRuns:
             return  # already logged before an interruption
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
-                   if self.task.keeps(k) and isinstance(v, (int, float))]
+                   if k not in _ray_result_keys() and isinstance(v, (int, float))
+                   and not isinstance(v, bool)]
         node = str(result.get("node_id") or "")
         tags = [RunTag("ray_node_id", node)] if node and node != self.node.get(trial_id) else []
         # one transaction per epoch: the trial waits for the driver before its next epoch
@@ -325,7 +336,7 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
         raise ConfigError(f"run {parent_run_id!r} not found in {tracking_uri}") from exc
     if parent.data.tags.get("sweep") != "parent":
         raise ConfigError(f"run {parent_run_id} is not a sweep's parent run")
-    task = get_task(parent.data.tags.get("task"))
+    task = task_of(parent.data.tags)
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_run_id}'",
                                   max_results=5000)

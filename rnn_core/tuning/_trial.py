@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from ray import tune
 
 from rnn_core import training
 from rnn_core.checkpoints import load_checkpoint
-from rnn_core.data.text import EncodedCorpus
 from rnn_core.devices import pick_device
+from rnn_core.tasks import task_of
 
 
-def run_trial(config: dict, data: EncodedCorpus) -> None:
+def run_trial(config: dict, data: Any) -> None:
     """One Ray trial: resume from the trial's last checkpoint if any, checkpoint every epoch.
 
     A checkpoint holds ``state.pt`` (model, optimizer, RNG states, epoch: to resume) and
@@ -49,7 +50,7 @@ def run_trial(config: dict, data: EncodedCorpus) -> None:
                         checkpoint=tune.Checkpoint.from_directory(d))
 
     try:
-        training.train(config, data, report, state)
+        training.train(task_of(config), config, data, report, state)
     finally:
         release_gpu_memory()
 

@@ -5,7 +5,7 @@
 
 For each slot count and trial count: the share of simulated sweeps in which the best trial
 (best at every rung; epoch times random and independent of quality) trains to the last epoch
-(goal: at least 99 %), sweeps with any broken rule (``rnn_core.tuning._asha_rules``), the
+(goal: at least 99 %), sweeps with any broken rule (``bench.sim.rules``), the
 trial-epochs spent against synchronous halving's, and the scheduler's call times, its state
 file saved after every change as in a sweep: median and max of ``choose_trial_to_run`` and of
 every hook (goal at 200 trials and 64 slots: median at most 10 ms, max at most 100 ms).
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnn_core.tuning._asha_sim import METRIC, SimConfig, simulate  # noqa: E402
-from rnn_core.tuning._scheduling import PromotionASHA  # noqa: E402
+from bench.sim import METRIC, SimConfig, simulate  # noqa: E402
+from rnn_core.tuning import PromotionASHA  # noqa: E402
 
 SLOTS = (2, 8, 27, 64)
 TRIALS = (27, 200)

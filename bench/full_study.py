@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import _sweep_seconds, _tree_memory  # noqa: E402
+from bench.figures.processes import sweep_seconds, tree_memory  # noqa: E402
 
 
 def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
@@ -43,7 +43,7 @@ def measure(cmd: list[str], log: Path, interval: float = 2.0) -> dict:
 
         def sample() -> None:
             while not done.is_set():
-                rss, pss, n = _tree_memory(proc.pid)
+                rss, pss, n = tree_memory(proc.pid)
                 samples.append((time.perf_counter() - t0, rss, n, pss))
                 done.wait(interval)
 
@@ -73,7 +73,7 @@ def summarize(run: dict, out: Path, study: str) -> dict:
                             capture_output=True, text=True).stdout.strip()
     return {
         "date": dt.date.today().isoformat(), "commit": commit, "rc": run["rc"],
-        "wall_s": run["wall_s"], "sweep_s": _sweep_seconds((out / "sweep.log").read_text()),
+        "wall_s": run["wall_s"], "sweep_s": sweep_seconds((out / "sweep.log").read_text()),
         "peak_rss_gib": peak[1] / 2**30, "peak_at_s": peak[0], "peak_procs": peak[2],
         "median_rss_gib": statistics.median(s[1] for s in samples) / 2**30,
         "peak_pss_gib": max(s[3] for s in samples) / 2**30,

@@ -4,7 +4,7 @@ Useful FLOPs per target token = 3 x forward: the recurrent stack's input and rec
 products, 2 * G*H * (in_l + H) per layer (G gate blocks: 4 LSTM, 3 GRU), plus the decoder over
 the vocabulary, 2 * H * V, which at the default size is most of the work. Embedding lookups,
 gate elementwise maths, the softmax and the optimizer are overhead. Measured on real windows
-of the training split (the Brown corpus), steps exactly as ``rnn_core.tasks._lm_train`` takes
+of the training split (the Brown corpus), steps exactly as the language-model trainer takes
 them, interleaved with a 2048^3 float32 matmul at the same thread count.
 """
 
@@ -30,8 +30,8 @@ def lm_flops_per_token(cell: str, layers: int, hidden: int, emb: int, vocab: int
 
 def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
     """Tokens/s and FLOP/s of LM training per config against the matmul roof."""
+    from rnn_core.language_model import detach_state, segments, windows
     from rnn_core.tasks import task_of
-    from rnn_core.tasks._lm_train import _detach, segments, windows
     from rnn_core.training import OPTIMIZERS, resolve
 
     rows = []
@@ -52,7 +52,7 @@ def lm_efficiency(corpus, steps: int = 12, warmup: int = 2) -> dict:
         for i in range(warmup + steps):
             x, y = next(wins)
             t0 = time.perf_counter()
-            out, state = model(x, _detach(state))
+            out, state = model(x, detach_state(state))
             nll, n = model.nll(out, y)
             opt.zero_grad(set_to_none=True)
             (nll / n).backward()

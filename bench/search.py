@@ -7,7 +7,7 @@
                                                    # a grid sweep run with --test-every-epoch
                                                    # -> the table (docs/search.md says how)
 
-Every search runs as a sweep would (``rnn_core.tuning._tabular``: the real searcher and
+Every search runs as a sweep would (``bench.sim.tabular``: the real searcher and
 scheduler, 2 trials at a time, each epoch as long as it took in the recording), reading each
 epoch's results from the table. Compute is trial-epochs; the grid's is every configuration to
 the last epoch. A search's budget (``--num-samples``) is the largest whose compute stays
@@ -84,8 +84,8 @@ def record_table(tracking_uri: str, out: Path, parent_run_id: str | None = None,
 
 
 def load_table(path: Path = TABLE):
-    """The recorded table as ``rnn_core.tuning._tabular.Table``."""
-    from rnn_core.tuning._tabular import Table
+    """The recorded table as ``bench.sim.Table``."""
+    from bench.sim import Table
 
     val, test, sec, n_params, order = {}, {}, {}, {}, {}
     with path.open() as f:
@@ -114,7 +114,7 @@ def _front_share(table, configs: list[tuple]) -> float:
 def _budget(table, search: str, scheduler: str, share: float, seeds, grid_compute: int):
     """The largest ``--num-samples`` whose compute is within ``share`` of the grid's for
     every seed, and its replays."""
-    from rnn_core.tuning._tabular import replay
+    from bench.sim import replay
 
     best = None
     for n in range(2, len(table.val) + 1):
@@ -129,7 +129,7 @@ def search_figures(table, seeds=SEEDS, path: Path = TABLE) -> list[dict]:
     """The figures of ``bench/run.py`` (its ``figure`` dicts)."""
     import optuna
 
-    from rnn_core.tuning._tabular import replay
+    from bench.sim import replay
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = table.max_epochs

@@ -3,15 +3,19 @@
 Dropout on the embeddings, between layers and on the outputs (Zaremba et al. 2014,
 "Recurrent neural network regularization"); optional weight tying of the decoder to the
 embedding (Press & Wolf 2017; Inan et al. 2017). The recurrent state is carried across
-calls for truncated backpropagation through time. The decoder and the cross entropy are one
-fused step (``linear_cross_entropy``): over a vocabulary of ~15k words they are most of the
-model's work.
+calls for truncated backpropagation through time: ``segments`` and ``windows`` cut a token
+stream into its batches, ``detach_state`` cuts the graph between them. The decoder and the
+cross entropy are one fused step (``linear_cross_entropy``): over a vocabulary of ~15k words
+they are most of the model's work.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -19,7 +23,8 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from rnn_core.errors import ConfigError
 from rnn_core.stack import RecurrentStack
 
-__all__ = ["LMConfig", "LanguageModel", "linear_cross_entropy"]
+__all__ = ["LMConfig", "LanguageModel", "detach_state", "linear_cross_entropy", "segments",
+           "windows"]
 
 IGNORE = -100  # target id of positions that are not scored (padding at a split's end)
 
@@ -141,3 +146,29 @@ class LanguageModel(nn.Module):
 
     def logits(self, out: Tensor) -> Tensor:
         return self.decoder(out)
+
+
+def segments(stream: np.ndarray, rows: int) -> tuple[Tensor, Tensor]:
+    """(inputs, targets), each (rows, L) int64: row r holds inputs r*L .. r*L+L-1 and their
+    next tokens; targets past the stream's end are ``IGNORE``."""
+    stream = np.asarray(stream, dtype=np.int64)
+    n = max(len(stream) - 1, 0)
+    length = max(1, math.ceil(n / rows))
+    inputs = np.zeros(rows * length, dtype=np.int64)
+    targets = np.full(rows * length, IGNORE, dtype=np.int64)
+    inputs[:n], targets[:n] = stream[:-1], stream[1:]
+    return (torch.from_numpy(inputs).view(rows, length),
+            torch.from_numpy(targets).view(rows, length))
+
+
+def windows(inputs: Tensor, targets: Tensor, bptt: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Consecutive (rows, <= bptt) windows of the segments, in order."""
+    for i in range(0, inputs.shape[1], bptt):
+        yield inputs[:, i:i + bptt], targets[:, i:i + bptt]
+
+
+def detach_state(state):
+    """The recurrent state cut from the graph of the window that made it (truncated BPTT)."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_core.tuning._asha_rules import check_log
+from bench.sim import check_log
 from rnn_core.tuning._scheduling import PromotionASHA
 
 N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials

@@ -1,5 +1,5 @@
 """ASHA by promotion at scale without a cluster: the real ``PromotionASHA`` driven by a
-simulated Ray controller (``rnn_core.tuning._asha_sim``: random epoch times independent of
+simulated Ray controller (``bench.sim.controller``: random epoch times independent of
 quality, failures with and without retries, failures while a trial pauses, 2 to 64 slots,
 27 and 200 trials), its rules checked from what each trial did and from the scheduler's own
 log, over many seeds. The figures per slot count and the call times: ``bench/asha_sim.py``.
@@ -11,9 +11,8 @@ import json
 
 import pytest
 
-from rnn_core.tuning._asha_rules import check_log, sha_budget
-from rnn_core.tuning._asha_sim import METRIC, SimConfig, simulate
-from rnn_core.tuning._scheduling import PromotionASHA
+from bench.sim import METRIC, SimConfig, check_log, sha_budget, simulate
+from rnn_core.tuning import PromotionASHA
 
 
 def _make(state_dir=None):

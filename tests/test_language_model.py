@@ -10,9 +10,16 @@ import torch
 from torch import nn
 
 from rnn_core.data.lm_text import TokenCorpus
-from rnn_core.language_model import IGNORE, LanguageModel, LMConfig, linear_cross_entropy
+from rnn_core.language_model import (
+    IGNORE,
+    LanguageModel,
+    LMConfig,
+    linear_cross_entropy,
+    segments,
+    windows,
+)
 from rnn_core.tasks import train
-from rnn_core.tasks._lm_train import evaluate, segments, windows
+from rnn_core.tasks._lm_train import evaluate
 
 V = 12
 

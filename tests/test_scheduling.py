@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rnn_core.tuning._asha_rules import check_log
+from bench.sim import check_log
 from rnn_core.tuning._scheduling import rung_epochs
 from tests._sweeps import run_study
 

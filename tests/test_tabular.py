@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from bench.search import TABLE, load_table, search_figures
-from rnn_core.tuning._tabular import replay
+from bench.sim import replay
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -14,19 +14,18 @@ pass over a split. Perplexity = exp(summed NLL / scored targets).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from rnn_core.amp import Amp, autocast
 from rnn_core.cells import get_cell
 from rnn_core.errors import TrainingDiverged
-from rnn_core.language_model import IGNORE, LanguageModel, LMConfig
+from rnn_core.language_model import LanguageModel, LMConfig, detach_state, segments, windows
 
-__all__ = ["DEFAULTS", "LanguageModelTrainer", "evaluate", "segments", "windows"]
+__all__ = ["DEFAULTS", "LanguageModelTrainer", "evaluate"]
 
 # Zaremba et al. 2014's "small" recipe: 2 layers of 200, SGD lr 1 halved every epoch after
 # the 4th, gradient norm clipped at 5, batch 20; 35 steps of BPTT (their medium and large
@@ -39,31 +38,6 @@ DEFAULTS: dict[str, Any] = {
     # the first N tokens of a split (None: all of it): quick presets and tests
     "train_tokens": None, "val_tokens": None, "test_tokens": None,
 }
-
-
-def segments(stream: np.ndarray, rows: int) -> tuple[Tensor, Tensor]:
-    """(inputs, targets), each (rows, L) int64: row r holds inputs r*L .. r*L+L-1 and their
-    next tokens; targets past the stream's end are ``IGNORE``."""
-    stream = np.asarray(stream, dtype=np.int64)
-    n = max(len(stream) - 1, 0)
-    length = max(1, math.ceil(n / rows))
-    inputs = np.zeros(rows * length, dtype=np.int64)
-    targets = np.full(rows * length, IGNORE, dtype=np.int64)
-    inputs[:n], targets[:n] = stream[:-1], stream[1:]
-    return (torch.from_numpy(inputs).view(rows, length),
-            torch.from_numpy(targets).view(rows, length))
-
-
-def windows(inputs: Tensor, targets: Tensor, bptt: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Consecutive (rows, <= bptt) windows of the segments, in order."""
-    for i in range(0, inputs.shape[1], bptt):
-        yield inputs[:, i:i + bptt], targets[:, i:i + bptt]
-
-
-def _detach(state):
-    if state is None:
-        return None
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
 @torch.inference_mode()
@@ -127,7 +101,7 @@ class LanguageModelTrainer:
         params = [p for p in model.parameters() if p.requires_grad]
         for x, y in windows(inputs, targets, int(self.config["bptt"])):
             with amp.autocast():
-                out, state = model(x.to(device), _detach(state))
+                out, state = model(x.to(device), detach_state(state))
                 nll, n = model.nll(out, y.to(device))  # float32 (linear_cross_entropy)
             if n == 0:
                 continue

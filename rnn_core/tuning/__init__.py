@@ -14,6 +14,7 @@ metrics with ``step=epoch``, its final status and its best checkpoint. All MLflo
 on the driver, so a SQLite store has a single writer and cluster workers need no access to it.
 """
 
+import importlib
 import sys
 
 from rnn_core.tuning._models import log_models, model_usage
@@ -27,9 +28,21 @@ from rnn_core.tuning._tracking import (
     trial_name,
 )
 
-__all__ = ["SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
+__all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
            "fetch_sweep", "find_resumable", "find_sweeps", "leave_ray", "log_models", "log_report",
-           "model_usage", "run_sweep", "sweep_meta", "trial_name"]
+           "make_searcher", "model_usage", "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
+
+# Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
+# package stays light (the command line and the reports never need them): the scheduler, its
+# rungs and the searcher a sweep builds, which the simulators in bench/ drive.
+_LAZY = {"PromotionASHA": "_scheduling", "rung_epochs": "_scheduling",
+         "make_searcher": "_search"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"rnn_core.tuning.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def leave_ray() -> None:

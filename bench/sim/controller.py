@@ -14,9 +14,9 @@ It calls the scheduler's hooks in the order Ray Tune 2.60's ``TuneController`` d
   from its last checkpoint; without retries left, ``on_trial_error`` is called while the
   trial is still RUNNING, then it is ERROR.
 
-Beside it, a referee (``_asha_rules.Referee``) records every rung arrival, promotion and stop
-from the trials' own point of view (not the scheduler's bookkeeping) and lists what breaks
-asynchronous successive halving's rules: ``SimResult.violations``.
+Beside it, a referee (``bench.sim.rules.Referee``) records every rung arrival, promotion and
+stop from the trials' own point of view (not the scheduler's bookkeeping) and lists what
+breaks asynchronous successive halving's rules: ``SimResult.violations``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from rnn_core.tuning._asha_rules import Referee, sha_budget
-from rnn_core.tuning._scheduling import rung_epochs
+from bench.sim.rules import Referee, sha_budget
+from rnn_core.tuning import rung_epochs
+
+__all__ = ["METRIC", "SimConfig", "SimController", "SimResult", "simulate"]
 
 METRIC = "score"
 

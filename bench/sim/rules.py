@@ -1,12 +1,14 @@
 """Asynchronous successive halving's rules, checked from outside the scheduler: from what each
-trial did (``Referee``, fed by the simulated controller ``_asha_sim``) and from the log a
-``PromotionASHA`` saves (``check_log``, also on a real sweep's state file)."""
+trial did (``Referee``, fed by the simulated controller ``bench.sim.controller``) and from the
+log a ``PromotionASHA`` saves (``check_log``, also on a real sweep's state file)."""
 
 from __future__ import annotations
 
 import math
 
-from rnn_core.tuning._scheduling import rung_epochs
+from rnn_core.tuning import rung_epochs
+
+__all__ = ["Referee", "check_log", "sha_budget"]
 
 
 def sha_budget(n: int, grace: int, rf: float, max_t: int) -> int:

@@ -3,9 +3,9 @@ HPOBench), with this platform's own searcher and scheduler.
 
 A table holds, for every configuration of a grid, what a real sweep measured after each epoch
 (validation objective, test objective of that epoch's model, epoch seconds, parameters). A
-replay runs a search over the same grid as a sweep would, in simulated time: the controller of
-``_asha_sim`` (Ray Tune's hook order, real ``Trial`` objects) drives the real scheduler
-(``PromotionASHA`` or Ray's FIFO) and the real searcher (``make_searcher``: Ray's
+replay runs a search over the same grid as a sweep would, in simulated time: the controller
+of ``bench.sim.controller`` (Ray Tune's hook order, real ``Trial`` objects) drives the real
+scheduler (``PromotionASHA`` or Ray's FIFO) and the real searcher (``make_searcher``: Ray's
 ``OptunaSearch`` over an Optuna study, the same samplers and settings as a sweep), and each
 epoch's result is read from the table instead of trained. A trial's epoch takes the seconds
 it took in the recording, so large models finish later, as they do.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from rnn_core.tuning._asha_sim import SimConfig, SimController
-from rnn_core.tuning._scheduling import PromotionASHA
+from bench.sim.controller import SimConfig, SimController
+from rnn_core.tuning import PromotionASHA
 
 __all__ = ["Table", "Replay", "replay"]
 
@@ -71,7 +71,7 @@ class Replay:
     # per sampled trial: how many trials Optuna had been told the end of when it was asked
     told: list[int] = field(default_factory=list)
     # per sampled trial: those and the trials that had reported an epoch, which TPE models
-    # under a scheduler with rungs (``_rungs.RungSampler``)
+    # under a scheduler with rungs (``rnn_core.tuning._rungs.RungSampler``)
     observed: list[int] = field(default_factory=list)
 
     @property
@@ -198,7 +198,7 @@ def replay(table: Table, search: str, n_trials: int, seed: int, scheduler: str =
     """Replay one search on ``table``: ``search`` grid (the grid's own order; ``n_trials``
     ignored), random, tpe or nsga2, under ``scheduler`` asha or fifo, ``slots`` trials at a
     time, as a sweep of the table's epochs would run it."""
-    from rnn_core.tuning._search import make_searcher
+    from rnn_core.tuning import make_searcher
 
     max_t = table.max_epochs
     grid = sorted(table.val, key=table.order.get)

@@ -26,9 +26,13 @@ def _launches(tree: ast.AST) -> list[str]:
     """What in a test module starts a sweep outside the runner."""
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value == "sweeps" or SCRIPT.search(node.value):
-                found.append(f"line {node.lineno}: the path of a study script ({node.value!r})")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and SCRIPT.search(node.value):
+            found.append(f"line {node.lineno}: the path of a study script ({node.value!r})")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and any(
+                isinstance(side, ast.Constant) and side.value == "sweeps"
+                for side in (node.left, node.right)):
+            found.append(f"line {node.lineno}: the path of a study script (.../'sweeps'/...)")
         if isinstance(node, ast.Call):
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name in ("run_sweep", "Tuner"):

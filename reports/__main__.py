@@ -15,22 +15,14 @@ from rnn_core.errors import ConfigError
 def build_any(tracking_uri: str, parent_run_id: str | None, out: str | Path | None,
               experiment_name: str | None = None) -> tuple[str, str, Path]:
     """Write the report of the sweep's own study; returns (summary, parent run id, folder)."""
-    from reports.bidirectional import build_bidirectional_report
-    from reports.build import build_report, read_sweep
-    from reports.cell_comparison import build_cell_report
-    from reports.coefficients import build_coefficient_report
-    from reports.effects import build_effects_report
-    from reports.speech import build_speech_report
+    from reports.build import read_sweep
+    from reports.studies import report_builder
 
     record = read_sweep(tracking_uri, parent_run_id, experiment_name)
     folder = Path(out) if out else Path("reports") / f"{record.study or 'sweep'}-" \
         f"{record.parent_run_id[:8]}"
-    build = {"cell_comparison": build_cell_report,
-             "speech_commands": build_speech_report,
-             "depth_width_embedding": build_effects_report,
-             "bidirectional": build_bidirectional_report,
-             "compound_coefficients": build_coefficient_report}.get(record.study, build_report)
-    summary = build(tracking_uri, record.parent_run_id, folder, record=record)
+    summary = report_builder(record.study)(tracking_uri, record.parent_run_id, folder,
+                                           record=record)
     return summary, record.parent_run_id, folder
 
 

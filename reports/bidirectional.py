@@ -13,6 +13,7 @@ from reports.findings import findings, study_meta, subtitle
 from reports.frames import pareto_frame, study_table, to_markdown, trials_frame, validation_pick
 from reports.page import finish_report, table_html
 from rnn_core.errors import ConfigError
+from rnn_core.statuses import FINISHED
 from rnn_core.tasks import Task
 
 __all__ = ["build_bidirectional_report", "paired_differences", "source_config"]
@@ -50,7 +51,7 @@ def source_config(tracking_uri: str, parent_run_id: str | None, experiment_name:
         raise ConfigError(f"sweep {parent_run_id} trained the {record.task.name} task; this "
                           f"study needs a {task_name} sweep")
     trials = trials_frame(record.runs, record.task)
-    pick = validation_pick(trials[trials["status"] == "finished"], record.task)
+    pick = validation_pick(trials[trials["status"] == FINISHED], record.task)
     if pick is None:
         raise ConfigError(f"sweep {parent_run_id} has no trial that ran to the end with a "
                           f"validation {record.task.measure}; pick another sweep")

@@ -25,6 +25,7 @@ from reports.optuna_figures import optuna_section, section_html
 from reports.page import finish_report, table_html, write_page
 from reports.plots import plot_curves, plot_heatmap, plot_pareto
 from reports.progress import best_so_far, best_so_far_sentence, plot_best_so_far
+from rnn_core.statuses import FAILED
 from rnn_core.tasks import Task
 
 __all__ = ["build_report", "read_sweep", "write_page", "write_report", "figure_html"]
@@ -63,7 +64,7 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     table.to_csv(out / "study_table.csv", index=False)
     (out / "study_table.md").write_text(to_markdown(table))
     named = front[front["on_front"]]
-    failed = trials[trials["status"] == "failed"]
+    failed = trials[trials["status"] == FAILED]
     pick = validation_pick(trials, task)
     pick_name = None if pick is None else pick["run_name"]
     sentences = findings(trials, front, task, reference, preset)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from reports.frames import validation_pick
+from rnn_core.statuses import FAILED, FINISHED, STOPPED_BY_BUDGET, STOPPED_EARLY
 from rnn_core.tasks import Task
 
 __all__ = ["study_meta", "validation_pick", "findings", "search_sentence", "spread_sentence",
@@ -134,8 +135,8 @@ def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,
     and the comparison with the study's published figure."""
     best, test, measure = task.best_metric, task.test_metric, task.measure
     counts = trials["status"].value_counts()
-    said = {"finished": "finished", "stopped_early": "stopped early by the scheduler",
-            "stopped_by_budget": "stopped when the time budget ran out", "failed": "failed"}
+    said = {FINISHED: "finished", STOPPED_EARLY: "stopped early by the scheduler",
+            STOPPED_BY_BUDGET: "stopped when the time budget ran out", FAILED: "failed"}
     parts = [f"{int(counts[s])} {w}" for s, w in said.items() if s in counts]
     parts += [f"{int(n)} {s}" for s, n in counts.items() if s not in said]
     out = [f"{len(trials)} trials: {', '.join(parts)}."]

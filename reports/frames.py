@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rnn_core.statuses import ENDED
 from rnn_core.tasks import Task
 
-__all__ = ["ENDED", "HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
            "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
-
-# the statuses of a trial that reported and ended without an error: by its last epoch, by the
-# scheduler at a rung, or when the sweep's --time-budget ran out
-ENDED = ("finished", "stopped_early", "stopped_by_budget")
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
                "dropout", "optimizer", "lr")

@@ -18,9 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from reports.build import figure_html, findings_html
-from reports.frames import ENDED, hypervolume, pareto_frame, trials_frame
+from reports.frames import hypervolume, pareto_frame, trials_frame
 from reports.page import finish_report, table_html
 from rnn_core.errors import ConfigError
+from rnn_core.statuses import ENDED
 from rnn_core.tasks import Task
 
 __all__ = ["fronts_frame", "front_shares", "plot_fronts", "build_fronts_report"]

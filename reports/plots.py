@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from rnn_core.statuses import FAILED, FINISHED, STOPPED_BY_BUDGET, STOPPED_EARLY
+
 __all__ = ["plot_pareto", "plot_curves", "plot_heatmap"]
 
-_SYMBOLS = {"finished": "circle", "stopped_early": "x", "stopped_by_budget": "square",
-            "failed": "triangle-down"}
+_SYMBOLS = {FINISHED: "circle", STOPPED_EARLY: "x", STOPPED_BY_BUDGET: "square",
+            FAILED: "triangle-down"}
 
 
 def plot_pareto(front: pd.DataFrame, y: str, mode: str) -> go.Figure:
@@ -38,7 +40,7 @@ def plot_curves(history: pd.DataFrame, trials: pd.DataFrame, metric: str) -> go.
     fig = go.Figure()
     status = dict(zip(trials["run_id"], trials["status"], strict=False))
     for run_id, h in history.sort_values("epoch").groupby("run_id"):
-        stopped = status.get(run_id) == "stopped_early"
+        stopped = status.get(run_id) == STOPPED_EARLY
         fig.add_trace(go.Scatter(
             x=h["epoch"], y=h[metric], mode="lines+markers",
             name=f"{h['run_name'].iloc[0]}{' (stopped)' if stopped else ''}",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.frames import ENDED, validation_pick
+from reports.frames import validation_pick
+from rnn_core.statuses import ENDED
 from rnn_core.tasks import Task
 
 __all__ = ["best_so_far", "best_so_far_sentence", "plot_best_so_far"]

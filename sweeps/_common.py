@@ -10,13 +10,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rnn_core.errors import CheckpointError, ConfigError, DataError, SweepInterrupted
-from rnn_core.precision import resolve_precision
-from search_spaces.distributions import Choice, Conditional, has_distributions, n_points, to_json
-from search_spaces.grids import given_points, is_union, union_axes
-from sweeps._resume import SEARCHES, SweepOptions, from_args, from_saved
+from rnn_core.statuses import ENDED, STOPPED_BY_BUDGET
+from search_spaces.distributions import Choice, Conditional, has_distributions, n_points
+from search_spaces.grids import is_union
+from sweeps._resume import SEARCHES, as_lists, from_args, from_saved
+
+if TYPE_CHECKING:
+    from rnn_core.tuning import SweepSpec
 
 SCHEDULERS = ("asha", "sha", "fifo")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -177,23 +180,23 @@ def build_parser(doc: str | None, space: ModuleType,
     return p
 
 
-def _check_budget(opts: SweepOptions) -> None:
+def _check_budget(spec: SweepSpec) -> None:
     """The checks that need the preset's values (its epochs) or the saved sweep's."""
-    _check_search(opts)
-    if opts.scheduler == "fifo" and opts.grace_period != 1:
+    _check_search(spec)
+    if spec.scheduler == "fifo" and spec.grace_period != 1:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
-    if opts.grace_period > opts.max_epochs:
-        raise ConfigError(f"--grace-period {opts.grace_period} exceeds --max-epochs "
-                          f"{opts.max_epochs}")
+    if spec.grace_period > spec.max_epochs:
+        raise ConfigError(f"--grace-period {spec.grace_period} exceeds --max-epochs "
+                          f"{spec.max_epochs}")
 
 
-def _check_search(opts: SweepOptions) -> None:
+def _check_search(spec: SweepSpec) -> None:
     """The space, the search and its budget agree (one sentence naming what does not)."""
-    search, space = opts.search, opts.grid
+    search, space = spec.search, spec.param_space
     if search == "coefficient":
-        if opts.scheduler != "fifo":
+        if spec.scheduler != "fifo":
             raise ConfigError(f"--method coefficient needs --scheduler fifo: --scheduler "
-                              f"{opts.scheduler} stops candidates early, and the coefficients "
+                              f"{spec.scheduler} stops candidates early, and the coefficients "
                               "are chosen on trials that all ran to the end")
         return
     if is_union(space):
@@ -217,25 +220,17 @@ def _check_search(opts: SweepOptions) -> None:
     if points <= 1:
         raise ConfigError(f"--search {search} needs a space with more than one "
                           "configuration, and this one has a single point; use --search grid")
-    if opts.num_samples > points:
-        raise ConfigError(f"--num-samples {opts.num_samples} exceeds the {int(points)} "
+    if spec.num_samples > points:
+        raise ConfigError(f"--num-samples {spec.num_samples} exceeds the {int(points)} "
                           f"configurations of the space, so --search {search} would try some "
                           "twice; use --search grid")
-    if search == "nsga2" and opts.scheduler != "fifo":
+    if search == "nsga2" and spec.scheduler != "fifo":
         raise ConfigError(f"--search nsga2 needs --scheduler fifo: --scheduler "
-                          f"{opts.scheduler} ranks trials on one objective and stops most "
+                          f"{spec.scheduler} ranks trials on one objective and stops most "
                           "before NSGA-II sees both of theirs")
-    if opts.scheduler == "sha":
+    if spec.scheduler == "sha":
         raise ConfigError(f"--search {search} runs with --scheduler asha or fifo: sha fixes "
                           "its brackets from every trial up front")
-
-
-def _as_lists(space) -> dict:
-    """The space with choices as lists: what a task's ``data_options`` reads (a union's keys
-    with every value they take; nothing of the compound coefficients, which set sizes only)."""
-    if given_points(space):
-        return union_axes(space) if is_union(space) else {}
-    return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
 
 
 def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
@@ -260,28 +255,34 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
         raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
                           "results folder, or --resume alone for the newest unfinished sweep")
     for flag, key in (("--optimizer", "optimizer"), ("--lr", "lr")):
-        if getattr(args, key) is not None and key in _as_lists(space.GRID):
+        if getattr(args, key) is not None and key in as_lists(space.GRID):
             raise ConfigError(f"{flag} fixes the recipe's {key}, which this study searches; "
                               "narrow its space with the study's own options instead")
     if not args.experiment_name.strip():
         raise ConfigError("--experiment-name must not be empty")
 
 
+def _running(args: argparse.Namespace) -> dict:
+    """How this driver runs a sweep: the spec's fields every run takes from its own command
+    line, ``--resume`` included."""
+    return {"cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
+            "max_failures": args.max_failures, "address": args.address,
+            "storage_path": args.storage_path, "tracking_uri": args.tracking_uri,
+            "experiment_name": args.experiment_name, "verbose": int(args.verbose),
+            "keep_checkpoints": args.keep_checkpoints, "time_budget_s": args.time_budget}
+
+
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
-              parser: argparse.ArgumentParser, axes: Sequence[Axis] = SCALING_AXES,
-              report: Callable[[str, str, Path], str] | None = None,
-              extra_params: dict | None = None) -> int:
+              axes: Sequence[Axis] = SCALING_AXES, source: dict | None = None) -> int:
     """Check options, encode data once on the driver, sweep, report. Returns an exit code.
 
     Args:
-        study: the study's name (Ray folder and MLflow parent run prefix).
+        study: the study's name (Ray folder, MLflow parent run prefix, its report in
+            ``reports.studies``).
         args: parsed options of ``build_parser(doc, space, axes)``.
         space: the search-space module (``GRID``, ``RECIPE``, ``PRESETS``).
-        parser: the parser (kept for the signature the scripts call).
         axes: the grid-axis options the parser has.
-        report: ``(tracking_uri, parent_run_id, folder) -> summary``; default the
-            compound-scaling report (``reports.build_report``).
-        extra_params: more params for the parent run (where a study's configuration came from).
+        source: more params for the parent run (where a study's configuration came from).
     """
     from rnn_core.tasks import get_task
 
@@ -291,7 +292,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     from rnn_core import tuning
     from rnn_core.memory import release_memory
 
-    resume, tracking_uri = None, args.tracking_uri
+    resume = None
     if args.resume is not None:
         resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
                   else Path(args.resume))
@@ -300,39 +301,17 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
             raise ConfigError(f"--resume {resume}: this sweep ran with --scheduler sha, whose "
                               "rung barrier cannot be restored; start it again (asha and fifo "
                               "sweeps resume)")
-        opts = from_saved(meta["sweep_params"], args, axes, str(resume))
-        data_options = _saved_data_options(meta["sweep_params"])
-        tracking_uri = meta["tracking_uri"]
+        spec = from_saved(meta["sweep_params"], args, axes, str(resume), study=study,
+                          task=task.name, **{**_running(args),
+                                             "tracking_uri": meta["tracking_uri"]})
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:
-        opts = from_args(args, space, axes, task)
-        data_options = task.data_options(_as_lists(opts.grid), opts.base)
-        # decided on the driver from its hardware (the trials' machine on a laptop or GPU box;
-        # give --precision explicitly for a cluster of other machines)
-        opts.base["precision"] = resolve_precision(
-            args.precision or "auto", "cuda" if args.gpus_per_trial > 0 else "cpu")
-    _check_budget(opts)
-    tuning.check_tracking(tracking_uri, args.experiment_name)  # fails before any work
-    data, data_info = task.prepare(opts.data_path, opts.seed, data_options)
+        spec = from_args(args, space, axes, task, study=study, source=dict(source or {}),
+                         **_running(args))
+    _check_budget(spec)
+    tuning.check_tracking(spec.tracking_uri, args.experiment_name)  # fails before any work
+    data, data_info = task.prepare(spec.data_path, spec.seed, spec.data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
-    spec = tuning.SweepSpec(
-        study=study, task=task.name, param_space=opts.grid,
-        base_config={**opts.base, "seed": opts.seed},
-        max_epochs=opts.max_epochs, scheduler=opts.scheduler, grace_period=opts.grace_period,
-        reduction_factor=opts.reduction_factor, num_samples=opts.num_samples,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        max_failures=args.max_failures, address=args.address, storage_path=args.storage_path,
-        tracking_uri=tracking_uri, experiment_name=args.experiment_name,
-        sweep_params={"task": task.name, "preset": opts.preset, "n_trials": opts.n_trials,
-                      "max_epochs": opts.max_epochs, "scheduler": opts.scheduler,
-                      "grace_period": opts.grace_period,
-                      "reduction_factor": opts.reduction_factor,
-                      "num_samples": opts.num_samples, "grid": to_json(opts.grid),
-                      "search": opts.search, "seed": opts.seed,
-                      "data_path": opts.data_path, "data_options": data_options,
-                      "base": opts.base, **(extra_params or {})},
-        verbose=int(args.verbose), keep_checkpoints=args.keep_checkpoints, search=opts.search,
-        time_budget_s=args.time_budget)
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
     from reports import _pngs
 
@@ -341,13 +320,13 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
           f"MLflow parent run {outcome.parent_run_id}\nRay results {outcome.path}")
 
-    if report is None:
-        from reports import build_report as report
+    from reports.studies import report_builder
 
     out = Path(args.report_dir) if args.report_dir else default_report_dir(
         study, outcome.parent_run_id)
+    tracking_uri = spec.tracking_uri
     usage = _keep_models(study, tracking_uri, outcome.parent_run_id, data)
-    summary = report(tracking_uri, outcome.parent_run_id, out)
+    summary = report_builder(study)(tracking_uri, outcome.parent_run_id, out)
     tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
     if usage:
@@ -356,11 +335,11 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     if outcome.optuna_study:
         study_name, storage = outcome.optuna_study
         print(f"Optuna study {study_name}: {optuna_dashboard_command(storage)}")
-    if "stopped_by_budget" in outcome.trials and not outcome.epochs:
+    if STOPPED_BY_BUDGET in outcome.trials and not outcome.epochs:
         print(f"the --time-budget ran out before any trial reported a {task.objective}; "
               "give it more time", file=sys.stderr)
         return 1
-    if not {"finished", "stopped_early", "stopped_by_budget"} & set(outcome.trials):
+    if not set(ENDED) & set(outcome.trials):
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
@@ -425,16 +404,6 @@ def _keep_models(study: str, tracking_uri: str, parent_run_id: str, data) -> str
     if not tuning.log_models(tracking_uri, parent_run_id, study, data, picks):
         return None
     return tuning.model_usage(tracking_uri, parent_run_id)
-
-
-def _saved_data_options(sweep_params: dict) -> dict:
-    """The data options a sweep was started with (sweeps saved before tasks existed kept
-    their embedding options at the top level)."""
-    if "data_options" in sweep_params:
-        return dict(sweep_params["data_options"])
-    names = list(sweep_params.get("embeddings", []))
-    return {"embeddings": names,
-            "embedding_train_subset": sweep_params.get("embedding_train_subset")} if names else {}
 
 
 def exit_now(code: int) -> NoReturn:

@@ -1,5 +1,5 @@
-"""A study's sweep options: from the command line for a new sweep, from the saved sweep on
-``--resume``.
+"""A study's sweep (``tuning.SweepSpec``): from the command line for a new sweep, from the
+saved sweep on ``--resume``.
 
 A resumed sweep must be the sweep that was started: its grid, search, preset, data, budget
 and scheduler decide how many trials exist and where the rungs are, and Ray restores each trial
@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from rnn_core.errors import ConfigError
-from search_spaces.distributions import from_json
-from search_spaces.grids import count_given, given_points, is_union, replace_axis, union_axes
+from rnn_core.precision import resolve_precision
+from search_spaces.distributions import Choice
+from search_spaces.grids import given_points, is_union, replace_axis, union_axes
+
+if TYPE_CHECKING:  # imported where used: bad options are refused before rnn_core.tuning loads
+    from rnn_core.tuning import SweepSpec
 
 SEARCHES = ("grid", "random", "tpe", "nsga2")
 
@@ -31,37 +35,12 @@ DEFINING = (("--preset", "preset", "full"), ("--max-epochs", "max_epochs", None)
             ("--test-every-epoch", "test_every_epoch", None))
 
 
-@dataclass
-class SweepOptions:
-    """What defines a sweep (saved on its parent run as ``sweep_params``)."""
+def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task,
+              **fields: Any) -> SweepSpec:
+    """A new sweep: the preset, then the command line over it; ``fields`` give the rest of the
+    spec (the study, how this driver runs it)."""
+    from rnn_core.tuning import SweepSpec
 
-    preset: str
-    grid: dict
-    max_epochs: int
-    scheduler: str
-    grace_period: int
-    reduction_factor: float
-    num_samples: int
-    seed: int
-    data_path: str | None
-    base: dict  # the recipe and the preset's data settings every trial shares
-    search: str = "grid"  # grid | random | tpe | nsga2 | coefficient
-
-    @property
-    def n_trials(self) -> int:
-        if given_points(self.grid):
-            return count_given(self.grid, self.num_samples)
-        if self.search != "grid":
-            return self.num_samples  # a sampled search's budget
-        n = self.num_samples
-        for values in self.grid.values():
-            n *= len(values)
-        return n
-
-
-def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
-              ) -> SweepOptions:
-    """A new sweep's options: the preset, then the command line over it."""
     preset_name = "smoke" if args.smoke_test else (args.preset or "full")
     preset = dict(space.PRESETS[preset_name])
     grid = _preset_grid(space.GRID, preset.pop("grid", None))
@@ -91,12 +70,27 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task
             raise ConfigError(f"--search {search}: the space has continuous distributions and "
                               "the preset gives no budget; give --num-samples (the number of "
                               "trials)")
-    return SweepOptions(
-        preset=preset_name, grid=grid, max_epochs=max_epochs,
-        scheduler=args.scheduler or _default_scheduler(search, space),
+    base = {**recipe, **preset}  # the recipe and the preset's data settings
+    data_options = task.data_options(as_lists(grid), base)
+    # decided on the driver from its hardware (the trials' machine on a laptop or GPU box;
+    # give --precision explicitly for a cluster of other machines)
+    base["precision"] = resolve_precision(args.precision or "auto",
+                                          "cuda" if args.gpus_per_trial > 0 else "cpu")
+    return SweepSpec(
+        task=task.name, preset=preset_name, param_space=grid,
+        base_config={**base, "seed": args.seed if args.seed is not None else 0},
+        max_epochs=max_epochs, scheduler=args.scheduler or _default_scheduler(search, space),
         grace_period=args.grace_period or 1, reduction_factor=args.reduction_factor or 3,
-        num_samples=num_samples, seed=args.seed if args.seed is not None else 0,
-        data_path=args.data_path, base={**recipe, **preset}, search=search)
+        num_samples=num_samples, search=search, data_path=args.data_path,
+        data_options=data_options, **fields)
+
+
+def as_lists(space) -> dict:
+    """The space with choices as lists: what a task's ``data_options`` reads (a union's keys
+    with every value they take; nothing of the compound coefficients, which set sizes only)."""
+    if given_points(space):
+        return union_axes(space) if is_union(space) else {}
+    return {k: list(v.values) if isinstance(v, Choice) else v for k, v in space.items()}
 
 
 def _preset_grid(grid, override):
@@ -125,18 +119,14 @@ def _quarter(grid: dict) -> int | None:
     return None if math.isinf(points) else max(2, math.ceil(points / 4))
 
 
-def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
-               ) -> SweepOptions:
-    """The saved sweep's options; refuses an option given with ``--resume`` that contradicts
-    them (one sentence naming the option, its value and the saved one)."""
-    base = dict(saved.get("base", {}))
-    opts = SweepOptions(
-        preset=saved.get("preset", "full"), grid=from_json(saved["grid"]),
-        max_epochs=int(saved["max_epochs"]), scheduler=saved.get("scheduler", "asha"),
-        grace_period=int(saved.get("grace_period", 1)),
-        reduction_factor=float(saved.get("reduction_factor", 3)),
-        num_samples=int(saved.get("num_samples", 1)), seed=int(saved.get("seed", 0)),
-        data_path=saved.get("data_path"), base=base, search=saved.get("search", "grid"))
+def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str,
+               **fields: Any) -> SweepSpec:
+    """The saved sweep (its ``sweep_params``) with ``fields`` for the rest of the spec; refuses
+    an option given with ``--resume`` that contradicts it (one sentence naming the option, its
+    value and the saved one)."""
+    from rnn_core.tuning import SweepSpec
+
+    spec = SweepSpec.from_params(saved, **fields)
     given = []
     if args.smoke_test:
         given.append(("--smoke-test", "preset", "smoke"))
@@ -145,7 +135,7 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
     if args.scheduler is not None:
         given.append(("--scheduler", "scheduler", args.scheduler))
     for flag, attr, value in given:
-        ours = _saved_value(opts, attr)
+        ours = _saved_value(spec, attr)
         if attr == "precision" and value == "auto":
             continue  # "decide for me" agrees with whatever was decided
         if attr == "train_subset":
@@ -155,29 +145,29 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
         if ours is not _UNKNOWN and not _same(value, ours):
             raise _contradiction(where, flag, value, ours)
     if args.train_subset is not None:
-        saved_subset = next((v for k, v in base.items() if k.startswith("train_")
+        saved_subset = next((v for k, v in spec.base_config.items() if k.startswith("train_")
                              and k.endswith("subset")), _UNKNOWN)
         if saved_subset is not _UNKNOWN and saved_subset != args.train_subset:
             raise _contradiction(where, "--train-subset", args.train_subset, saved_subset)
-    saved_axes = (union_axes(opts.grid) if is_union(opts.grid)
-                  else opts.grid if isinstance(opts.grid, dict) else {})
+    grid = spec.param_space
+    saved_axes = union_axes(grid) if is_union(grid) else grid if isinstance(grid, dict) else {}
     for axis in axes:
         value = getattr(args, axis.dest, None)
         if value and axis.key in saved_axes and not _same(value, saved_axes[axis.key]):
             raise _contradiction(where, axis.flag, ",".join(map(str, value)),
                                  saved_axes[axis.key])
-    return opts
+    return spec
 
 
 _UNKNOWN = object()
 
 
-def _saved_value(opts: SweepOptions, attr: str):
+def _saved_value(spec: SweepSpec, attr: str):
     if attr in ("optimizer", "lr", "precision"):
-        return opts.base.get(attr, _UNKNOWN)
+        return spec.base_config.get(attr, _UNKNOWN)
     if attr == "test_every_epoch":
-        return bool(opts.base.get(attr, False))
-    return getattr(opts, attr, _UNKNOWN)
+        return bool(spec.base_config.get(attr, False))
+    return getattr(spec, attr, _UNKNOWN)
 
 
 def _same(a, b) -> bool:

@@ -27,7 +27,7 @@ STUDY = "bidirectional"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.bidirectional import build_bidirectional_report, source_config
+    from reports.bidirectional import source_config
 
     parser = build_parser(__doc__, space, axes=())
     source = parser.add_argument_group("where the configuration comes from")
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if given:
             raise ConfigError(f"{given[0]} with --resume: a resumed sweep keeps the "
                               "configuration it started with; leave it out")
-        return run_study(STUDY, args, space, parser, axes=(),
-                         report=build_bidirectional_report)
+        return run_study(STUDY, args, space, axes=())
     if len(given) != 1:
         raise ConfigError("give the sweep whose best configuration to run: --from-run ID or "
                           "--from-experiment NAME (one of them)")
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"configuration: {info['source_pick']} of sweep {info['source_run']}")
     study_space = SimpleNamespace(**{**{k: getattr(space, k) for k in space.__all__},
                                      "RECIPE": config})
-    return run_study(STUDY, args, study_space, parser, axes=(),
-                     report=build_bidirectional_report, extra_params=info)
+    return run_study(STUDY, args, study_space, axes=(), source=info)
 
 
 if __name__ == "__main__":

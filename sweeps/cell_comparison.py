@@ -60,11 +60,9 @@ AXES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.cell_comparison import build_cell_report
-
     parser = build_parser(__doc__, space, AXES)
     args = parser.parse_args(argv)
-    return run_study("cell_comparison", args, space, parser, AXES, report=build_cell_report)
+    return run_study("cell_comparison", args, space, AXES)
 
 
 if __name__ == "__main__":

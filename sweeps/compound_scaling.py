@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                              "phi = 1 under a FLOPs constraint, then phi = 2, 3")
     args = parser.parse_args(argv)
     if _method(args) == "grid":
-        return run_study("compound_scaling", args, space, parser)
+        return run_study("compound_scaling", args, space)
     for flag, value in (("--search", args.search), ("--num-samples", args.num_samples),
                         ("--layers", args.layers), ("--hidden", args.hidden),
                         ("--embedding", args.embedding)):
@@ -60,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{flag} does not apply to --method coefficient, whose "
                               "configurations come from the coefficients (edit COEFFICIENTS "
                               "in search_spaces/compound_scaling.py to change them)")
-    from reports.coefficients import build_coefficient_report
-
-    return run_study(COEFFICIENT_STUDY, args, coefficient_space(), parser,
-                     report=build_coefficient_report)
+    return run_study(COEFFICIENT_STUDY, args, coefficient_space())
 
 
 if __name__ == "__main__":

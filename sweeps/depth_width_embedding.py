@@ -22,12 +22,9 @@ from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.effects import build_effects_report
-
     parser = build_parser(__doc__, space)
     args = parser.parse_args(argv)
-    return run_study("depth_width_embedding", args, space, parser,
-                     report=build_effects_report)
+    return run_study("depth_width_embedding", args, space)
 
 
 if __name__ == "__main__":

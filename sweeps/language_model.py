@@ -55,7 +55,7 @@ AXES = (
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(__doc__, space, AXES)
     args = parser.parse_args(argv)
-    return run_study("language_model", args, space, parser, AXES)
+    return run_study("language_model", args, space, AXES)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     # the axes are distributions: the study narrows through its space, not grid options
     parser = build_parser(__doc__, space, axes=())
     args = parser.parse_args(argv)
-    return run_study("sentiment_search", args, space, parser, axes=())
+    return run_study("sentiment_search", args, space, axes=())
 
 
 if __name__ == "__main__":

@@ -89,11 +89,9 @@ AXES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.speech import build_speech_report
-
     parser = build_parser(__doc__, space, AXES)
     args = parser.parse_args(argv)
-    return run_study("speech_commands", args, space, parser, AXES, report=build_speech_report)
+    return run_study("speech_commands", args, space, AXES)
 
 
 if __name__ == "__main__":

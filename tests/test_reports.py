@@ -163,3 +163,18 @@ def test_a_validation_tie_goes_to_the_lower_validation_loss_where_logged():
     best = ok.sort_values("best_val_loss").iloc[0]
     assert validation_pick(trials, SENTIMENT)["run_name"] == best["run_name"]
     assert model_picks(trials, SENTIMENT)[0] == best["run_id"]
+
+
+def test_every_study_has_its_report_in_the_one_registry():
+    """Each study script's sweep (named as its script) and the coefficient study are listed;
+    a sweep of an unlisted study gets the general report."""
+    from pathlib import Path
+
+    from reports.build import build_report
+    from reports.studies import STUDIES, report_builder
+
+    scripts = {p.stem for p in (Path(__file__).parents[1] / "sweeps").glob("[a-z]*.py")}
+    assert scripts | {"compound_coefficients"} == set(STUDIES)
+    assert all(callable(report_builder(study)) for study in STUDIES)
+    assert report_builder("cell_comparison").__name__ == "build_cell_report"
+    assert report_builder(None) is build_report and report_builder("faults") is build_report

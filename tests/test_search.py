@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from rnn_core.errors import ConfigError
+from rnn_core.tuning import SweepSpec
 from rnn_core.tuning._search import (
     grid_param_space,
     make_searcher,
@@ -28,7 +29,7 @@ from search_spaces.distributions import (
     to_json,
 )
 from sweeps._common import _check_search
-from sweeps._resume import SweepOptions, from_saved
+from sweeps._resume import from_saved
 
 SPACE = {"cell": ["lstm", "gru"], "optimizer": Choice(["sgd", "adam"]),
          "dropout": Uniform(0.0, 0.5), "lr": LogUniform(1e-4, 1e-1),
@@ -115,9 +116,9 @@ def test_the_study_file_lies_beside_the_mlflow_store(tmp_path):
 
 
 def _opts(search: str, grid: dict, num_samples: int = 2, scheduler: str = "asha"):
-    return SweepOptions(preset="smoke", grid=grid, max_epochs=2, scheduler=scheduler,
-                        grace_period=1, reduction_factor=3, num_samples=num_samples, seed=0,
-                        data_path=None, base={}, search=search)
+    return SweepSpec(study="x", task="sentiment", preset="smoke", param_space=grid, max_epochs=2,
+                     scheduler=scheduler, grace_period=1, reduction_factor=3,
+                     num_samples=num_samples, base_config={"seed": 0}, search=search)
 
 
 @pytest.mark.parametrize("opts, fragment", [
@@ -148,12 +149,35 @@ def test_resume_keeps_the_search_and_its_distributions():
              "scheduler": "asha", "preset": "smoke"}
     args = argparse.Namespace(smoke_test=False, scheduler=None, search=None, num_samples=None,
                               train_subset=None)
-    opts = from_saved(saved, args, (), "ray/x")
-    assert (opts.search, opts.num_samples, opts.n_trials, opts.grid) == ("tpe", 8, 8, SPACE)
+    spec = from_saved(saved, args, (), "ray/x", study="x", task="sentiment")
+    assert (spec.search, spec.num_samples, spec.n_trials, spec.param_space) == \
+        ("tpe", 8, 8, SPACE)
     args.search = "grid"
     with pytest.raises(ConfigError, match="--search grid contradicts the saved sweep's search "
                                           "tpe"):
-        from_saved(saved, args, (), "ray/x")
+        from_saved(saved, args, (), "ray/x", study="x", task="sentiment")
+
+
+def test_a_saved_spec_comes_back_as_it_was_saved():
+    """What a sweep saves (its parent run's params, its sidecar's ``sweep_params``) gives the
+    same spec back on --resume, the parent run's extra params included."""
+    spec = SweepSpec(study="x", task="sentiment", preset="quick", param_space=SPACE,
+                     base_config={"cell": "lstm", "precision": "fp32", "seed": 3}, max_epochs=4,
+                     scheduler="fifo", num_samples=6, search="nsga2", data_path="/d",
+                     data_options={"embeddings": ["glove50"]}, source={"source_run": "abc"})
+    saved = json.loads(json.dumps(spec.params()))
+    assert saved["base"] == {"cell": "lstm", "precision": "fp32"} and saved["seed"] == 3
+    assert (saved["n_trials"], saved["source_run"]) == (6, "abc")
+    back = SweepSpec.from_params(saved, study="x", task="sentiment")
+    assert back == spec
+
+
+def test_a_sweep_saved_before_tasks_existed_keeps_its_embeddings():
+    saved = {"grid": {"num_layers": [1, 2]}, "max_epochs": 2, "embeddings": ["glove50"],
+             "embedding_train_subset": 500}
+    spec = SweepSpec.from_params(saved, study="x", task="sentiment")
+    assert spec.data_options == {"embeddings": ["glove50"], "embedding_train_subset": 500}
+    assert (spec.preset, spec.scheduler, spec.seed, spec.source) == ("full", "asha", 0, {})
 
 
 def test_resume_keeps_test_every_epoch_as_saved():
@@ -162,9 +186,10 @@ def test_resume_keeps_test_every_epoch_as_saved():
                               train_subset=None, test_every_epoch=True)
     with pytest.raises(ConfigError, match="--test-every-epoch True contradicts the saved "
                                           "sweep's test-every-epoch False"):
-        from_saved(saved, args, (), "ray/x")
+        from_saved(saved, args, (), "ray/x", study="x", task="sentiment")
     saved["base"]["test_every_epoch"] = True
-    assert from_saved(saved, args, (), "ray/x").base["test_every_epoch"] is True
+    spec = from_saved(saved, args, (), "ray/x", study="x", task="sentiment")
+    assert spec.base_config["test_every_epoch"] is True
 
 
 def test_a_trial_asked_after_the_last_save_goes_to_the_next_trial_on_resume(tmp_path):

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from rnn_core.errors import ConfigError, SweepInterrupted
+from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
+from search_spaces.distributions import from_json, to_json
 from search_spaces.grids import count_given, point_keys
 from search_spaces.grids import given_points as _given_points
 
@@ -32,19 +34,30 @@ def _sidecar(folder: Path) -> Path:
 
 @dataclass
 class SweepSpec:
-    """Everything a sweep needs; built by a ``sweeps/`` script from its arguments."""
+    """Everything a sweep needs; built by a ``sweeps/`` script from its arguments, or on
+    ``--resume`` from what the sweep saved (``params``, ``from_params``).
+
+    The fields up to ``source`` define the sweep; the rest say how a driver runs it (a resumed
+    sweep takes them from its own command line).
+    """
 
     study: str
     task: str  # rnn_core.tasks name: the objective, its direction, the metrics MLflow keeps
     # lists are grid axes (choices when sampled), scalars fixed; or a list of such grids (their
     # union), or the compound coefficients (``_points``)
     param_space: Any
-    base_config: dict[str, Any]
+    base_config: dict[str, Any]  # every trial's config under the space's values, its seed too
     max_epochs: int
     scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
     grace_period: int = 1
     reduction_factor: float = 3
     num_samples: int = 1
+    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``) | coefficient
+    preset: str | None = None  # the study's preset (data size, epochs) it was built from
+    data_path: str | None = None  # the task's data (None: its default dataset)
+    data_options: dict[str, Any] = field(default_factory=dict)  # the task's ``prepare`` options
+    # more params for the parent run, where a study's configuration came from (``source_*``)
+    source: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
     max_failures: int = 0
@@ -53,10 +66,8 @@ class SweepSpec:
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
     max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
-    sweep_params: dict[str, Any] = field(default_factory=dict)  # logged on the parent run
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
-    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``) | coefficient
     optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
     # this driver's wall-clock budget: when it is spent, no trial starts or goes on (Ray's
     # time_budget_s); the trials it stops are ``stopped_by_budget``; None: no limit
@@ -70,6 +81,57 @@ class SweepSpec:
             return self.num_samples  # the budget of a sampled search
         return self.num_samples * math.prod(
             len(v) for v in self.param_space.values() if isinstance(v, list))
+
+    @property
+    def seed(self) -> int:
+        return int(self.base_config.get("seed", 0))
+
+    def params(self) -> dict[str, Any]:
+        """What defines the sweep, as its parent run's params and its sidecar's
+        ``sweep_params`` keep it: the keys reports and ``--resume`` read (``from_params``)."""
+        params = {"task": self.task, "preset": self.preset, "n_trials": self.n_trials,
+                  "max_epochs": self.max_epochs, "scheduler": self.scheduler,
+                  "grace_period": self.grace_period, "reduction_factor": self.reduction_factor,
+                  "num_samples": self.num_samples, "grid": to_json(self.param_space),
+                  "search": self.search, "seed": self.seed, "data_path": self.data_path,
+                  "data_options": self.data_options,
+                  "base": {k: v for k, v in self.base_config.items() if k != "seed"},
+                  **self.source}
+        if self.preset is None:  # a spec built in code: no preset to name in the report
+            del params["preset"]
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **fields: Any) -> SweepSpec:
+        """The sweep ``params`` saved, older layouts included (a key they lack has the value
+        sweeps had before it was saved); ``fields`` give the rest: the study, the task, and how
+        this driver runs it."""
+        return cls(
+            param_space=from_json(params["grid"]),
+            base_config={**params.get("base", {}), "seed": int(params.get("seed", 0))},
+            max_epochs=int(params["max_epochs"]), scheduler=params.get("scheduler", "asha"),
+            grace_period=int(params.get("grace_period", 1)),
+            reduction_factor=float(params.get("reduction_factor", 3)),
+            num_samples=int(params.get("num_samples", 1)), search=params.get("search", "grid"),
+            preset=params.get("preset", "full"), data_path=params.get("data_path"),
+            data_options=_saved_data_options(params),
+            source={k: v for k, v in params.items() if k not in _LAYOUT}, **fields)
+
+
+# the keys of ``SweepSpec.params`` (and the older layouts' embedding options), not ``source``
+_LAYOUT = frozenset(("task", "preset", "n_trials", "max_epochs", "scheduler", "grace_period",
+                     "reduction_factor", "num_samples", "grid", "search", "seed", "data_path",
+                     "data_options", "base", "embeddings", "embedding_train_subset"))
+
+
+def _saved_data_options(params: dict) -> dict:
+    """The data options a sweep was started with (sweeps saved before tasks existed kept
+    their embedding options at the top level)."""
+    if "data_options" in params:
+        return dict(params["data_options"])
+    names = list(params.get("embeddings", []))
+    return {"embeddings": names,
+            "embedding_train_subset": params.get("embedding_train_subset")} if names else {}
 
 
 @dataclass
@@ -90,7 +152,7 @@ def find_resumable(storage_path: str | Path, study: str) -> Path:
     found = []
     for state in root.glob(f"{SIDECAR}/{study}-*/{STATE_FILE}"):
         meta = json.loads(state.read_text())
-        if meta.get("status") != "finished" and (root / state.parent.name).is_dir():
+        if meta.get("status") != FINISHED and (root / state.parent.name).is_dir():
             found.append((state.stat().st_mtime, root / state.parent.name))
     if not found:
         raise ConfigError(f"--resume: no unfinished {study} sweep under {root.resolve()}")
@@ -163,18 +225,18 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             tags={"study": spec.study, "sweep": "parent", **task_keys(task),
                   "objective": task.objective, "mode": task.mode})
         parent_id = parent.info.run_id
-        log_params(client, parent_id, {**spec.sweep_params, **(data_info or {})})
+        log_params(client, parent_id, {**spec.params(), **(data_info or {})})
         folder = Path(spec.storage_path).resolve() / f"{spec.study}-{parent_id[:8]}"
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
-                "max_epochs": spec.max_epochs, "sweep_params": spec.sweep_params}
+                "max_epochs": spec.max_epochs, "sweep_params": spec.params()}
         if spec.search not in ("grid", "coefficient"):  # an Optuna study
             meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
                 spec.tracking_uri, spec.storage_path)
             meta["optuna_study"] = folder.name
             log_params(client, parent_id,
                        {k: meta[k] for k in ("optuna_storage", "optuna_study")})
-    meta["status"] = "running"
+    meta["status"] = RUNNING
     _write_state(folder, meta)
     client.set_tag(parent_id, "ray_experiment_path", str(folder))
 
@@ -183,7 +245,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             **({"samples": spec.num_samples}
                if spec.search == "grid" and spec.num_samples > 1 else {})}
     # built before Ray starts: a fresh one on --resume too, whose state Ray then restores
-    seed = int(spec.base_config.get("seed", 0))
+    seed = spec.seed
     if _given_points(spec.param_space):
         from rnn_core.tuning._points import points_searcher
 
@@ -257,7 +319,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                               else "FAILED")
         for tid in runs.live - set(runs.status):
             runs.interrupt(tid)
-        meta["status"] = "interrupted"
+        meta["status"] = INTERRUPTED
         _write_state(folder, meta)
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
@@ -268,7 +330,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     spent = (spec.time_budget_s is not None and not watch.interrupted
              and time.perf_counter() - fit_start >= spec.time_budget_s)
     ended_before = set(runs.status)
-    _settle(runs, grid, skip=unfinished, status="stopped_by_budget" if spent else None)
+    _settle(runs, grid, skip=unfinished, status=STOPPED_BY_BUDGET if spent else None)
     if spent:
         cut = sorted(set(runs.status) - ended_before)
         client.set_tag(parent_id, "time_budget_spent", str(len(cut)))
@@ -285,7 +347,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             runs.interrupt(tid)
         client.set_tag(parent_id, "interrupted", str(len(unfinished)))
         client.set_terminated(parent_id, "KILLED")
-        meta["status"] = "interrupted"
+        meta["status"] = INTERRUPTED
         _write_state(folder, meta)
         ended = len(runs.status)
         raise SweepInterrupted(
@@ -297,7 +359,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         counts[s] = counts.get(s, 0) + 1
     client.set_tag(parent_id, "trial_counts", json.dumps(counts))
     client.set_terminated(parent_id, "FINISHED")
-    meta["status"] = "finished"
+    meta["status"] = FINISHED
     _write_state(folder, meta)
     if not spec.keep_checkpoints:
         freed = _remove_checkpoints(folder)
@@ -320,7 +382,7 @@ def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
         from rnn_core.tuning._points import union_param_space
 
         return ({} if spec.search == "coefficient" else union_param_space(
-            spec.param_space, spec.num_samples, int(spec.base_config.get("seed", 0))))
+            spec.param_space, spec.num_samples, spec.seed))
     if spec.search == "grid":
         return grid_param_space({**spec.param_space, **axes})
     return optuna_space(spec.param_space)[2]
@@ -372,7 +434,7 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
         if "seed" in axes:
             raise ConfigError("num_samples repeats the grid with seeds of its own; the grid "
                               "already has a seed axis: use one or the other")
-        seed = int(spec.param_space.get("seed", spec.base_config.get("seed", 0)))
+        seed = int(spec.param_space.get("seed", spec.seed))
         axes["seed"] = [seed + k for k in range(spec.num_samples)]
     if spec.scheduler in ("asha", "sha"):
         try:

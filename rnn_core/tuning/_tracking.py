@@ -12,6 +12,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from rnn_core.errors import ConfigError
+from rnn_core.statuses import (
+    CLOSED,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED_EARLY,
+)
 from rnn_core.tasks import Task, task_of
 
 
@@ -188,21 +196,20 @@ class TrialRuns:
             self.runs[tid] = r.info.run_id
             hist = self.client.get_metric_history(r.info.run_id, self.task.objective)
             self.last_epoch[tid] = max((m.step for m in hist), default=0)
-            if r.data.tags.get("trial_status") in {"finished", "stopped_early",
-                                                   "stopped_by_budget", "failed"}:
+            if r.data.tags.get("trial_status") in CLOSED:
                 self.status[tid] = r.data.tags["trial_status"]
 
     def start(self, trial_id: str, config: dict) -> None:
         if trial_id in self.runs:
             if trial_id not in self.status and trial_id not in self.live:
                 self.client.update_run(self.runs[trial_id], status="RUNNING")  # adopted
-                self.client.set_tag(self.runs[trial_id], "trial_status", "running")
+                self.client.set_tag(self.runs[trial_id], "trial_status", RUNNING)
                 self.live.add(trial_id)
             return
         cfg = {**self.base, **config}
         run = self.client.create_run(self.exp_id, run_name=trial_name(cfg, self.name_extra), tags={
             "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
-            "trial_status": "running",
+            "trial_status": RUNNING,
             **(self.trial_tags(trial_id) if self.trial_tags else {})})
         self.runs[trial_id] = run.info.run_id
         self.live.add(trial_id)
@@ -240,7 +247,7 @@ class TrialRuns:
         """The sweep stopped before this trial ended: its run says so, and ``adopt`` reopens
         it on ``--resume`` (only ended trials carry an end status)."""
         if trial_id in self.runs and trial_id not in self.status:
-            self.client.set_tag(self.runs[trial_id], "trial_status", "interrupted")
+            self.client.set_tag(self.runs[trial_id], "trial_status", INTERRUPTED)
             self.client.set_terminated(self.runs[trial_id], "KILLED")
             self.live.discard(trial_id)
 
@@ -254,11 +261,11 @@ class TrialRuns:
         run_id = self.runs[trial_id]
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:
-            status, mlflow_status = "failed", "FAILED"
+            status, mlflow_status = FAILED, "FAILED"
         elif epochs < self.max_epochs:
-            status, mlflow_status = status or "stopped_early", "KILLED"
+            status, mlflow_status = status or STOPPED_EARLY, "KILLED"
         else:
-            status, mlflow_status = "finished", "FINISHED"
+            status, mlflow_status = FINISHED, "FINISHED"
         tags = {"trial_status": status, "epochs_run": str(epochs),
                 **({"error": error[:5000]} if error is not None else {})}
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])

@@ -29,9 +29,10 @@ def _launches(tree: ast.AST) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and SCRIPT.search(node.value):
             found.append(f"line {node.lineno}: the path of a study script ({node.value!r})")
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and any(
-                isinstance(side, ast.Constant) and side.value == "sweeps"
-                for side in (node.left, node.right)):
+        # a file under sweeps/ (ROOT / "sweeps" / name), not the folder itself (a listing)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) \
+                and isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Div) \
+                and isinstance(node.left.right, ast.Constant) and node.left.right.value == "sweeps":
             found.append(f"line {node.lineno}: the path of a study script (.../'sweeps'/...)")
         if isinstance(node, ast.Call):
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))

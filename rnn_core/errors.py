@@ -5,7 +5,7 @@ the builtin base callers of the standard library would expect (ValueError, Runti
 """
 
 __all__ = ["RnnSweepsError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
-           "TrialOutOfMemory", "SweepInterrupted"]
+           "TrialOutOfMemory", "SweepInterrupted", "IncompatibleLibrary"]
 
 
 class RnnSweepsError(Exception):
@@ -34,3 +34,9 @@ class TrialOutOfMemory(RnnSweepsError, MemoryError):
 
 class SweepInterrupted(RnnSweepsError, KeyboardInterrupt):
     """A sweep stopped by Ctrl-C or SIGTERM, its state saved for ``--resume``."""
+
+
+class IncompatibleLibrary(RnnSweepsError, RuntimeError):
+    """An internal of Ray, Optuna or MLflow that rnn-sweeps relies on is gone or changed
+    shape in the installed version; the message names the library, its version and the
+    internal (``rnn_core/tuning/_compat_*.py``)."""

@@ -205,10 +205,18 @@ def quiet_ray_logs() -> None:
 class InterruptWatch(tune.Callback):
     """Notes a stop signal. Ray Tune catches SIGINT itself, saves its state and returns as if
     the sweep had ended (the trials it stops read TERMINATED), so the driver learns of the
-    interruption here: at setup, Ray's handler is in place and this one wraps it."""
+    interruption here: at setup, Ray's handler is in place and this one wraps it.
+
+    ``trial_ids``: every trial of the experiment when it ended, those that never started
+    included (Ray's ``ResultGrid`` names a trial only through the results it reported).
+    """
 
     def __init__(self) -> None:
         self.interrupted = False
+        self.trial_ids: set[str] = set()
+
+    def on_experiment_end(self, trials, **info):
+        self.trial_ids = {t.trial_id for t in trials}
 
     def setup(self, **info):
         import signal

@@ -21,26 +21,17 @@ def _export_project_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
 
-def _share_prestarted_workers() -> None:
-    """Let trial actors run in the workers a Ray instance starts up front (one per CPU).
-
-    Tune gives every trainable the runtime env ``{"env_vars": {"PL_DISABLE_FORK": "1"}}`` (a
-    PyTorch Lightning switch), and Ray hands an actor only a worker started with the same
-    env: the prestarted workers sat idle while each sweep waited ~2 s for new ones to start
-    and import torch. Without that variable the env is empty, and the first trials start in
-    the prestarted workers, which have imported torch and the trial code by then.
-    """
-    from ray.tune.execution import class_cache
-
-    class_cache.DEFAULT_ENV_VARS.pop("PL_DISABLE_FORK", None)
-
-
 def connect(address: str | None) -> None:
     """Start a local Ray instance (``address`` None) or join a running cluster."""
     if ray.is_initialized():
         return
+    from rnn_core.tuning._compat_ray import share_prestarted_workers
+
     _export_project_path()
-    _share_prestarted_workers()
+    # the prestarted workers (one per CPU) have imported torch and the trial code by the time
+    # the first trials start; Tune's default runtime env would keep trial actors out of them
+    # and make each sweep wait ~2 s for new workers
+    share_prestarted_workers()
     os.environ.setdefault("RAY_preload_python_modules", PRELOAD)
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
              log_to_driver=False)
@@ -48,8 +39,9 @@ def connect(address: str | None) -> None:
 
 def owns_instance() -> bool:
     """Whether this process started the Ray instance it is connected to."""
-    node = getattr(ray._private.worker, "_global_node", None)
-    return bool(ray.is_initialized() and node is not None and node.head)
+    from rnn_core.tuning._compat_ray import started_local_instance
+
+    return started_local_instance()
 
 
 def leave() -> None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Container
 from typing import Any
 
 from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from rnn_core.tuning._compat_optuna import trials_view
 from rnn_core.tuning._wrapped import WrappedSampler
 
 __all__ = ["RungSampler", "rung_view"]
@@ -41,32 +41,20 @@ def _as_pruned(trial: FrozenTrial) -> FrozenTrial:
     return shown
 
 
-class _RungView(Study):
-    """``study`` with its RUNNING trials that have intermediate values shown PRUNED.
-
-    It is the same study (its storage, id, sampler and per-thread trial cache are shared, no
-    storage call is made to build it); only the trials it lists differ. Optuna's samplers read
-    trials through the private ``Study._get_trials`` (TPE: ``states`` and ``use_cache``), so
-    that is the method overridden; ``get_trials`` goes through it as well.
-    ``tests/test_rungs.py`` fails if Optuna stops reading trials this way.
-    """
-
-    def __init__(self, study: Study) -> None:
-        vars(self).update(vars(study))  # a view, not a second study: no Study.__init__
-
-    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        trials = super()._get_trials(deepcopy=False, states=None, use_cache=use_cache)
-        shown = [_as_pruned(t) if t.state == TrialState.RUNNING and t.intermediate_values
-                 else t for t in trials]
-        if states is not None:
-            shown = [t for t in shown if t.state in states]
-        return copy.deepcopy(shown) if deepcopy else shown
+def _at_rung_as_pruned(trial: FrozenTrial) -> FrozenTrial:
+    """A RUNNING trial with intermediate values shown pruned; any other trial as it is."""
+    if trial.state == TrialState.RUNNING and trial.intermediate_values:
+        return _as_pruned(trial)
+    return trial
 
 
 def rung_view(study: Study) -> Study:
-    """``study`` as ``RungSampler`` shows it to its sampler."""
-    return _RungView(study)
+    """``study`` as ``RungSampler`` shows it to its sampler: the same study (storage, id,
+    sampler, trial cache; no storage call to build it) with its RUNNING trials that have
+    intermediate values shown PRUNED. Optuna's samplers read trials through a private method,
+    which ``_compat_optuna.trials_view`` overrides; ``tests/test_rungs.py`` and
+    ``tests/test_compat.py`` fail if Optuna stops reading trials that way."""
+    return trials_view(study, _at_rung_as_pruned)
 
 
 def rung_observations(study: Study) -> int:

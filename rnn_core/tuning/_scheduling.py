@@ -13,8 +13,13 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
-from ray.tune.schedulers.hyperband import _Bracket
 
+from rnn_core.tuning._compat_ray import (
+    add_to_bracket,
+    hyperband_objective_set,
+    one_bracket,
+    set_trial_status,
+)
 from rnn_core.tuning._tracking import TrialRuns
 
 log = logging.getLogger(__name__)
@@ -73,8 +78,6 @@ class PromotionASHA(FIFOScheduler):
     paused.
     """
 
-    _supports_buffered_results = False  # a trial must not train past a rung unseen
-
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
                  state_file: str | Path | None = None, metric: str | None = None,
                  mode: str | None = None, time_attr: str = "training_iteration",
@@ -97,7 +100,10 @@ class PromotionASHA(FIFOScheduler):
         self._at: dict[int, set[str]] = {m: set() for m in self.milestones}  # waiting, by rung
         self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
         self.state_file = Path(state_file) if state_file else None
-        self._metric, self._mode, self._sign = metric, mode, 1.0 if mode != "min" else -1.0
+        # the objective and its direction, under names of this class's own: Ray's schedulers
+        # keep theirs in private attributes, which its ``metric`` property reads
+        self._objective, self._direction = metric, mode
+        self._sign = 1.0 if mode != "min" else -1.0
         if self.state_file and self.state_file.exists():
             saved = json.loads(self.state_file.read_text())
             for m in self.milestones:
@@ -109,11 +115,20 @@ class PromotionASHA(FIFOScheduler):
             self.stopped = set(saved["stopped"])
             self.log = saved["log"]
 
+    @property
+    def metric(self) -> str | None:
+        """The objective (Ray checks that trials report it)."""
+        return self._objective
+
+    @property
+    def supports_buffered_results(self) -> bool:
+        return False  # a trial must not train past a rung unseen
+
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
-        if (self._metric and metric) or (self._mode and mode):
+        if (self._objective and metric) or (self._direction and mode):
             return False
-        self._metric, self._mode = metric or self._metric, mode or self._mode
-        self._sign = -1.0 if self._mode == "min" else 1.0
+        self._objective, self._direction = metric or self._objective, mode or self._direction
+        self._sign = -1.0 if self._direction == "min" else 1.0
         return True
 
     # -- bookkeeping
@@ -205,12 +220,12 @@ class PromotionASHA(FIFOScheduler):
     # -- Ray's hooks
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
-        if not self._metric or not self._mode:
+        if not self._objective or not self._direction:
             raise ValueError("PromotionASHA needs the metric and mode (tune.TuneConfig)")
         tid = trial.trial_id
         if tid in self.trials:  # Ray re-adds a trial it requeues after a failure
             if tid in self.waiting:  # failed while pausing at a rung: it stays there
-                tune_controller._set_trial_status(trial, Trial.PAUSED)
+                set_trial_status(tune_controller, trial, Trial.PAUSED)
             return
         # a first add: Ray files the trial under its status after this call, so statuses
         # are set directly
@@ -230,7 +245,7 @@ class PromotionASHA(FIFOScheduler):
         if m not in self.rungs or tid in self.promoted[m]:
             return TrialScheduler.CONTINUE  # between rungs, or past this one already
         if tid not in self.rungs[m]:
-            value = float(result.get(self._metric, math.nan))
+            value = float(result.get(self._objective, math.nan))
             self._record(m, tid, -math.inf if math.isnan(value) else self._sign * value)
             self.log.append(["arrive", m, tid])
         self._wait(tid, m)
@@ -326,16 +341,13 @@ class SuccessiveHalving(HyperBandScheduler):
         super().__init__(time_attr="training_iteration", max_t=max_t,
                          reduction_factor=reduction_factor, **kwargs)
         halvings = len(rung_epochs(grace_period, reduction_factor, max_t)) - 1
-        self._bracket = _Bracket(time_attr="training_iteration", max_trials=n_trials,
-                                 init_t_attr=grace_period, max_t_attr=max_t,
-                                 eta=reduction_factor, s=halvings)
-        self._hyperbands = [[self._bracket]]
+        self._bracket = one_bracket(self, n_trials, grace_period, max_t, reduction_factor,
+                                    halvings)
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        if not self._metric or not self._metric_op:
+        if not hyperband_objective_set(self):
             raise ValueError("SuccessiveHalving needs the metric and mode (tune.TuneConfig)")
-        self._bracket.add_trial(trial)
-        self._trial_info[trial] = self._bracket, 0
+        add_to_bracket(self, self._bracket, trial)
 
 
 def _error_text(trial) -> str:

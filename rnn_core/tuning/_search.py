@@ -22,6 +22,7 @@ from typing import Any
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
+from rnn_core.tuning._compat_ray import optuna_search_study, optuna_search_trials
 from search_spaces.distributions import (
     Choice,
     Conditional,
@@ -172,7 +173,8 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
                            study_name=study_name, storage=storage)
     with warnings.catch_warnings():  # experimental in Optuna; the names show in its tools
         warnings.simplefilter("ignore")
-        searcher._ot_study.set_metric_names(metric if isinstance(metric, list) else [metric])
+        optuna_search_study(searcher).set_metric_names(
+            metric if isinstance(metric, list) else [metric])
     return searcher
 
 
@@ -190,38 +192,42 @@ class StudySearch(OptunaSearch):
         super().restore(checkpoint_path)
         from optuna.trial import TrialState
 
-        known = {t._trial_id for t in self._ot_trials.values()}
-        self._orphans = [t._trial_id for t in self._ot_study.get_trials(
-            deepcopy=False, states=(TrialState.RUNNING,)) if t._trial_id not in known]
+        from rnn_core.tuning._compat_optuna import trial_id
+
+        study = optuna_search_study(self)
+        known = {trial_id(t) for t in optuna_search_trials(self).values()}
+        self._orphans = [trial_id(t) for t in study.get_trials(
+            deepcopy=False, states=(TrialState.RUNNING,)) if trial_id(t) not in known]
         if self._orphans:
             log.info("Optuna study %s: %d trial(s) asked before the interruption and not "
-                     "started are given to the next trials", self._study_name,
+                     "started are given to the next trials", study.study_name,
                      len(self._orphans))
 
     def suggest(self, trial_id: str) -> dict | None:
-        if trial_id not in self._ot_trials and getattr(self, "_orphans", None):
-            from optuna.trial import Trial
+        trials = optuna_search_trials(self)
+        if trial_id not in trials and getattr(self, "_orphans", None):
+            from rnn_core.tuning._compat_optuna import running_trial
 
-            self._ot_trials[trial_id] = Trial(self._ot_study, self._orphans.pop(0))
+            trials[trial_id] = running_trial(optuna_search_study(self), self._orphans.pop(0))
         return super().suggest(trial_id)
 
     def finished_trials(self) -> int:
         """Trials Optuna has been told the end of (COMPLETE or PRUNED): what TPE models."""
         from optuna.trial import TrialState
 
-        return len(self._ot_study.get_trials(deepcopy=False,
-                                             states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        return len(optuna_search_study(self).get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
     def observed_trials(self) -> int:
         """Trials TPE models under ``_rungs.RungSampler``: the ended ones and those that
         have reported an epoch (at a rung, or training)."""
         from rnn_core.tuning._rungs import rung_observations
 
-        return rung_observations(self._ot_study)
+        return rung_observations(optuna_search_study(self))
 
     def trial_number(self, trial_id: str) -> int | None:
         """The Optuna trial number of a Ray trial (None: not one of this study's)."""
-        trial = self._ot_trials.get(trial_id)
+        trial = optuna_search_trials(self).get(trial_id)
         return None if trial is None else trial.number
 
 

@@ -195,6 +195,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     axes = _axes(spec)  # refuses a bad spec before any work
     from ray import tune
 
+    from rnn_core.tuning._compat_ray import give_restored_tuner
     from rnn_core.tuning._progress import (
         InterruptWatch,
         ProgressCallback,
@@ -276,14 +277,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             tuner = tune.Tuner.restore(str(folder), trainable, resume_unfinished=True,
                                        resume_errored=False)
             # Ray pickled the first driver's scheduler and callbacks into tuner.pkl: replace
-            # them with live ones (the callback's MLflow state, ASHA's reloaded rungs).
-            internal = tuner._local_tuner
-            internal._run_config.callbacks = callbacks
-            internal._run_config.verbose = spec.verbose
-            if spec.scheduler == "asha":
-                internal._tune_config.scheduler = scheduler
-            if searcher is not None:  # Ray restores its saved state into this one
-                internal._tune_config.search_alg = searcher
+            # them with live ones (the callback's MLflow state, ASHA's reloaded rungs); the
+            # searcher too, where there is one: Ray restores its saved state into it
+            give_restored_tuner(tuner, callbacks, spec.verbose,
+                                scheduler=scheduler if spec.scheduler == "asha" else None,
+                                search_alg=searcher)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -324,8 +322,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
     # the ones it stopped TERMINATED in memory, but its saved state has them running
-    unfinished = ({t.trial_id for t in grid._experiment_analysis.trials} - set(runs.status)
-                  if watch.interrupted else set())
+    unfinished = watch.trial_ids - set(runs.status) if watch.interrupted else set()
     # the trials Ray stopped when the budget ran out ended without a scheduler's decision
     spent = (spec.time_budget_s is not None and not watch.interrupted
              and time.perf_counter() - fit_start >= spec.time_budget_s)

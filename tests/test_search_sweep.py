@@ -1,5 +1,7 @@
-"""Sampled searches end to end on the compound-scaling smoke space: a TPE sweep interrupted and
-resumed continues its Optuna study, and NSGA-II leaves a two-objective study and a front."""
+"""Sampled searches end to end on the compound-scaling smoke space: a TPE sweep stopped by
+Ctrl-C (SIGINT) is recorded as interrupted, not as finished, and a bare ``--resume`` completes
+it with every child run keeping its name and its Optuna trial; NSGA-II leaves a two-objective
+study and a front."""
 
 from __future__ import annotations
 
@@ -34,11 +36,21 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
     code, out, err = interrupt_study("compound_scaling", "--smoke-test", "--search", "tpe",
                                      "--num-samples", "4", "--max-epochs", "6", *args,
                                      cwd=tmp_path, own="interrupts and resumes it")
-    assert code == 130 and "continue it with --resume" in err, out + err[-3000:]
+    assert code == 130 and "sweep interrupted after" in err, out + err[-3000:]
+    assert "continue it with --resume" in err
+    # the trials that never started are not errors: no line per trial about missing results
+    assert "Could not fetch metrics" not in err + out and "FileNotFoundError" not in err
+    assert "sweep finished" not in out and "report: " not in out
+    client, parent, children = sweep_runs(uri)
+    assert parent.info.status == "KILLED" and int(parent.data.tags["interrupted"]) >= 1
+    assert not client.list_artifacts(parent.info.run_id, "report")  # no report of a part
+    assert "interrupted" in {c.data.tags["trial_status"] for c in children}
     before = _study(tmp_path).trials
     assert before and all(t.state.name == "RUNNING" for t in before)  # none told a value
     state = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*/sweep.json"))
-    assert json.loads(state.read_text())["optuna_study"] == _study(tmp_path).study_name
+    saved = json.loads(state.read_text())
+    assert saved["optuna_study"] == _study(tmp_path).study_name
+    assert saved["status"] == "interrupted"
 
     done = run_study("compound_scaling", "--resume", *args, cwd=tmp_path, timeout=400,
                      own="interrupts and resumes it")
@@ -51,7 +63,11 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
     assert [t.params for t in study.trials[:len(before)]] == [t.params for t in before]
     client, parent, children = sweep_runs(uri)
     assert parent.info.status == "FINISHED" and parent.data.params["search"] == "tpe"
-    assert len(children) == 4
+    assert len(children) == 4 == len({c.info.run_name for c in children})  # one run each
+    for child in children:
+        assert child.data.tags["trial_status"] in ("finished", "stopped_early")
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
+        assert steps == list(range(1, len(steps) + 1)), (child.info.run_name, steps)
     _one_optuna_trial_per_run(study, client, children)
 
 

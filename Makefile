@@ -10,6 +10,11 @@ $(STAMP): pyproject.toml
 	# torch first, pinned, so a CPU machine takes the local CPU build (not a multi-GB CUDA one)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# numba compiles librosa's MFCC kernels on first use (~20 s) and caches them in the venv:
+	# once here, not in the first spoken-words sweep or test
+	$(PY) -c "import numpy as np; from rnn_core.data.clips import SAMPLE_RATE, mfcc, mfcc_batch; \
+		y = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1; \
+		mfcc(y); mfcc_batch([y, y])"
 	touch $(STAMP)
 
 install: $(STAMP) system-deps

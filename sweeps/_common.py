@@ -233,6 +233,13 @@ def _check_search(spec: SweepSpec) -> None:
                           "its brackets from every trial up front")
 
 
+def _local_cuda() -> bool:
+    """Whether torch here can use a CUDA device (imports torch: only asked when GPUs are)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
     if args.resume is not None and args.time_budget is not None:
         # Ray restores the first run's stoppers over the ones a resumed run is given
@@ -242,6 +249,13 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: above 1 it must be whole")
+    if args.gpus_per_trial > 0 and args.address is None and not _local_cuda():
+        # trials on this machine would train on the CPU (a CPU build of torch) or never start
+        # (no GPU for Ray to hand out), and either would only show in the workers' logs
+        raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial:g}: torch on this machine "
+                          "sees no CUDA device (a CPU build of torch, or no GPU driver); "
+                          "install a CUDA build of torch (docs/gpus.md) or leave "
+                          "--gpus-per-trial at 0")
     if args.scheduler == "fifo" and args.grace_period is not None:
         raise ConfigError("--grace-period only applies to --scheduler asha or sha")
     rf = args.reduction_factor

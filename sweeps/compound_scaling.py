@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", choices=("grid", "coefficient"), default="grid",
                         help="grid (default): the grid of layers x hidden x embedding; "
                              "coefficient: EfficientNet's compound coefficients, searched at "
-                             "phi = 1 under a FLOPs constraint, then phi = 2, 3")
+                             "phi = 1 under a FLOPs constraint, then phi = 2, 3 (every trial "
+                             "to the end: it runs with --scheduler fifo only, its default)")
     args = parser.parse_args(argv)
     if _method(args) == "grid":
         return run_study("compound_scaling", args, space)

@@ -269,3 +269,21 @@ def test_bad_language_model_option(argv, fragment, store, tmp_path, capsys):
     assert not ray.is_initialized(), "Ray was started before the input was checked"
     _assert_refused(code, capsys.readouterr().err, fragment)
     _assert_untouched(store)
+
+
+def test_gpus_on_a_machine_whose_torch_sees_no_cuda_are_refused(store, tmp_path, capsys):
+    """A local sweep asking for GPUs that torch cannot use would train on the CPU or never
+    start its trials, saying so only in the workers' logs: refused before any work."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's torch sees a CUDA device")
+    code = main_guard(lambda: compound_scaling.main(
+        ["--smoke-test", "--gpus-per-trial", "0.5", "--tracking-uri", store[0],
+         "--storage-path", str(tmp_path / "ray")]))
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "--gpus-per-trial 0.5: torch on this machine sees no CUDA device (a CPU build of torch, "
+        "or no GPU driver); install a CUDA build of torch (docs/gpus.md) or leave "
+        "--gpus-per-trial at 0")
+    assert not (tmp_path / "ray").exists()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -183,16 +185,19 @@ def _encode(docs: list[list[str]], labels: np.ndarray, stoi: dict[str, int],
 
 
 def _save(folder: Path, corpus: EncodedCorpus) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
+    # a folder of this process's own, renamed into place: two first-time encodes at once
+    # (two sweeps on a fresh machine) each write whole files, and the first rename wins
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for name, s in corpus.splits.items():
         for part in ("tokens", "offsets", "labels"):
             np.save(tmp / f"{name}_{part}.npy", getattr(s, part))
     (tmp / "itos.json").write_text(json.dumps(corpus.itos))
     (tmp / "meta.json").write_text(json.dumps(corpus.stats, indent=1))
-    if folder.exists():  # another process won the race
-        return
-    tmp.rename(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process won the race: its copy is the same
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load(folder: Path) -> EncodedCorpus:

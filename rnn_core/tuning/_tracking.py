@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -130,6 +131,7 @@ def log_params(client, run_id: str, params: dict) -> None:
 
 
 
+@functools.cache
 def _ray_result_keys() -> frozenset[str]:
     """What Ray Tune adds to every result a trial reports (its iteration, times, pid, ...) and
     the loop's ``epoch``, the step: every other number a trial reports is a metric of the

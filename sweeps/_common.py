@@ -162,6 +162,9 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="Ray Tune results and checkpoints (shared storage on a cluster)")
     p.add_argument("--seed", type=int, help="seeds the split, batching and weights (default 0)")
     p.add_argument("--data-path", help=task.data_help)
+    for option in task.options:  # the task's own data options (its column names, ...)
+        p.add_argument(option.flag, dest=option.dest, type=_option_type(option),
+                       choices=option.choices, help=option.help)
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
     p.add_argument("--max-failures", type=int, default=0,
@@ -178,6 +181,17 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--verbose", action="store_true",
                    help="also print Ray Tune's own output (per-trial config, status tables)")
     return p
+
+
+def _option_type(option) -> Callable[[str], object]:
+    """A task option's parser, its ValueError as argparse's one-sentence error."""
+    def parse(text: str):
+        try:
+            return option.type(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    return parse
 
 
 def _check_budget(spec: SweepSpec) -> None:
@@ -316,7 +330,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                               "rung barrier cannot be restored; start it again (asha and fifo "
                               "sweeps resume)")
         spec = from_saved(meta["sweep_params"], args, axes, str(resume), study=study,
-                          task=task.name, **{**_running(args),
+                          task=task, **{**_running(args),
                                              "tracking_uri": meta["tracking_uri"]})
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:

@@ -62,6 +62,9 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task,
         recipe["lr"] = args.lr
     if getattr(args, "test_every_epoch", None):
         recipe["test_every_epoch"] = True
+    for option in task.options:
+        if getattr(args, option.dest, None) is not None:
+            recipe[option.key] = getattr(args, option.dest)
     if search in ("grid", "coefficient"):
         num_samples = args.num_samples or samples or 1  # a grid's seeds
     else:
@@ -120,13 +123,15 @@ def _quarter(grid: dict) -> int | None:
 
 
 def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str,
-               **fields: Any) -> SweepSpec:
+               task=None, **fields: Any) -> SweepSpec:
     """The saved sweep (its ``sweep_params``) with ``fields`` for the rest of the spec; refuses
     an option given with ``--resume`` that contradicts it (one sentence naming the option, its
     value and the saved one)."""
     from rnn_core.tuning import SweepSpec
 
-    spec = SweepSpec.from_params(saved, **fields)
+    # the task (or its name): its data options are checked against the saved config
+    name = getattr(task, "name", task)
+    spec = SweepSpec.from_params(saved, **fields, **({"task": name} if name else {}))
     given = []
     if args.smoke_test:
         given.append(("--smoke-test", "preset", "smoke"))
@@ -134,6 +139,11 @@ def from_saved(saved: dict, args: argparse.Namespace, axes: Sequence, where: str
               if getattr(args, attr, None) is not None]
     if args.scheduler is not None:
         given.append(("--scheduler", "scheduler", args.scheduler))
+    for option in getattr(task, "options", ()):  # the task's data options, saved in the config
+        if getattr(args, option.dest, None) is not None:
+            ours = spec.base_config.get(option.key, _UNKNOWN)
+            if ours is not _UNKNOWN and not _same(getattr(args, option.dest), ours):
+                raise _contradiction(where, option.flag, getattr(args, option.dest), ours)
     for flag, attr, value in given:
         ours = _saved_value(spec, attr)
         if attr == "precision" and value == "auto":

@@ -11,14 +11,14 @@ importable.
 from __future__ import annotations
 
 from rnn_core.tasks import audio, language_model, sentiment  # noqa: F401  (they register)
-from rnn_core.tasks._base import Serving, Task
+from rnn_core.tasks._base import Serving, Task, TaskOption
 from rnn_core.tasks._registry import DEFAULT_TASK, TASKS, get_task, register, task_keys, task_of
 
 AUDIO = audio.TASK
 LANGUAGE_MODEL = language_model.TASK
 SENTIMENT = sentiment.TASK
 
-__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task",
+__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task", "TaskOption",
            "get_task", "register", "task_keys", "task_of", "train"]
 
 

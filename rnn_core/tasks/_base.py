@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Serving", "Task"]
-
+__all__ = ["Serving", "Task", "TaskOption"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,8 @@ class Serving:
     Attributes:
         input: the one input column (``review``).
         outputs: ``(column, MLflow type)`` of each output column, in order.
-        example: raw inputs saved as the model's input example.
+        example: raw inputs saved as the model's input example, or ``(prepared data) ->``
+            them where they depend on the data (a series' channels).
         bundle: ``(prepared data) -> dict`` (JSON-able): the vocabulary, tokenizer options and
             preprocessing the model keeps, so that loading it needs no data cache.
         predictor: ``"module:Class"``; ``Class(bundle, checkpoint)`` with
@@ -35,9 +35,13 @@ class Serving:
 
     input: str
     outputs: tuple[tuple[str, str], ...]
-    example: tuple[str, ...]
+    example: tuple | Callable[[Any], tuple]
     bundle: Callable[[Any], dict]
     predictor: str
+
+    def examples(self, data) -> tuple:
+        """The raw input example of a model trained on ``data``."""
+        return tuple(self.example(data) if callable(self.example) else self.example)
 
     def load_predictor(self) -> type:
         """The predictor class (imports torch)."""
@@ -47,6 +51,31 @@ class Serving:
 def _import(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """A command-line option of a task's data (``--text-column review``), for every study of
+    the task. Its value goes into the sweep's fixed config under ``key``, where the task's
+    ``data_options`` reads it; so it is saved with the sweep and a ``--resume`` keeps it.
+
+    Attributes:
+        flag: the option, ``--text-column``.
+        key: the config key, ``text_column``.
+        help: the option's help.
+        type: parses the text (``str``, ``int``, ``float`` or a function raising ValueError).
+        choices: the values it takes, where it is one of a few.
+    """
+
+    flag: str
+    key: str
+    help: str
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,7 @@ class Task:
             overfitting is the story: perplexity, spoken words).
         chance: ``(in words, value)`` of the training loss of a model that learned nothing
             (a two-class classifier: ``("ln 2", 0.6931)``); reports name trials stuck there.
+        options: the task's own data options (``TaskOption``), on every study script of it.
     """
 
     name: str
@@ -90,6 +120,7 @@ class Task:
     table_params: tuple[str, ...] = ()
     table_train: bool = False
     chance: tuple[str, float] | None = None
+    options: tuple[TaskOption, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("max", "min") or not self.objective.startswith("val_"):

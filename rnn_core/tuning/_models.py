@@ -104,7 +104,7 @@ def log_models(
                     model_id=model.model_id,
                 ),
                 signature=_signature(task),
-                input_example=_example(task),
+                input_example=_example(task, data),
                 # the public release ("2.13.0", not "2.13.0+cpu"): pip finds it on PyPI
                 pip_requirements=[f"{p}=={version(p).split('+')[0]}" for p in _REQUIREMENTS],
                 metadata={"task": task.name, "study": study, "sweep": parent_run_id},
@@ -194,10 +194,10 @@ def _signature(task):
     )
 
 
-def _example(task):
+def _example(task, data):
     import pandas as pd
 
-    return pd.DataFrame({task.serving.input: list(task.serving.example)})
+    return pd.DataFrame({task.serving.input: list(task.serving.examples(data))})
 
 
 def model_usage(
@@ -229,6 +229,9 @@ def model_usage(
         f"{k} {float(mv.tags[k]):.4f}" for k in (task.best_metric, task.test_metric) if k in mv.tags
     )
     column = task.serving.input
+    # an example that depends on the data (a series' channels) is described, not shown
+    example = (repr(task.serving.example[-1]) if not callable(task.serving.example)
+               else column.upper())
     lines = [
         f"registered model {name} version {ver}: trial {mv.tags.get('trial')} ({metrics}) of "
         f"sweep {parent.info.run_id}"
@@ -237,7 +240,7 @@ def model_usage(
            else ""),
         f"  export MLFLOW_TRACKING_URI={store}",
         f"  python: mlflow.pyfunc.load_model({uri!r}).predict("
-        f"pandas.DataFrame({{{column!r}: [{task.serving.example[1]!r}]}}))",
+        f"pandas.DataFrame({{{column!r}: [{example}]}}))",
         f"  CSV:    mlflow models predict -m {uri} -i {column}s.csv -t csv --env-manager local",
         f"          ({column}s.csv: a {column} column, one row each)",
         f"  serve:  mlflow models serve -m {uri} --env-manager local --port 5001",

@@ -145,8 +145,7 @@ def build_set(train: SeriesTable, test: SeriesTable | None, kind: str, seed: int
                         f"{train.channels}")
     classes: list[str] = []
     if kind == "classification":
-        names = set(train.labels) | set(test.labels if test else ())
-        classes = list(train.classes or sorted(names, key=_class_order))
+        classes = list(train.classes or sorted(set(train.labels), key=_class_order))
         if len(set(train.labels)) < 2:
             raise DataError(f"{train.origin} holds one class ({train.labels[0]!r}) only; a "
                             "classifier needs two or more")

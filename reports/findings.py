@@ -126,7 +126,11 @@ def seed_sentence(spread: pd.DataFrame, task: Task, top: int = 3) -> str | None:
 
 
 def _num(v: float, task: Task) -> str:
-    return f"{v:.4f}" if task.mode == "max" else f"{v:.1f}"
+    """Accuracies to 4 places; a lower-is-better measure (perplexity, an RMSE in the target's
+    own units, which may be 0.004 or 4,000) to 4 significant digits, large ones to 0.1."""
+    if task.mode == "max":
+        return f"{v:.4f}"
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.4g}"
 
 
 def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,

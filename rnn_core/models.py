@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from rnn_core.stack import RecurrentStack
 
-__all__ = ["FrameClassifier", "FrameConfig", "ModelConfig", "SequenceClassifier",
-           "count_parameters"]
+__all__ = ["FrameClassifier", "FrameConfig", "FrameRegressor", "ModelConfig",
+           "SequenceClassifier", "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,19 @@ class FrameClassifier(nn.Module):
         """frames (B, T, F) float, lengths (B,) -> logits (B, num_classes)."""
         _, last = self.rnn(self.inp(frames), lengths)  # (B, D*H)
         return self.head(self.drop(last))
+
+
+class FrameRegressor(FrameClassifier):
+    """The frame classifier with one output, a real number per sequence (``num_classes`` 1)."""
+
+    def __init__(self, cfg: FrameConfig) -> None:
+        if cfg.num_classes != 1:
+            raise ValueError(f"a regressor has one output, not num_classes={cfg.num_classes}")
+        super().__init__(cfg)
+
+    def forward(self, frames: Tensor, lengths: Tensor) -> Tensor:
+        """frames (B, T, F) float, lengths (B,) -> predictions (B,)."""
+        return super().forward(frames, lengths).squeeze(1)
 
 
 def _init_recurrent(rnn: nn.Module, cell: str) -> None:

@@ -1,5 +1,5 @@
-"""UCI Japanese Vowels read from the aeon wheel: the archive's known counts, the seeded
-speaker-stratified validation split, and bad files refused with their name."""
+"""UCI Japanese Vowels read from the aeon wheel by the time-series reader: the archive's known
+counts, the seeded speaker-stratified validation split, and bad files refused with their name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from rnn_core.data.japanese_vowels import load_japanese_vowels, read_ts
+from rnn_core.data.japanese_vowels import load_japanese_vowels
+from rnn_core.data.series import read_ts
 from rnn_core.errors import DataError
 
 # utterances per speaker in the archive's test file (UCI's description: 24 to 88)
@@ -56,15 +57,16 @@ GOOD = ("@problemName x\n@dimensions 2\n@classLabel true a b\n@data\n"
 
 
 def test_read_ts_parses_channels_over_time():
-    seqs, labels, classes = read_ts(GOOD, "x.ts")
-    assert classes == ["a", "b"] and labels == ["a", "b"]
-    assert seqs[0].shape == (3, 2) and seqs[0][:, 1].tolist() == [4, 5, 6]
+    table = read_ts(GOOD, "x.ts")
+    assert table.classes == ["a", "b"] and table.labels == ["a", "b"]
+    assert table.series[0].shape == (3, 2) and table.series[0][:, 1].tolist() == [4, 5, 6]
 
 
 @pytest.mark.parametrize("text, fragment", [
     ("", "holds no @data rows"),
-    ("@dimensions 2\n@classLabel true a\n@data\n1,x:2,3:a\n", "line 4: a value is not a number"),
-    ("@dimensions 2\n@classLabel true a\n@data\n1,2:3:a\n", "line 4: expected 2 channels"),
+    ("@dimensions 2\n@classLabel true a\n@data\n1,x:2,3:a\n", "line 4: channel 1 holds 'x'"),
+    ("@dimensions 2\n@classLabel true a\n@data\n1,2:3:a\n", "line 4: its channels have "
+     "different lengths"),
     ("@dimensions 2\n@classLabel true a\n@data\n1:3:z\n", "outside @classLabel"),
     ("@dimensions 1\n@classLabel false\n@data\n1,2:a\n", "declares no @classLabel"),
 ])
@@ -83,5 +85,5 @@ def test_damaged_wheel_names_the_file(tmp_path):
     empty = tmp_path / "empty.whl"
     with zipfile.ZipFile(empty, "w") as zf:
         zf.writestr("other.txt", "x")
-    with pytest.raises(DataError, match="lacks Japanese Vowels"):
+    with pytest.raises(DataError, match="lacks JapaneseVowels"):
         load_japanese_vowels(wheel=empty)

@@ -1,6 +1,6 @@
-"""The spoken-words study (S5) end to end on the built spoken digits (the default) and on
-Japanese Vowels: a real Ray instance, a real SQLite MLflow store, the real data; and its
---dataset refusals before any work."""
+"""The spoken-words study (S5) end to end on the built spoken digits (the default): a real Ray
+instance, a real SQLite MLflow store, the real data; and its --dataset refusals before any work.
+(Japanese Vowels is swept end to end as a time-series task: tests/test_series_sweep.py.)"""
 
 from __future__ import annotations
 
@@ -50,42 +50,6 @@ def test_digits_smoke_sweep_reports_synthetic_and_human_test_splits(digits_smoke
     # one-second epochs save faster than Ray's warning threshold: its repeated "may become a
     # bottleneck" warning is switched off outside --verbose
     assert "snapshotting has been triggered" not in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def speech_smoke(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("speech")
-    uri = f"sqlite:///{tmp}/m.db"
-    proc = run_study("speech_commands", "--smoke-test", "--dataset", "japanese_vowels",
-                     "--tracking-uri", uri, "--storage-path", str(tmp / "ray"),
-                     "--report-dir", str(tmp / "report"), own="the one sweep of this dataset")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp, uri, proc, *sweep_runs(uri)
-
-
-@pytest.mark.slow
-def test_smoke_sweep_logs_every_cell_and_the_report(speech_smoke):
-    tmp, uri, proc, client, parent, children = speech_smoke
-    assert parent.data.tags["task"] == "audio" and parent.data.tags["objective"] == "val_acc"
-    assert parent.data.params["num_classes"] == "9"
-    assert sorted(c.data.params["cell"] for c in children) == \
-        ["gru", "lstm", "mgu", "rnn_relu", "rnn_tanh"]
-    for child in children:
-        assert child.data.tags["trial_status"] == "finished"
-        assert child.data.params["dataset"] == "japanese_vowels"
-        assert child.data.params["backend"] == "scratch"
-        m = child.data.metrics
-        assert m["test_n"] == 370 and 0 <= m["test_acc"] <= 1
-        recalls = {k for k in m if k.startswith("test_recall_speaker")}
-        assert len(recalls) == 9
-        hist = client.get_metric_history(child.info.run_id, "val_acc")
-        assert [h.step for h in hist] == [1, 2]
-    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
-    assert {"report/report.html", "report/accuracy_table.csv", "report/speech.csv"} <= report
-    table = (tmp / "report" / "accuracy_table.md").read_text()
-    assert table.splitlines()[0] == "| cell | test uni (n=370) |"
-    assert all(f"| {c} |" in table for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "mgu"))
-    assert "test accuracy per cell and direction:" in proc.stdout
 
 
 @pytest.mark.parametrize("value, fragment", [

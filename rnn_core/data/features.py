@@ -25,12 +25,14 @@ class FeatureSplit:
         offsets: (N + 1,) int64.
         labels: (N,) int64 class indices.
         speakers: (N,) speaker names (str), for splits that keep a voice in one split.
+        targets: (N,) float64 real-valued targets of a regression set (labels are then 0).
     """
 
     frames: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray
     speakers: np.ndarray
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -46,7 +48,8 @@ class FeatureSplit:
         """The sequences at ``idx`` (in that order)."""
         idx = np.asarray(idx, dtype=np.int64)
         return from_sequences([self.sequence(i) for i in idx], self.labels[idx],
-                              self.speakers[idx], self.frames.shape[1])
+                              self.speakers[idx], self.frames.shape[1],
+                              None if self.targets is None else self.targets[idx])
 
     def centered(self) -> FeatureSplit:
         """Each sequence less its own mean frame (cepstral mean normalisation): a fixed
@@ -59,7 +62,7 @@ class FeatureSplit:
         means = np.add.reduceat(self.frames.astype(np.float64), self.offsets[:-1], axis=0)
         means = means / lengths
         frames = self.frames - np.repeat(means, self.lengths, axis=0).astype(np.float32)
-        return FeatureSplit(frames, self.offsets, self.labels, self.speakers)
+        return FeatureSplit(frames, self.offsets, self.labels, self.speakers, self.targets)
 
     def subset(self, n: int | None, seed: int) -> FeatureSplit:
         """A seeded random ``n`` of the sequences (all of them for None or n >= len)."""
@@ -82,26 +85,33 @@ class FeatureSet:
     def num_features(self) -> int:
         return int(self.splits["train"].frames.shape[1])
 
-    def standardized(self) -> FeatureSet:
-        """Every split scaled by the training split's per-feature mean and standard deviation
-        (what the network sees is then on one scale whatever the features' units)."""
+    def scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training split's per-feature (mean, standard deviation), float64."""
         train = self.splits["train"].frames.astype(np.float64)
         mean, std = train.mean(0), train.std(0)
         std[std < 1e-8] = 1.0  # a constant feature stays constant rather than dividing by 0
+        return mean, std
+
+    def standardized(self) -> FeatureSet:
+        """Every split scaled by the training split's per-feature mean and standard deviation
+        (what the network sees is then on one scale whatever the features' units)."""
+        mean, std = self.scale()
         splits = {name: FeatureSplit(((s.frames - mean) / std).astype(np.float32), s.offsets,
-                                     s.labels, s.speakers) for name, s in self.splits.items()}
+                                     s.labels, s.speakers, s.targets)
+                  for name, s in self.splits.items()}
         return FeatureSet(splits, self.classes, {**self.stats, "standardized": "train"})
 
 
-def from_sequences(seqs: list[np.ndarray], labels, speakers, num_features: int
-                   ) -> FeatureSplit:
-    """A split from a list of (T_i, F) arrays."""
+def from_sequences(seqs: list[np.ndarray], labels, speakers, num_features: int,
+                   targets=None) -> FeatureSplit:
+    """A split from a list of (T_i, F) arrays (and, for regression, their targets)."""
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     frames = (np.concatenate(seqs).astype(np.float32) if seqs
               else np.zeros((0, num_features), np.float32))
     return FeatureSplit(frames, offsets, np.asarray(labels, dtype=np.int64),
-                        np.asarray(speakers, dtype=str))
+                        np.asarray(speakers, dtype=str),
+                        None if targets is None else np.asarray(targets, dtype=np.float64))
 
 
 def stratified_holdout(groups: np.ndarray, fraction: float, seed: int

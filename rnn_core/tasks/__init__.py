@@ -10,7 +10,13 @@ importable.
 
 from __future__ import annotations
 
-from rnn_core.tasks import audio, language_model, sentiment  # noqa: F401  (they register)
+from rnn_core.tasks import (  # noqa: F401  (they register)
+    audio,
+    language_model,
+    sentiment,
+    sequence_classification,
+    sequence_regression,
+)
 from rnn_core.tasks._base import Serving, Task, TaskOption
 from rnn_core.tasks._registry import DEFAULT_TASK, TASKS, get_task, register, task_keys, task_of
 
@@ -18,8 +24,8 @@ AUDIO = audio.TASK
 LANGUAGE_MODEL = language_model.TASK
 SENTIMENT = sentiment.TASK
 
-__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task", "TaskOption",
-           "get_task", "register", "task_keys", "task_of", "train"]
+__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task",
+           "TaskOption", "get_task", "register", "task_keys", "task_of", "train"]
 
 
 def train(config: dict, data, report=None, state=None) -> dict:

@@ -1,5 +1,6 @@
 """Pretrained inputs: embedding initialised from a matrix, frozen or not, built once on the
-driver (``rnn_core.tasks.sentiment.attach_embeddings``) and reported with their coverage."""
+driver (``rnn_core.tasks.text_classification.attach_embeddings``) and reported with their
+coverage."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
 from rnn_core.models import count_parameters
 from rnn_core.tasks import train
-from rnn_core.tasks._sentiment_train import build_model, resolve_config
-from rnn_core.tasks.sentiment import attach_embeddings
+from rnn_core.tasks._text_train import build_model, resolve_config
+from rnn_core.tasks.text_classification import attach_embeddings
 
 WORDS = ["<pad>", "<unk>", "good", "great", "fine", "bad", "awful", "dull", "plot", "zzzq"]
 CFG = {"hidden_size": 8, "embedding_dim": 4, "num_layers": 1, "max_epochs": 2,

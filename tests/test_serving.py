@@ -14,7 +14,7 @@ import torch
 from rnn_core.data.text import PAD, UNK, EncodedCorpus, Split, TextOptions
 from rnn_core.models import ModelConfig, SequenceClassifier
 from rnn_core.tasks import SENTIMENT
-from rnn_core.tasks._sentiment_serve import SentimentPredictor
+from rnn_core.tasks._text_serve import TextPredictor
 from tests._serving import trial_probabilities
 
 WORDS = ["great", "film", "boring", "plot", "loved", "acting", "awful", "story"]
@@ -49,7 +49,7 @@ TEXTS = ["Great film.<br />I loved the acting!", LONG, "The plot was boring, the
 def test_predictor_reads_raw_text_as_training_encoded_it():
     corpus = _corpus()
     ckpt = _checkpoint(corpus.vocab_size)
-    predictor = SentimentPredictor(SENTIMENT.serving.bundle(corpus), ckpt)
+    predictor = TextPredictor(SENTIMENT.serving.bundle(corpus), ckpt)
     rows = predictor.predict(TEXTS)
     expected = trial_probabilities(ckpt, corpus.itos, TEXTS, MAX_LENGTH)
     got = np.array([[r["p_negative"], r["p_positive"]] for r in rows])
@@ -79,7 +79,7 @@ def test_predictor_reads_raw_text_as_training_encoded_it():
 )
 def test_unreadable_rows_get_one_sentence_and_the_rest_a_prediction(value, note):
     corpus = _corpus()
-    predictor = SentimentPredictor(SENTIMENT.serving.bundle(corpus), _checkpoint(corpus.vocab_size))
+    predictor = TextPredictor(SENTIMENT.serving.bundle(corpus), _checkpoint(corpus.vocab_size))
     bad, good = predictor.predict([value, "great film"])
     assert bad["note"] == note
     predicted = not note.startswith(("row 0: the review", "row 0: expected"))

@@ -135,7 +135,7 @@ def test_smoke_sweep_metrics_are_those_before_the_task_seam(smoke):
 def test_best_checkpoint_rebuilds_the_model(smoke, imdb):
     import torch
 
-    from rnn_core.tasks._sentiment_train import build_model
+    from rnn_core.tasks._text_train import build_model
 
     tmp, uri, *_ = smoke
     client = MlflowClient(uri)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnn_core.tasks import train
-from rnn_core.tasks._sentiment_train import build_model, evaluate
+from rnn_core.tasks._text_train import build_model, evaluate
 from rnn_core.training import OPTIMIZERS
 
 SMALL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 16, "max_epochs": 3,
@@ -31,7 +31,7 @@ def test_reports_every_epoch_and_tests_the_best_state_once(reviews):
     model = build_model(last_ckpt["config"], reviews.vocab_size)
     model.load_state_dict(last_ckpt["best_state"])
     test = reviews.splits["test"].subset(200, 3)
-    _, acc = evaluate(model, test, 256, torch.device("cpu"))
+    acc = evaluate(model, test, 256, torch.device("cpu"))["acc"]
     assert acc == pytest.approx(final["test_acc"])
     assert set(last_ckpt["model_config"]) >= {"vocab_size", "hidden_size", "cell"}
 

@@ -15,6 +15,7 @@ import re
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -97,6 +98,14 @@ class EncodedCorpus:
     def pad_index(self) -> int:
         return 0
 
+    @property
+    def classes(self) -> list[str]:
+        """The name of each label (label ``i`` is ``classes[i]``); numbers where unnamed."""
+        if self.stats.get("classes"):
+            return list(self.stats["classes"])
+        top = max((int(np.max(s.labels)) for s in self.splits.values() if len(s)), default=1)
+        return [str(i) for i in range(max(top + 1, 2))]
+
 
 def tokenize(text: str, remove_stop_words: bool = True) -> list[str]:
     """Lower-case word tokens; English stop words (scikit-learn's list) dropped if asked."""
@@ -123,30 +132,45 @@ def _cache_key(source: str, opts: TextOptions) -> str:
 
 
 def encode_corpus(frame: pd.DataFrame | None, source: str, opts: TextOptions,
-                  load_frame=None) -> EncodedCorpus:
+                  load_frame=None, classes: Sequence[str] | None = None) -> EncodedCorpus:
     """Encode a ``text,label`` frame, or load the cached encoding for ``source`` + ``opts``.
 
+    The frame is split ``opts.split``, stratified and seeded, unless it has a ``split``
+    column (train/val/test; no val rows: validation drawn from train by the same rule).
+
     Args:
-        frame: the cleaned reviews; may be None when ``load_frame`` is given (called on a miss).
+        frame: the cleaned texts; may be None when ``load_frame`` is given (called on a miss).
         source: a key naming the source (see ``imdb.source_id``).
         opts: tokenization and split options.
         load_frame: zero-argument callable returning the frame, only used on a cache miss.
+        classes: the name of each label; else the frame's ``attrs["classes"]`` (its
+            ``attrs["stats"]`` join the corpus stats).
     """
     folder = cache_dir() / "encoded" / _cache_key(source, opts)
     if (folder / "meta.json").exists():
-        return _load(folder)
+        corpus = _load(folder)
+        if classes and "classes" not in corpus.stats:  # encoded before classes were kept
+            corpus.stats["classes"] = list(classes)
+        return corpus
     if frame is None:
         frame = load_frame()
+    classes = classes or frame.attrs.get("classes")
     from sklearn.model_selection import train_test_split
 
     t0 = time.perf_counter()
     labels = frame["label"].to_numpy()
     idx = np.arange(len(frame))
     train_share, val_share, test_share = opts.split
-    rest, test = train_test_split(idx, test_size=test_share, stratify=labels,
-                                  random_state=opts.seed)
-    train, val = train_test_split(rest, test_size=val_share / (train_share + val_share),
-                                  stratify=labels[rest], random_state=opts.seed)
+    if "split" in frame:  # the user's own splits; validation drawn from train without one
+        given = frame["split"].to_numpy()
+        rest, test, val = idx[given == "train"], idx[given == "test"], idx[given == "val"]
+        train = rest
+    else:
+        rest, test = train_test_split(idx, test_size=test_share, stratify=labels,
+                                      random_state=opts.seed)
+    if "split" not in frame or not len(val):
+        train, val = train_test_split(rest, test_size=val_share / (train_share + val_share),
+                                      stratify=labels[rest], random_state=opts.seed)
     texts = frame["text"].tolist()
     toks = [tokenize(t, opts.remove_stop_words) for t in texts]
     counts = Counter(w for i in train for w in toks[i])
@@ -166,6 +190,8 @@ def encode_corpus(frame: pd.DataFrame | None, source: str, opts: TextOptions,
         "train_token_coverage": covered / max(train_tokens, 1),
         "encode_seconds": round(time.perf_counter() - t0, 2),
         "options": asdict(opts),
+        **({"classes": list(classes)} if classes else {}),
+        **frame.attrs.get("stats", {}),
     }
     corpus = EncodedCorpus(itos, splits, stats)
     _save(folder, corpus)

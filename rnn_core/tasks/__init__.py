@@ -16,6 +16,7 @@ from rnn_core.tasks import (  # noqa: F401  (they register)
     sentiment,
     sequence_classification,
     sequence_regression,
+    text_classification,
 )
 from rnn_core.tasks._base import Serving, Task, TaskOption
 from rnn_core.tasks._registry import DEFAULT_TASK, TASKS, get_task, register, task_keys, task_of
@@ -23,9 +24,11 @@ from rnn_core.tasks._registry import DEFAULT_TASK, TASKS, get_task, register, ta
 AUDIO = audio.TASK
 LANGUAGE_MODEL = language_model.TASK
 SENTIMENT = sentiment.TASK
+TEXT_CLASSIFICATION = text_classification.TASK
 
-__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "Serving", "Task",
-           "TaskOption", "get_task", "register", "task_keys", "task_of", "train"]
+__all__ = ["AUDIO", "DEFAULT_TASK", "LANGUAGE_MODEL", "SENTIMENT", "TASKS", "TEXT_CLASSIFICATION",
+           "Serving", "Task", "TaskOption", "get_task", "register", "task_keys", "task_of",
+           "train"]
 
 
 def train(config: dict, data, report=None, state=None) -> dict:

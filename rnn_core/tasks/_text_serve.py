@@ -1,10 +1,11 @@
-"""Raw review text -> label and probability: the sentiment task's logged model at work.
+"""Raw text -> label and probability: the logged model of a text classifier at work
+(``text_classification``, and ``sentiment`` on IMDB).
 
-The text goes through what the training data went through (``rnn_core.data.imdb`` cleaning,
-``rnn_core.data.text`` tokenizing and encoding), from the options and vocabulary the model
-carries (``sentiment.serving_bundle``), so no data cache is read. A value that cannot be read as
-a review gets a row whose ``note`` says why, in one sentence naming its row; the other rows are
-predicted as usual.
+The text goes through what the training data went through (the corpus's markup cleaning, if
+any, then ``rnn_core.data.text`` tokenizing and encoding), from the options, vocabulary and
+class names the model carries (``text_classification.serving_bundle``), so no data cache is
+read. A value that cannot be read as a text gets a row whose ``note`` says why, in one sentence
+naming its row; the other rows are predicted as usual.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import torch
 
 from rnn_core.models import ModelConfig, SequenceClassifier
 
-__all__ = ["SentimentPredictor"]
+__all__ = ["TextPredictor"]
 
 _BATCH = 256
 
 
-class SentimentPredictor:
-    """Reviews -> one row each: ``label``, its ``probability``, ``p_<label>`` for every
-    label, ``words`` read and a ``note`` (empty when there is nothing to say).
+class TextPredictor:
+    """Texts -> one row each: ``label``, its ``probability``, ``p_<label>`` for every
+    label (the task's outputs keep those it declares), ``words`` read and a ``note`` (empty
+    when there is nothing to say).
 
     Args:
-        bundle: the vocabulary and preprocessing (``sentiment.serving_bundle``).
+        bundle: the vocabulary, class names and preprocessing
+            (``text_classification.serving_bundle``).
         checkpoint: the trial's ``best.pt`` (state_dict, config, model_config).
     """
 
@@ -42,7 +45,9 @@ class SentimentPredictor:
                 f"embedding {self.model.cfg.vocab_size}"
             )
         self.unk, self.pad = self.stoi[bundle["unk"]], int(bundle["pad_index"])
-        self.markup = re.compile(bundle["markup"])
+        # no markup pattern: the texts were tokenized as given
+        self.markup = re.compile(bundle["markup"]) if bundle.get("markup") else None
+        self.noun = bundle.get("noun", "review")  # what a row is called in its notes
         self.token = re.compile(bundle["token_pattern"])
         self.stop = frozenset(bundle["stop_words"])
         self.max_length = int(bundle["max_length"])
@@ -51,7 +56,7 @@ class SentimentPredictor:
     def encode(self, text: str) -> tuple[list[int], int]:
         """(token ids as training encoded them, words before truncation)."""
         words = [
-            w for w in self.token.findall(self.markup.sub(" ", text).lower()) if w not in self.stop
+            w for w in self.token.findall(self._clean(text).lower()) if w not in self.stop
         ]
         ids = [self.stoi.get(w, self.unk) for w in words[: self.max_length]]
         return ids or [self.unk], len(words)
@@ -68,9 +73,9 @@ class SentimentPredictor:
                 "note": "",
             }
             rows.append(row)
-            note = _unreadable(i, value)
-            if note is None and not self.markup.sub(" ", value).strip():
-                note = f"row {i}: the review is empty"
+            note = _unreadable(i, value, self.noun)
+            if note is None and not self._clean(value).strip():
+                note = f"row {i}: the {self.noun} is empty"
             if note is not None:
                 row["note"] = note
                 continue
@@ -100,6 +105,9 @@ class SentimentPredictor:
             )
         return rows
 
+    def _clean(self, text: str) -> str:
+        return self.markup.sub(" ", text) if self.markup is not None else text
+
     @torch.inference_mode()
     def _probabilities(self, items: list[tuple[int, list[int]]]):
         """(row, class probabilities) in batches of similar length, as evaluation batches."""
@@ -114,10 +122,11 @@ class SentimentPredictor:
             yield from ((i, p) for (i, _), p in zip(batch, probs, strict=True))
 
 
-def _unreadable(i: int, value) -> str | None:
-    """Why ``value`` is not a review's text (None when it is one)."""
+def _unreadable(i: int, value, noun: str) -> str | None:
+    """Why ``value`` is not a text (None when it is one)."""
     if isinstance(value, str):
         return None
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"row {i}: the review is empty (missing)"
-    return f"row {i}: expected a review's text, got {type(value).__name__} {str(value)[:40]!r}"
+        return f"row {i}: the {noun} is empty (missing)"
+    what = "text" if noun == "text" else f"a {noun}'s text"
+    return f"row {i}: expected {what}, got {type(value).__name__} {str(value)[:40]!r}"

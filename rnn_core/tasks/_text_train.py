@@ -1,6 +1,7 @@
-"""The sentiment task's torch side: classifier, training epoch and evaluation on reviews.
+"""Text classification's torch side (the ``text_classification`` and ``sentiment`` tasks):
+classifier, training epoch and evaluation with accuracy and macro-F1.
 
-Imported in trial workers only (``rnn_core.tasks.sentiment`` is the driver's side).
+Imported in trial workers only (``rnn_core.tasks.text_classification`` is the driver's side).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from rnn_core.amp import Amp, autocast
 from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
+from rnn_core.metrics import macro_f1
 from rnn_core.models import ModelConfig, SequenceClassifier
 from rnn_core.tasks._classify import classifier_epoch
 
-__all__ = ["DEFAULTS", "SentimentTrainer", "build_model", "evaluate", "resolve_config"]
+__all__ = ["DEFAULTS", "TextClassifierTrainer", "build_model", "evaluate", "resolve_config"]
 
 # Study S3's recipe (RMSprop was its best optimizer; the loop's defaults); every key can be
 # overridden by the config.
@@ -35,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def resolve_config(config: dict, data: EncodedCorpus) -> tuple[dict, np.ndarray | None, dict]:
-    """Resolve the derived keys of a sentiment trial config (``DEFAULTS`` fill the rest).
+    """Resolve the derived keys of a text-classification trial config (``DEFAULTS`` fill the rest).
 
     ``variant`` "cell/backend" sets ``cell`` and ``backend``; a pretrained ``embedding`` takes
     its matrix from ``data.embeddings`` and sets ``embedding_dim`` to the vectors' size.
@@ -71,7 +73,8 @@ def resolve_config(config: dict, data: EncodedCorpus) -> tuple[dict, np.ndarray 
 
 
 def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
-                embedding_weights: np.ndarray | None = None) -> SequenceClassifier:
+                embedding_weights: np.ndarray | None = None,
+                num_classes: int = 2) -> SequenceClassifier:
     """The classifier of a (resolved) trial config; ``embedding_weights`` initialise it."""
     weights = None if embedding_weights is None else torch.as_tensor(
         np.asarray(embedding_weights, dtype=np.float32))
@@ -80,34 +83,42 @@ def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
         hidden_size=int(cfg["hidden_size"]), num_layers=int(cfg["num_layers"]),
         cell=cfg["cell"], bidirectional=bool(cfg["bidirectional"]),
         dropout=float(cfg["dropout"]), pad_index=pad_index, backend=cfg["backend"],
+        num_classes=num_classes,
         freeze_embedding=bool(cfg.get("freeze_embedding", False))), weights)
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
-             precision: str = "fp32") -> tuple[float, float]:
-    """(mean loss, accuracy) over a split, in length-sorted batches; the forward pass in
-    ``precision``, the loss and accuracy in float32."""
+             precision: str = "fp32", num_classes: int = 2) -> dict[str, float]:
+    """{"loss" (mean), "acc", "f1" (macro)} over a split, in length-sorted batches; the forward
+    pass in ``precision``, the loss and accuracy in float32."""
     model.eval()
     loss_sum, correct, n = 0.0, 0, 0
+    truth, predicted = [], []
     for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
         with autocast(device, precision):
             logits = model(tokens.to(device), lengths)
         logits, labels = logits.float(), labels.to(device)
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        correct += int((logits.argmax(1) == labels).sum())
+        guess = logits.argmax(1)
+        correct += int((guess == labels).sum())
         n += len(labels)
-    return loss_sum / max(n, 1), correct / max(n, 1)
+        truth.append(labels.cpu().numpy())
+        predicted.append(guess.cpu().numpy())
+    f1 = macro_f1(np.concatenate(truth), np.concatenate(predicted), num_classes) if n else 0.0
+    return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1), "f1": f1}
 
 
-class SentimentTrainer:
-    """Reviews -> classifier; reports loss and accuracy (``rnn_core.training.TaskTrainer``)."""
+class TextClassifierTrainer:
+    """Texts -> classifier of ``data.classes``; reports loss, accuracy and macro-F1
+    (``rnn_core.training.TaskTrainer``)."""
 
     DEFAULTS = DEFAULTS
 
     def __init__(self, config: dict, data: EncodedCorpus) -> None:
         self.config, self.weights, self.extra_metrics = resolve_config(config, data)
         self.data = data
+        self.num_classes = len(data.classes)
         self.splits: dict[str, Split] = {}
         self.device = torch.device("cpu")
         self.amp = Amp(self.device)
@@ -120,7 +131,8 @@ class SentimentTrainer:
                        for name in ("train", "val", "test")}
 
     def build_model(self) -> SequenceClassifier:
-        return build_model(self.config, self.data.vocab_size, self.data.pad_index, self.weights)
+        return build_model(self.config, self.data.vocab_size, self.data.pad_index, self.weights,
+                           self.num_classes)
 
     def train_epoch(self, model: nn.Module, opt: torch.optim.Optimizer,
                     rng: np.random.Generator, epoch: int) -> tuple[dict[str, float], int]:
@@ -130,6 +142,5 @@ class SentimentTrainer:
                                 float(self.config["grad_clip"] or 0), self.device, epoch)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
-        loss, acc = evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),
-                             self.device, self.amp.precision)
-        return {"loss": loss, "acc": acc}
+        return evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),
+                        self.device, self.amp.precision, self.num_classes)

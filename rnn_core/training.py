@@ -27,9 +27,11 @@ from torch import nn
 from rnn_core.errors import ConfigError, TrainingDiverged, TrialOutOfMemory
 from rnn_core.memory import release_memory
 from rnn_core.models import count_parameters
+from rnn_core.stats import wilson
 
 __all__ = ["LOOP_DEFAULTS", "OPTIMIZERS", "LoopTask", "TaskTrainer", "TrainConfig",
-           "TrainingDiverged", "TrialOutOfMemory", "resolve", "seed_everything", "train"]
+           "TrainingDiverged", "TrialOutOfMemory", "accuracy_intervals", "resolve",
+           "seed_everything", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,24 @@ class TaskTrainer(Protocol):
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """{"loss", <the task's measure>, ...} over a whole split (``val`` or ``test``)."""
+
+
+def accuracy_intervals(metrics: dict[str, float]) -> dict[str, float]:
+    """Wilson 95 % bounds of every accuracy a test evaluation reports with its example count
+    (``acc`` with ``n``, ``human_acc`` with ``human_n``): ``acc_ci_low``, ``acc_ci_high``.
+
+    From the trainer's own count, so a test figure logged without its n gets no interval
+    rather than a made-up one."""
+    out = {}
+    for key, value in metrics.items():
+        if not key.endswith("acc"):
+            continue
+        n = metrics.get(key[:-len("acc")] + "n")
+        if n is None or not n > 0 or not math.isfinite(value):
+            continue
+        iv = wilson(round(value * n), int(n))
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = iv.low, iv.high
+    return out
 
 
 def seed_everything(seed: int) -> None:
@@ -269,8 +289,8 @@ def _train(task: LoopTask, config: dict, data: Any,
             best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is
             best_model.load_state_dict(best_state)
             test = trainer.evaluate(best_model, "test")
-            metrics.update({f"test_{k}": v for k, v in test.items()},
-                           test_seconds=time.perf_counter() - t_test)
+            metrics.update({f"test_{k}": v for k, v in {**test, **accuracy_intervals(test)}
+                            .items()}, test_seconds=time.perf_counter() - t_test)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(f"non-finite metrics at epoch {epoch}: {metrics}")
         if report is not None:

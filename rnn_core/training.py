@@ -138,6 +138,11 @@ class TaskTrainer(Protocol):
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """{"loss", <the task's measure>, ...} over a whole split (``val`` or ``test``)."""
 
+    # Optional: ``test_outputs(model) -> {name: array}``, one value per test example in a
+    # fixed order (``correct``/``predicted``/``label`` of a classifier, ``nll``/``tokens`` per
+    # sentence of a language model), saved with the trial so that two trials of a study can
+    # be compared example by example (``rnn_core.stats``: McNemar, paired bootstrap).
+
 
 def accuracy_intervals(metrics: dict[str, float]) -> dict[str, float]:
     """Wilson 95 % bounds of every accuracy a test evaluation reports with its example count
@@ -258,6 +263,7 @@ def _train(task: LoopTask, config: dict, data: Any,
         metrics = state.get("metrics", {})
         log.info("resuming after epoch %d (best %s %.4f)", state["epoch"], task.objective,
                  best_val)
+    test_outputs = None  # per-example test results, at the last epoch (``test_outputs``)
     for epoch in range(start, tc.max_epochs + 1):
         if tc.lr_decay != 1.0:
             for group in opt.param_groups:
@@ -289,6 +295,8 @@ def _train(task: LoopTask, config: dict, data: Any,
             best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is
             best_model.load_state_dict(best_state)
             test = trainer.evaluate(best_model, "test")
+            if hasattr(trainer, "test_outputs"):
+                test_outputs = trainer.test_outputs(best_model)
             metrics.update({f"test_{k}": v for k, v in {**test, **accuracy_intervals(test)}
                             .items()}, test_seconds=time.perf_counter() - t_test)
         if not all(math.isfinite(v) for v in metrics.values()):
@@ -300,7 +308,8 @@ def _train(task: LoopTask, config: dict, data: Any,
                 "best_val": best_val, "best_val_loss": best_loss, "best_state": best_state,
                 "improved": improved,
                 "metrics": metrics, "config": trainer.config,
-                "model_config": model.cfg.to_dict()})
+                "model_config": model.cfg.to_dict(),
+                **({"test_outputs": test_outputs} if test_outputs is not None else {})})
         # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)
         release_memory(collect=False)
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})

@@ -1,7 +1,8 @@
 """``python -m reports``: rebuild the report of a finished sweep of any study from MLflow
 (the study, and so which report, is read from the sweep's parent run); ``--models``: how to
 load, predict with and serve the model the sweep registered; ``--fronts``: the Pareto fronts
-of every sweep of an experiment on one page."""
+of every sweep of an experiment on one page; ``--compare RUN_A RUN_B``: two trials compared
+on the same test examples."""
 
 from __future__ import annotations
 
@@ -26,6 +27,23 @@ def build_any(tracking_uri: str, parent_run_id: str | None, out: str | Path | No
     return summary, record.parent_run_id, folder
 
 
+def compare_runs(tracking_uri: str, run_a: str, run_b: str) -> str:
+    """The paired comparison of two child runs, in one sentence."""
+    from reports.compare import compare_outputs, comparison_sentence
+    from rnn_core.tuning import fetch_test_outputs, run_name
+
+    found = []
+    for run_id in (run_a, run_b):
+        name = run_name(tracking_uri, run_id)
+        outputs = fetch_test_outputs(tracking_uri, run_id)
+        if outputs is None:
+            raise ConfigError(f"run {run_id} kept no per-example test results (it stopped "
+                              "before its test, or was logged before they were kept)")
+        found.append((name, outputs))
+    (name_a, a), (name_b, b) = found
+    return comparison_sentence(name_a, name_b, compare_outputs(a, b))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
     p.add_argument("--models", action="store_true",
                    help="print how to load and serve the sweep's registered model instead")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                   help="two child runs of one sweep compared on the same test examples: "
+                        "the difference with its 95 %% interval and p-value (McNemar's exact "
+                        "test for accuracy, a paired bootstrap for perplexity)")
     p.add_argument("--fronts", action="store_true",
                    help="one page with the Pareto front of every sweep of --experiment-name "
                         "and their combined front (default folder: ./reports/fronts-<name>)")
@@ -49,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
               "leave out --parent-run-id, --models and --log", file=sys.stderr)
         return 2
     try:
+        if args.compare:
+            print(compare_runs(args.tracking_uri, *args.compare))
+            return 0
         if args.fronts:
             from reports.fronts import build_fronts_report
 

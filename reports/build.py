@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.compare import Outputs, pick_comparisons
 from reports.findings import (
     findings,
     search_sentence,
@@ -46,13 +47,14 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                  reference: dict | None = None, preset: str | None = None,
                  pngs: bool = True, search: str | None = None,
                  optuna_study: str | None = None, optuna_storage: str | None = None,
-                 started: float = 0.0) -> str:
+                 started: float = 0.0, outputs: Outputs | None = None) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
     The task decides the objective (and whether lower is better) the pick, Pareto front,
     curves and table rank by; its test metric stands beside it. A sampled search's Optuna
     study (``optuna_study`` in ``optuna_storage``) adds Optuna's own figures; a random or
     TPE search the best-so-far curve (the pick as trials ended since ``started``).
+    ``outputs`` (run id -> per-example test results) adds the pick's paired comparisons.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     pick = validation_pick(trials, task)
     pick_name = None if pick is None else pick["run_name"]
     sentences = findings(trials, front, task, reference, preset)
+    if outputs is not None:
+        sentences += pick_comparisons(trials, task, outputs)
     if said := search_sentence(search, len(trials), task, optuna_study):
         sentences.insert(1, said)
     # a study across optimizers ranks them with their spread (study S3's comparison)
@@ -129,6 +133,13 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     return finish_report(out, title, parts, subtitle, figures, sentences, pngs, failed_line)
 
 
+def run_outputs(tracking_uri: str) -> Outputs:
+    """Run id -> its per-example test results in ``tracking_uri`` (None: none kept)."""
+    from rnn_core.tuning import fetch_test_outputs
+
+    return lambda run_id: fetch_test_outputs(tracking_uri, run_id)
+
+
 def read_sweep(tracking_uri: str, parent_run_id: str | None,
                experiment_name: str | None = None):
     """A finished sweep from MLflow (``tuning.SweepRecord``); refuses an empty one."""
@@ -151,4 +162,4 @@ def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                         search=record.params.get("search"),
                         optuna_study=record.params.get("optuna_study"),
                         optuna_storage=record.params.get("optuna_storage"),
-                        started=record.started)
+                        started=record.started, outputs=run_outputs(tracking_uri))

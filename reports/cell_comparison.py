@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 
 from reports.build import findings_html, read_sweep
 from reports.findings import study_meta, subtitle
-from reports.frames import to_markdown
+from reports.frames import to_markdown, validation_pick
+from reports.intervals import test_interval
 from reports.page import finish_report, table_html
 from rnn_core.tasks import SENTIMENT
 
@@ -23,7 +24,7 @@ __all__ = ["COLUMNS", "build_cell_report", "comparison_frame", "plot_accuracy",
 
 # a study of the sentiment task: its test metric and best validation objective
 TEST, BEST = SENTIMENT.test_metric, SENTIMENT.best_metric
-COLUMNS = ("cell", "backend", "direction", "inputs", TEST, BEST,
+COLUMNS = ("cell", "backend", "direction", "inputs", TEST, "test_95ci", "test_n", BEST,
            "n_trainable_params", "n_params", "sec_per_epoch", "vocab_coverage",
            "token_coverage", "epochs_run", "status", "run_name")
 
@@ -70,6 +71,9 @@ def comparison_frame(runs: pd.DataFrame) -> pd.DataFrame:
     df["sec_per_epoch"] = pd.to_numeric(col("epoch_seconds"), errors="coerce").round(2)
     df["status"] = col("status", "")
     df["run_name"] = col("run_name", "")
+    intervals = [test_interval(r, SENTIMENT) for _, r in runs.iterrows()]
+    df["test_95ci"] = [f"{iv.low:.4f}-{iv.high:.4f}" if iv else "" for iv in intervals]
+    df["test_n"] = pd.array([iv.n if iv else pd.NA for iv in intervals], dtype="Int64")
     df = df[list(COLUMNS)]
     return df.sort_values([BEST, "n_params"], ascending=[False, True],
                           na_position="last").reset_index(drop=True)
@@ -110,6 +114,16 @@ def plot_speed(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _test_text(row: pd.Series) -> str:
+    """The test accuracy with the interval the frame carries (``test_95ci``, ``test_n``)."""
+    if pd.isna(row[TEST]):
+        return "test acc not measured"
+    if not row["test_95ci"] or pd.isna(row["test_n"]):
+        return f"test acc {row[TEST]:.4f} (no interval: n not logged)"
+    low, high = row["test_95ci"].split("-")
+    return f"test acc {row[TEST]:.4f} (95 % CI {low}-{high}, n = {int(row['test_n']):,})"
+
+
 def cell_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[str]:
     """Counts, the validation pick with its test accuracy, the best of each cell, and the
     published figure (other data: read as a bar, not a like-for-like comparison)."""
@@ -119,10 +133,12 @@ def cell_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[st
     ok = frame[frame[BEST].notna()]
     if ok.empty:
         return [*out, "No trial reported a validation accuracy."]
-    pick = ok.iloc[0]  # comparison_frame ranks by validation accuracy
-    test = f"{pick[TEST]:.4f}" if pd.notna(pick[TEST]) else "not measured"
+    pick = validation_pick(ok, SENTIMENT)
+    if pick is None:
+        return [*out, "No trial that ended reported a validation accuracy."]
     out.append(f"The validation pick is {pick['run_name']} ({int(pick['n_params']):,} "
-               f"parameters): validation acc {pick[BEST]:.4f}, test acc {test}.")
+               f"parameters): validation acc {pick[BEST]:.4f}, "
+               f"{_test_text(pick)}.")
     per_cell = ok.drop_duplicates("cell")
     out.append("Best of each cell on validation: " + "; ".join(
         f"{r['cell']} {r[BEST]:.4f} ({r['run_name']})" for _, r in per_cell.iterrows()) + ".")

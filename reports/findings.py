@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from reports.frames import validation_pick
+from reports.intervals import test_interval, test_text
 from rnn_core.statuses import FAILED, FINISHED, STOPPED_BY_BUDGET, STOPPED_EARLY
 from rnn_core.tasks import Task
 
@@ -151,9 +152,10 @@ def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,
     tested = pd.notna(pick[test])
     out.append(
         f"The validation pick is {pick['run_name']} ({int(pick['n_params']):,} parameters): "
-        f"best validation {measure} {_num(pick[best], task)}, test {measure} "
-        + (_num(pick[test], task) if tested else
-           f"not measured (it stopped after epoch {int(pick['epochs_run'])})") + ".")
+        f"best validation {measure} {_num(pick[best], task)}, "
+        + (test_text(pick, task) if tested else
+           f"test {measure} not measured (it stopped after epoch {int(pick['epochs_run'])})")
+        + ".")
     on = front[front["on_front"]].sort_values("n_params")
     if len(on) > 1:
         steps = "; ".join(f"{r['run_name']} {int(r['n_params']):,} -> {_num(r[best], task)}"
@@ -171,7 +173,12 @@ def findings(trials: pd.DataFrame, front: pd.DataFrame, task: Task,
             diff = f"{(got / ref - 1) * 100:+.0f} %"
         caveat = ("" if preset in (None, "full") else
                   f" This sweep ran the {preset} preset, so the comparison is indicative only.")
+        iv = test_interval(pick, task)
+        inside = ("" if iv is None else
+                  f"; the reference lies {'inside' if iv.low <= ref <= iv.high else 'outside'} "
+                  "its 95 % interval")
         out.append(f"Published reference: {reference['source']}, test {measure} "
-                   f"{_num(ref, task)}; the validation pick here: {_num(got, task)} "
-                   f"({diff}).{caveat}")
+                   f"{_num(ref, task)}; the validation pick here: "
+                   f"{test_text(pick, task).removeprefix(f'test {measure} ')} "
+                   f"({diff}{inside}).{caveat}")
     return out

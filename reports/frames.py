@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reports.intervals import interval_columns, test_interval
 from rnn_core.statuses import ENDED
 from rnn_core.tasks import Task
 
-__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "model_picks",
+__all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "group_picks",
+           "model_picks",
            "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
 
 HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
@@ -37,8 +39,8 @@ def trials_frame(runs: pd.DataFrame, task: Task) -> pd.DataFrame:
         else:
             df[key] = col
     for key in ("status", "epochs_run", "n_params", f"train_{task.measure}", task.best_metric,
-                task.objective, task.test_metric, "best_val_loss", "tokens_per_s", "seconds",
-                "error", "run_id"):
+                task.objective, task.test_metric, *interval_columns(task), "best_val_loss",
+                "tokens_per_s", "seconds", "error", "run_id"):
         df[key] = runs[key] if key in runs else np.nan
     if "n_params" in df:
         df["n_params"] = pd.to_numeric(df["n_params"], errors="coerce").astype("Int64")
@@ -110,12 +112,21 @@ def hypervolume(points: np.ndarray, ref: tuple[float, float], mode: str = "max")
 
 
 def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
-    """The trial with the best validation objective; ties: the lower validation loss of
-    that best state (``best_val_loss``, where the task logs it: an accuracy on a small
-    validation split ties often), then fewer parameters, then name.
+    """The ended trial (finished, or stopped by the scheduler or the time budget) with the
+    best validation objective; ties: the lower validation loss of that best state
+    (``best_val_loss``, where the task logs it: an accuracy on a small validation split ties
+    often), then fewer parameters, then name. A failed trial is never the pick, whatever it
+    reported before failing: its model was not kept.
 
-    The one rule for the report's headline and the model a sweep registers."""
+    It ranks by ``best_val_*``, the best validation figure a trial reached: the state its
+    checkpoint keeps, the one tested and registered, and what the searcher is told; the
+    scheduler compares trials at a rung by the same figure.
+
+    The one rule for the report's headline, every per-group row (``group_picks``) and the
+    model a sweep registers."""
     ok = trials[trials[task.best_metric].notna()]
+    if "status" in ok:
+        ok = ok[ok["status"].isin(ENDED)]
     if ok.empty:
         return None
     keys = [task.best_metric, "best_val_loss", "n_params", "run_name"]
@@ -124,6 +135,19 @@ def validation_pick(trials: pd.DataFrame, task: Task) -> pd.Series | None:
                        ).sort_values(keys, ascending=[task.mode == "min", True, True, True],
                                      na_position="last")
     return trials.loc[ranked.index[0]]
+
+
+def group_picks(trials: pd.DataFrame, task: Task, by: str | list[str]) -> pd.DataFrame:
+    """The validation pick of each group (each cell, each direction, ...): one row per group,
+    chosen by ``validation_pick``'s rule, its test figure beside it. A table that shows one
+    figure per group shows this row's, never the best test over the group's trials (that
+    would pick on test)."""
+    rows = []
+    for _, g in trials.groupby(by, sort=False, dropna=False):
+        pick = validation_pick(g, task)
+        if pick is not None:
+            rows.append(pick)
+    return pd.DataFrame(rows).reset_index(drop=True) if rows else trials.iloc[:0]
 
 
 def model_picks(trials: pd.DataFrame, task: Task) -> list[str]:
@@ -156,6 +180,11 @@ def study_table(df: pd.DataFrame, task: Task, names: bool = False) -> pd.DataFra
     if task.table_train:
         table[f"train_{task.measure}"] = df[f"train_{task.measure}"].astype(float).round(digits)
     table[task.test_metric] = df[task.test_metric].astype(float).round(digits)
+    intervals = [test_interval(r, task) for _, r in df.iterrows()]
+    if any(iv is not None for iv in intervals):
+        table["test_95ci"] = [f"{iv.low:.{digits}f}-{iv.high:.{digits}f}" if iv else ""
+                              for iv in intervals]
+        table["test_n"] = [iv.n if iv else pd.NA for iv in intervals]
     table[task.best_metric] = df[task.best_metric].astype(float).round(digits)
     table["epochs_run"] = df["epochs_run"]
     table["status"] = df["status"]

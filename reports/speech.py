@@ -15,9 +15,10 @@ import plotly.graph_objects as go
 
 from reports.build import findings_html, read_sweep
 from reports.findings import study_meta, subtitle
-from reports.frames import to_markdown, validation_pick
+from reports.frames import group_picks, to_markdown, validation_pick
 from reports.page import finish_report, table_html
 from rnn_core.data.speech_commands import WORD_SETS
+from rnn_core.stats import wilson
 from rnn_core.tasks import AUDIO
 
 __all__ = ["COLUMNS", "accuracy_table", "build_speech_report", "confusion_frame",
@@ -66,8 +67,9 @@ def speech_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy per cell (rows, in the study's order) and direction (columns), one column
-    pair per test split the sweep measured; the clip count behind each in the header."""
+    """Test accuracy per cell (rows, in the study's order) and direction (columns) of each
+    cell's validation pick, with its Wilson 95 % interval, for every test split the sweep
+    measured; the clip count behind each in the header."""
     cells = list(dict.fromkeys(c for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "mgu")
                                if c in set(frame["cell"])))
     cells += sorted(set(frame["cell"]) - set(cells))
@@ -81,9 +83,21 @@ def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
             g = frame[frame["direction"] == direction]
             if g.empty:
                 continue
-            best = g.groupby("cell")[acc].max()
-            out[f"{label} {direction}{n}"] = [best.get(c, np.nan) for c in cells]
+            # each cell's validation pick, its test figures beside it (a max over the
+            # cell's trials would pick on test)
+            picks = group_picks(g, AUDIO, "cell").set_index("cell")
+            out[f"{label} {direction}{n}"] = [picks[acc].get(c, np.nan) for c in cells]
+            out[f"{label} {direction} 95 % CI"] = [
+                _ci(picks[acc].get(c, np.nan), picks[count].get(c, np.nan)) for c in cells]
     return out
+
+
+def _ci(acc: float, n) -> str:
+    """``lo-hi``: the Wilson 95 % interval of an accuracy over ``n`` clips ("" without)."""
+    if pd.isna(acc) or pd.isna(n) or int(n) <= 0:
+        return ""
+    iv = wilson(round(float(acc) * int(n)), int(n))
+    return f"{iv.low:.2f}-{iv.high:.2f}"
 
 
 def recall_frame(runs: pd.DataFrame, run_name: str) -> pd.DataFrame:
@@ -134,7 +148,8 @@ def speech_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[
     if ok.empty:
         return [*out, "No trial reported a validation accuracy."]
     pick = validation_pick(ok, AUDIO)
-    tests = [f"{label} acc {pick[acc]:.4f} on {int(pick[n])} clips"
+    tests = [f"{label} acc " + (wilson(round(pick[acc] * int(pick[n])), int(pick[n])).text()
+                                 if pd.notna(pick[n]) else f"{pick[acc]:.4f}")
              for acc, n, label in TEST_SPLITS if pd.notna(pick[acc])]
     loss = f" (loss {pick['best_val_loss']:.4f})" if pd.notna(pick["best_val_loss"]) else ""
     out.append(f"The validation pick is {pick['run_name']} on {pick['dataset']} "
@@ -145,7 +160,8 @@ def speech_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[
         f"{r['cell']} {r[BEST]:.4f} ({r['run_name']})" for _, r in per_cell.iterrows()) + ".")
     if reference and pd.notna(pick[TEST]) and str(pick["dataset"]) == "japanese_vowels":
         out.append(f"Published reference: {reference['source']}, test acc "
-                   f"{reference['value']:.4f}; the validation pick here: {pick[TEST]:.4f}.")
+                   f"{reference['value']:.4f}; the validation pick here: {pick[TEST]:.4f} "
+                   f"(interval above).")
     return out
 
 
@@ -204,7 +220,8 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
     parts = [findings_html(sentences),
              figures["accuracy"].to_html(full_html=False, include_plotlyjs=True,
                                          div_id="accuracy"),
-             "<h2>Test accuracy per cell and direction (the best trial of each)</h2>",
+             "<h2>Test accuracy per cell and direction (each one's validation pick, with "
+             "its 95 % interval)</h2>",
              table_html(table)]
     summary_extra = []
     if pick is not None:

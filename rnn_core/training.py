@@ -27,9 +27,11 @@ from torch import nn
 from rnn_core.errors import ConfigError, TrainingDiverged, TrialOutOfMemory
 from rnn_core.memory import release_memory
 from rnn_core.models import count_parameters
+from rnn_core.stats import wilson
 
 __all__ = ["LOOP_DEFAULTS", "OPTIMIZERS", "LoopTask", "TaskTrainer", "TrainConfig",
-           "TrainingDiverged", "TrialOutOfMemory", "resolve", "seed_everything", "train"]
+           "TrainingDiverged", "TrialOutOfMemory", "accuracy_intervals", "resolve",
+           "seed_everything", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,29 @@ class TaskTrainer(Protocol):
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """{"loss", <the task's measure>, ...} over a whole split (``val`` or ``test``)."""
 
+    # Optional: ``test_outputs(model) -> {name: array}``, one value per test example in a
+    # fixed order (``correct``/``predicted``/``label`` of a classifier, ``nll``/``tokens`` per
+    # sentence of a language model), saved with the trial so that two trials of a study can
+    # be compared example by example (``rnn_core.stats``: McNemar, paired bootstrap).
+
+
+def accuracy_intervals(metrics: dict[str, float]) -> dict[str, float]:
+    """Wilson 95 % bounds of every accuracy a test evaluation reports with its example count
+    (``acc`` with ``n``, ``human_acc`` with ``human_n``): ``acc_ci_low``, ``acc_ci_high``.
+
+    From the trainer's own count, so a test figure logged without its n gets no interval
+    rather than a made-up one."""
+    out = {}
+    for key, value in metrics.items():
+        if not key.endswith("acc"):
+            continue
+        n = metrics.get(key[:-len("acc")] + "n")
+        if n is None or not n > 0 or not math.isfinite(value):
+            continue
+        iv = wilson(round(value * n), int(n))
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = iv.low, iv.high
+    return out
+
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and torch (every CUDA device included: ``torch.manual_seed``)."""
@@ -238,6 +263,7 @@ def _train(task: LoopTask, config: dict, data: Any,
         metrics = state.get("metrics", {})
         log.info("resuming after epoch %d (best %s %.4f)", state["epoch"], task.objective,
                  best_val)
+    test_outputs = None  # per-example test results, at the last epoch (``test_outputs``)
     for epoch in range(start, tc.max_epochs + 1):
         if tc.lr_decay != 1.0:
             for group in opt.param_groups:
@@ -269,8 +295,10 @@ def _train(task: LoopTask, config: dict, data: Any,
             best_model = copy.deepcopy(model)  # no RNG draws: the training state stays as is
             best_model.load_state_dict(best_state)
             test = trainer.evaluate(best_model, "test")
-            metrics.update({f"test_{k}": v for k, v in test.items()},
-                           test_seconds=time.perf_counter() - t_test)
+            if hasattr(trainer, "test_outputs"):
+                test_outputs = trainer.test_outputs(best_model)
+            metrics.update({f"test_{k}": v for k, v in {**test, **accuracy_intervals(test)}
+                            .items()}, test_seconds=time.perf_counter() - t_test)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(f"non-finite metrics at epoch {epoch}: {metrics}")
         if report is not None:
@@ -280,7 +308,8 @@ def _train(task: LoopTask, config: dict, data: Any,
                 "best_val": best_val, "best_val_loss": best_loss, "best_state": best_state,
                 "improved": improved,
                 "metrics": metrics, "config": trainer.config,
-                "model_config": model.cfg.to_dict()})
+                "model_config": model.cfg.to_dict(),
+                **({"test_outputs": test_outputs} if test_outputs is not None else {})})
         # glibc keeps freed batch buffers resident otherwise (rnn_core.memory)
         release_memory(collect=False)
         log.info("epoch %d %s", epoch, {k: round(v, 4) for k, v in metrics.items()})

@@ -193,15 +193,18 @@ def test_speech_report_tables_per_cell_direction_and_split(tmp_path):
     frame = speech_frame(runs)
     assert frame["run_name"].tolist()[0] == "gru-L3-H32-bi" and frame["dataset"][0] == "digits"
     table = accuracy_table(frame)
-    assert table.columns.tolist() == ["cell", "test uni (n=100)", "test bi (n=100)",
-                                      "human test uni (n=20)", "human test bi (n=20)"]
+    assert table.columns.tolist() == [
+        "cell", "test uni (n=100)", "test uni 95 % CI", "test bi (n=100)", "test bi 95 % CI",
+        "human test uni (n=20)", "human test uni 95 % CI", "human test bi (n=20)",
+        "human test bi 95 % CI"]
     gru = table.set_index("cell").loc["gru"]
-    assert gru.tolist() == [0.88, 0.93, 0.8, 0.85]
+    assert gru.tolist() == [0.88, "0.80-0.93", 0.93, "0.86-0.97", 0.8, "0.58-0.92", 0.85,
+                            "0.64-0.95"]
     assert pd.isna(table.set_index("cell").loc["rnn_tanh", "test uni (n=100)"])
     recall = recall_frame(runs, "gru-L3-H32-bi")
     assert recall.to_dict("records") == [{"class": "one", "test": 0.9, "human test": 0.6}]
     summary = write_speech_report(runs, tmp_path, pngs=False)
-    assert "human test acc 0.8500 on 20 clips" in summary
+    assert "human test acc 0.8500 (95 % CI 0.6396-0.9476, n = 20)" in summary
     assert (tmp_path / "report.html").exists() and (tmp_path / "pick_recall.csv").exists()
 
 

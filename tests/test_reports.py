@@ -75,10 +75,49 @@ def test_write_report_files(tmp_path):
                  "Failed trials", "<td class=num>9,000</td>", "<tr class='pick'><td>d</td>"):
         assert part in html, part
     assert "a 1,000 -> 0.8000; b 2,000 -> 0.8500; d 9,000 -> 0.8600" in summary
+    # no test count logged (runs from before intervals): the figure says it has none
     assert "The validation pick is d (9,000 parameters): best validation acc 0.8600, " \
-        "test acc 0.8500." in summary
-    assert "test acc 0.8800; the validation pick here: 0.8500 (-3.0 points)." in summary
+        "test acc 0.8500 (no interval: n not logged)." in summary
+    assert "test acc 0.8800; the validation pick here: 0.8500 (no interval: n not logged) " \
+        "(-3.0 points)." in summary
     assert "failed trials: f" in summary
+
+
+def test_every_test_figure_carries_its_interval_and_n(tmp_path):
+    runs = _runs().assign(test_n=2000)  # Wilson from the count where no bounds were logged
+    runs.loc[runs["run_name"] == "d", ["test_acc_ci_low", "test_acc_ci_high"]] = [0.834, 0.865]
+    history = pd.DataFrame({"run_id": ["id-d"], "run_name": ["d"], "epoch": [1],
+                            "val_acc": [0.86]})
+    summary = write_report(runs, history, tmp_path, task=SENTIMENT, title="unit",
+                           pngs=False, reference={"metric": "test_acc", "value": 0.88,
+                                                  "source": "S3"})
+    assert "test acc 0.8500 (95 % CI 0.8340-0.8650, n = 2,000)." in summary
+    assert "(-3.0 points; the reference lies outside its 95 % interval)" in summary
+    table = pd.read_csv(tmp_path / "study_table.csv")
+    row = table[table["test_acc"] == 0.79].iloc[0]  # trial a: 1,580 of 2,000 (scipy: 0.77158-0.80731)
+    assert row["test_95ci"] == "0.7716-0.8073" and row["test_n"] == 2000
+    assert table[table["test_acc"].isna()]["test_95ci"].isna().all()
+
+
+def test_a_failed_trial_is_never_the_pick_whatever_it_reported():
+    runs = _runs()
+    runs.loc[runs["run_name"] == "f", ["best_val_acc", "n_params"]] = [0.99, 500]
+    trials = trials_frame(runs, SENTIMENT)
+    assert validation_pick(trials, SENTIMENT)["run_name"] == "d"
+    assert model_picks(trials, SENTIMENT)[0] == "id-d"
+
+
+def test_group_picks_show_the_validation_pick_of_each_group_not_its_best_test():
+    from reports.frames import group_picks
+
+    # two cells, three trials each; in each cell the best on test is not best on validation
+    rows = [("lstm", "l1", 0.80, 0.90), ("lstm", "l2", 0.85, 0.70), ("lstm", "l3", 0.70, 0.95),
+            ("gru", "g1", 0.82, 0.99), ("gru", "g2", 0.84, 0.60), ("gru", "g3", 0.83, 0.98)]
+    trials = pd.DataFrame([{"cell": c, "run_name": n, "best_val_acc": v, "test_acc": t,
+                            "n_params": 10, "status": "finished"} for c, n, v, t in rows])
+    picks = group_picks(trials, SENTIMENT, "cell").set_index("cell")
+    assert picks.loc["lstm", "run_name"] == "l2" and picks.loc["lstm", "test_acc"] == 0.70
+    assert picks.loc["gru", "run_name"] == "g2" and picks.loc["gru", "test_acc"] == 0.60
 
 
 def test_the_winner_is_picked_on_validation_never_on_test():

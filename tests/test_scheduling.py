@@ -38,7 +38,7 @@ def _sweep(tmp: Path, tag: str, *extra: str) -> tuple[subprocess.CompletedProces
 
 
 def _trials(uri: str) -> dict[str, dict]:
-    """Child runs by name: per-epoch val_acc and train_loss, status."""
+    """Child runs by name: per-epoch val_acc, best_val_acc and train_loss, status."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rnn-sweeps")
     out = {}
@@ -47,7 +47,7 @@ def _trials(uri: str) -> dict[str, dict]:
             continue
         hist = {k: [m.value for m in sorted(client.get_metric_history(run.info.run_id, k),
                                             key=lambda m: m.step)]
-                for k in ("val_acc", "train_loss")}
+                for k in ("val_acc", "best_val_acc", "train_loss")}
         assert run.info.run_name not in out, "one MLflow run per trial, also across pauses"
         out[run.info.run_name] = {**hist, "status": run.data.tags["trial_status"]}
     return out
@@ -91,19 +91,20 @@ def asha(sha_and_fifo):
 
 
 @pytest.mark.slow
-def test_sha_halves_at_every_rung_on_validation_accuracy(sha_and_fifo):
+def test_sha_halves_at_every_rung_on_best_validation_accuracy(sha_and_fifo):
     _, sha, fifo, _ = sha_and_fifo
     assert set(sha) == set(fifo) and len(sha) == 6
     rungs = rung_epochs(1, 2, 4)
     alive = set(sha)
     for k, rung in enumerate(rungs[:-1]):
         # every trial still alive reached this rung; ceil(n / rf**(k+1)) trained past it,
-        # and none of them had a lower val_acc at the rung than a trial that stopped there
+        # and none of them had a lower best_val_acc at the rung (the one quantity the
+        # scheduler, searcher and pick rank by) than a trial that stopped there
         assert all(len(sha[n]["val_acc"]) >= rung for n in alive)
         on = {n for n in alive if len(sha[n]["val_acc"]) > rung}
         assert len(on) == math.ceil(len(sha) / 2 ** (k + 1))
-        worst_kept = min(sha[n]["val_acc"][rung - 1] for n in on)
-        assert all(sha[n]["val_acc"][rung - 1] <= worst_kept for n in alive - on)
+        worst_kept = min(sha[n]["best_val_acc"][rung - 1] for n in on)
+        assert all(sha[n]["best_val_acc"][rung - 1] <= worst_kept for n in alive - on)
         assert all(sha[n]["status"] == "stopped_early" for n in alive - on)
         alive = on
     assert all(len(sha[n]["val_acc"]) == rungs[-1] and sha[n]["status"] == "finished"

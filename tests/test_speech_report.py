@@ -69,8 +69,10 @@ def test_confusion_matrix_of_the_pick_on_human_speech(tmp_path):
     summary = write_speech_report(runs, tmp_path, pngs=False)
     table = accuracy_table(speech_frame(runs))
     assert "human aug test uni (n=100)" in table.columns
-    assert "human test acc 0.9000 on 20 clips" in summary
-    assert "human aug test acc 0.8000 on 100 clips" in summary
+    # 18 of 20 human clips: the interval says how little 20 clips can pin down
+    assert "human test acc 0.9000 (95 % CI 0.6990-0.9721, n = 20)" in summary
+    assert "human aug test acc 0.8000 (95 % CI 0.7112-0.8666, n = 100)" in summary
+    assert table.loc[table["cell"] == "gru", "human test bi 95 % CI"].item() == "0.70-0.97"
     assert "validation acc 1.0000 (loss 0.0500)" in summary
     assert "Confusion matrix of the validation pick (gru-L3-H32-bi) on the human test " \
            "(20 clips)" in summary

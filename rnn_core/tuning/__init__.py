@@ -23,14 +23,17 @@ from rnn_core.tuning._tracking import (
     SweepRecord,
     check_tracking,
     fetch_sweep,
+    fetch_test_outputs,
     find_sweeps,
     log_report,
+    run_name,
     trial_name,
 )
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
-           "fetch_sweep", "find_resumable", "find_sweeps", "leave_ray", "log_models", "log_report",
-           "make_searcher", "model_usage", "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
+           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "leave_ray",
+           "log_models", "log_report", "make_searcher", "model_usage", "run_name", "run_sweep",
+           "rung_epochs", "sweep_meta", "trial_name"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its

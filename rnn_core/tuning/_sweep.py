@@ -287,7 +287,10 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                 trainable,
                 param_space={**base, **_param_space(spec, axes)},
                 tune_config=tune.TuneConfig(
-                    metric=task.objective, mode=task.mode, scheduler=scheduler,
+                    # one quantity everywhere: the scheduler compares trials at a rung, the
+                    # searcher learns, and the report picks by the best validation figure
+                    # a trial has reached (the state its checkpoint keeps and is tested)
+                    metric=task.best_metric, mode=task.mode, scheduler=scheduler,
                     search_alg=searcher,
                     # a grid's repeats are its seed axis (_axes); a sampled search's budget
                     num_samples=(spec.n_trials if _given_points(spec.param_space)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
+from rnn_core.checkpoints import TEST_OUTPUTS
 from rnn_core.errors import ConfigError
 from rnn_core.statuses import (
     CLOSED,
@@ -248,8 +250,10 @@ class TrialRuns:
                 **({"error": error[:5000]} if error is not None else {})}
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
-            for name in ("best.pt", "config.json"):
-                self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)), "checkpoint")
+            for name in ("best.pt", "config.json", TEST_OUTPUTS):
+                if Path(checkpoint_dir, name).exists():  # test outputs: finished trials only
+                    self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)),
+                                             "checkpoint")
         self.client.set_terminated(run_id, mlflow_status)
         self.status[trial_id] = status
 
@@ -350,6 +354,33 @@ def fetch_sweep(tracking_uri: str, parent_run_id: str | None = None,
     return SweepRecord(pd.DataFrame(rows), pd.DataFrame(hist, columns=columns), parent_run_id,
                        task, parent.data.tags.get("study", ""), dict(parent.data.params),
                        parent.info.start_time / 1000, parent.info.experiment_id)
+
+
+def run_name(tracking_uri: str, run_id: str) -> str:
+    """A run's name; ConfigError naming the store where it has no such run."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client_for(tracking_uri).get_run(run_id).info.run_name
+    except MlflowException:
+        raise ConfigError(f"run {run_id} is not in {tracking_uri}") from None
+
+
+def fetch_test_outputs(tracking_uri: str, run_id: str) -> dict | None:
+    """A child run's per-example test results (``rnn_core.checkpoints.TEST_OUTPUTS``) as
+    NumPy arrays; None where it has none (stopped before its test, or logged before they
+    were kept)."""
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, f"checkpoint/{TEST_OUTPUTS}", tmp)
+        except (MlflowException, OSError):
+            return None
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
 
 
 def log_report(tracking_uri: str, parent_run_id: str, folder: str | Path) -> None:

@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ray import tune
 
 from rnn_core import training
-from rnn_core.checkpoints import load_checkpoint
+from rnn_core.checkpoints import TEST_OUTPUTS, load_checkpoint
 from rnn_core.devices import pick_device
 from rnn_core.tasks import task_of
 
@@ -41,8 +42,11 @@ def run_trial(config: dict, data: Any) -> None:
 
     def report(metrics: dict, st: dict) -> None:
         with tempfile.TemporaryDirectory() as d:
-            torch.save({k: v for k, v in st.items() if k not in ("improved", "best_state")},
+            torch.save({k: v for k, v in st.items()
+                        if k not in ("improved", "best_state", "test_outputs")},
                        Path(d) / "state.pt")
+            if st.get("test_outputs"):  # the last epoch's, per test example
+                np.savez_compressed(Path(d) / TEST_OUTPUTS, **st["test_outputs"])
             torch.save({"state_dict": st["best_state"], "config": st["config"],
                         "model_config": st["model_config"]}, Path(d) / "best.pt")
             (Path(d) / "config.json").write_text(json.dumps(st["config"], indent=1))

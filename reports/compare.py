@@ -1,6 +1,6 @@
 """Two trials on the same test examples, compared paired: is the difference real?
 
-Each finished trial keeps its per-example test results (``rnn_core.checkpoints.TEST_OUTPUTS``:
+Each finished trial keeps its per-example test results (``rnn_core.tuning``'s ``TEST_OUTPUTS``:
 ``correct`` per example of a classifier, ``nll`` and ``tokens`` per sentence of a language
 model). Two trials of one sweep were tested on the same examples, so their difference is read
 example by example (``rnn_core.stats``): McNemar's exact test for accuracy, a paired bootstrap
@@ -29,6 +29,9 @@ Outputs = Callable[[str], dict | None]  # run id -> its per-example test results
 def compare_outputs(a: dict, b: dict) -> PairedComparison:
     """A minus B: accuracy points for classifiers, perplexity for language models."""
     if "correct" in a and "correct" in b:
+        if "label" in a and "label" in b and not np.array_equal(a["label"], b["label"]):
+            raise ValueError("the two runs were tested on different examples (their labels "
+                             "differ); a paired comparison needs the same test split")
         return paired_accuracy(a["correct"], b["correct"])
     if "nll" in a and "nll" in b:
         if not np.array_equal(a["tokens"], b["tokens"]):

@@ -9,11 +9,7 @@ import torch
 
 from rnn_core.errors import CheckpointError
 
-__all__ = ["TEST_OUTPUTS", "CheckpointError", "load_checkpoint"]
-
-# a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
-# beside its best state and kept in MLflow under ``checkpoint/``
-TEST_OUTPUTS = "test_outputs.npz"
+__all__ = ["CheckpointError", "load_checkpoint"]
 
 
 

@@ -28,6 +28,9 @@ def test_accuracy_pairs_are_compared_with_mcnemar_and_worded_in_points():
     said = comparison_sentence("gru-bi", "lstm-bi", cmp)
     assert said.startswith("gru-bi vs lstm-bi: +0.7 points, 95 % CI ")
     assert "p = 0.07" in said and said.endswith("not distinguishable on this test set")
+    with pytest.raises(ValueError, match="different examples"):
+        compare_outputs({"correct": a, "label": np.zeros(1000)}, {"correct": b,
+                                                                  "label": np.ones(1000)})
 
 
 def test_perplexity_pairs_need_the_same_sentences():

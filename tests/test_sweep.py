@@ -164,6 +164,28 @@ def test_report_standalone_matches_sweep(smoke, tmp_path):
     assert (out / "study_table.csv").read_text() == \
         (tmp / "report" / "study_table.csv").read_text()
     assert "The validation pick is lstm-L" in proc.stdout
+    # every test figure with its interval and n; the pick compared paired with the runner-up
+    assert "(95 % CI " in proc.stdout and ", n = 128)" in proc.stdout
+    assert "Paired test comparison with the runner-up on validation: " in proc.stdout
+    assert "(McNemar exact, n = 128)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_any_two_trials_compare_paired_on_the_command_line(smoke, tmp_path):
+    _, uri, *_ = smoke
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rnn-sweeps").experiment_id
+    done = [r for r in client.search_runs([exp], "tags.trial_status = 'finished'")][:2]
+    proc = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri, "--compare",
+                           *(r.info.run_id for r in done)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{done[0].info.run_name} vs {done[1].info.run_name}: ")
+    assert "(McNemar exact, n = 128)" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "reports", "--tracking-uri", uri, "--compare",
+                          done[0].info.run_id, "0" * 32], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert bad.returncode == 2 and f"run {'0' * 32} is not in {uri}" in bad.stderr
 
 
 @pytest.mark.slow

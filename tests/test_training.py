@@ -74,9 +74,23 @@ def test_every_optimizer_trains(reviews, optimizer):
 
 
 def _snapshot(state: dict, path) -> dict:
-    """What a checkpoint keeps: saved and loaded back the way trials do it."""
-    torch.save(state, path)
+    """What a checkpoint keeps: saved and loaded back the way trials do it (the per-example
+    test results go to a NumPy file of their own, not into the state)."""
+    torch.save({k: v for k, v in state.items() if k != "test_outputs"}, path)
     return torch.load(path, weights_only=True)
+
+
+def test_the_last_epoch_hands_over_the_per_example_test_results(reviews):
+    """Each test example's predicted class and correctness, in a fixed order, for paired
+    comparisons; they agree with the test accuracy and its interval's n."""
+    states = []
+    m = train({**SMALL, "max_epochs": 2}, reviews, report=lambda m, st: states.append(st))
+    assert "test_outputs" not in states[0]
+    out = states[-1]["test_outputs"]
+    assert len(out["correct"]) == m["test_n"] == len(out["label"]) == len(out["predicted"])
+    assert out["correct"].mean() == pytest.approx(m["test_acc"])
+    assert (out["correct"] == (out["label"] == out["predicted"])).all()
+    assert m["test_acc_ci_low"] < m["test_acc"] < m["test_acc_ci_high"]
 
 
 @pytest.mark.parametrize("device", [

@@ -15,7 +15,7 @@ from rnn_core.amp import Amp, autocast
 from rnn_core.data.batching import iterate_frame_batches
 from rnn_core.data.features import FeatureSet, FeatureSplit
 from rnn_core.models import FrameClassifier, FrameConfig
-from rnn_core.tasks._classify import classifier_epoch
+from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
 from rnn_core.tasks.audio import metric_key
 
 __all__ = ["DEFAULTS", "AudioTrainer", "build_model", "feature_norm", "predict", "split_metrics"]
@@ -95,7 +95,7 @@ def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: 
     return out
 
 
-class AudioTrainer:
+class AudioTrainer(KeepsTestOutputs):
     """Feature frames -> classifier; reports loss and accuracy, and per-class recall on the
     test splits (``rnn_core.training.TaskTrainer``)."""
 
@@ -143,4 +143,6 @@ class AudioTrainer:
                                     confusion=name in EXTRA_TEST_SPLITS)
             prefix = "" if name == split else f"{name}_"
             out.update({f"{prefix}{k}": v for k, v in metrics.items()})
+            if name == "test":
+                self.keep_test(true, pred)
         return out

@@ -5,13 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
 from rnn_core.amp import Amp
 from rnn_core.errors import TrainingDiverged
 
-__all__ = ["classifier_epoch"]
+__all__ = ["KeepsTestOutputs", "classifier_epoch"]
+
+
+class KeepsTestOutputs:
+    """A classifier trainer's per-example test results (``TaskTrainer.test_outputs``): kept
+    by its last test evaluation, which the loop runs on the best state just before asking,
+    so the test split is not predicted twice. In the split's evaluation order, which is the
+    same for every trial of a sweep (the same examples, sorted the same way)."""
+
+    _test: dict[str, np.ndarray] | None = None
+
+    def keep_test(self, true: np.ndarray, pred: np.ndarray) -> None:
+        self._test = {"label": np.asarray(true, np.int32), "predicted": np.asarray(pred, np.int32),
+                      "correct": np.asarray(pred) == np.asarray(true)}
+
+    def test_outputs(self, model: nn.Module) -> dict[str, np.ndarray]:
+        return dict(self._test or {})
 
 
 def classifier_epoch(model: nn.Module, batches: Iterable, amp: Amp, opt: torch.optim.Optimizer,

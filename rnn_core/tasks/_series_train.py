@@ -21,7 +21,7 @@ from rnn_core.errors import TrainingDiverged
 from rnn_core.metrics import macro_f1
 from rnn_core.models import FrameConfig, FrameRegressor
 from rnn_core.tasks._audio_train import build_model, predict, split_metrics
-from rnn_core.tasks._classify import classifier_epoch
+from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
 
 __all__ = ["DEFAULTS", "SeriesClassifierTrainer", "SeriesRegressorTrainer", "regression_metrics"]
 
@@ -53,7 +53,7 @@ class _SeriesTrainer:
                        for name in ("train", "val", "test")}
 
 
-class SeriesClassifierTrainer(_SeriesTrainer):
+class SeriesClassifierTrainer(_SeriesTrainer, KeepsTestOutputs):
     """Series -> class; reports loss, accuracy and macro-F1 (``f1``), and on test the count
     and per-class recall."""
 
@@ -72,6 +72,8 @@ class SeriesClassifierTrainer(_SeriesTrainer):
                                    self.device, self.amp.precision)
         out = split_metrics(loss, pred, true, self.data.classes, recall=split == "test")
         out["f1"] = macro_f1(true, pred, len(self.data.classes))
+        if split == "test":
+            self.keep_test(true, pred)
         return out
 
 

@@ -18,7 +18,7 @@ from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
 from rnn_core.metrics import macro_f1
 from rnn_core.models import ModelConfig, SequenceClassifier
-from rnn_core.tasks._classify import classifier_epoch
+from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
 
 __all__ = ["DEFAULTS", "TextClassifierTrainer", "build_model", "evaluate", "resolve_config"]
 
@@ -88,28 +88,40 @@ def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
-             precision: str = "fp32", num_classes: int = 2) -> dict[str, float]:
-    """{"loss" (mean), "acc", "f1" (macro)} over a split, in length-sorted batches; the forward
-    pass in ``precision``, the loss and accuracy in float32."""
+@torch.inference_mode()
+def predict(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+            precision: str = "fp32") -> tuple[float, np.ndarray, np.ndarray]:
+    """(summed cross entropy, predicted classes, true classes) over a split, in length-sorted
+    batches; the forward pass in ``precision``, the loss in float32."""
     model.eval()
-    loss_sum, correct, n = 0.0, 0, 0
-    truth, predicted = [], []
+    loss_sum, truth, predicted = 0.0, [], []
     for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
         with autocast(device, precision):
             logits = model(tokens.to(device), lengths)
         logits, labels = logits.float(), labels.to(device)
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        guess = logits.argmax(1)
-        correct += int((guess == labels).sum())
-        n += len(labels)
         truth.append(labels.cpu().numpy())
-        predicted.append(guess.cpu().numpy())
-    f1 = macro_f1(np.concatenate(truth), np.concatenate(predicted), num_classes) if n else 0.0
-    return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1), "f1": f1}
+        predicted.append(logits.argmax(1).cpu().numpy())
+    empty = np.zeros(0, np.int64)
+    return (loss_sum, np.concatenate(predicted) if predicted else empty,
+            np.concatenate(truth) if truth else empty)
 
 
-class TextClassifierTrainer:
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+             precision: str = "fp32", num_classes: int = 2) -> dict[str, float]:
+    """{"loss" (mean), "acc", "f1" (macro)} over a split (``predict``)."""
+    loss_sum, pred, true = predict(model, split, batch_size, device, precision)
+    return _metrics(loss_sum, pred, true, num_classes)
+
+
+def _metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, num_classes: int
+             ) -> dict[str, float]:
+    n = len(true)
+    return {"loss": loss_sum / max(n, 1), "acc": float((pred == true).sum()) / max(n, 1),
+            "f1": macro_f1(true, pred, num_classes) if n else 0.0}
+
+
+class TextClassifierTrainer(KeepsTestOutputs):
     """Texts -> classifier of ``data.classes``; reports loss, accuracy and macro-F1
     (``rnn_core.training.TaskTrainer``)."""
 
@@ -142,5 +154,13 @@ class TextClassifierTrainer:
                                 float(self.config["grad_clip"] or 0), self.device, epoch)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
-        return evaluate(model, self.splits[split], int(self.config["eval_batch_size"]),
-                        self.device, self.amp.precision, self.num_classes)
+        """Loss, accuracy and macro-F1; on ``test`` also the count (its interval's n), and
+        the per-example results are kept (``test_outputs``)."""
+        loss_sum, pred, true = predict(model, self.splits[split],
+                                       int(self.config["eval_batch_size"]), self.device,
+                                       self.amp.precision)
+        out = _metrics(loss_sum, pred, true, self.num_classes)
+        if split == "test":
+            out["n"] = float(len(true))
+            self.keep_test(true, pred)
+        return out

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
-from rnn_core.checkpoints import TEST_OUTPUTS
 from rnn_core.errors import ConfigError
 from rnn_core.statuses import (
     CLOSED,
@@ -22,6 +21,11 @@ from rnn_core.statuses import (
     STOPPED_EARLY,
 )
 from rnn_core.tasks import Task, task_of
+
+
+# a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
+# beside its best state and kept in MLflow under ``checkpoint/``
+TEST_OUTPUTS = "test_outputs.npz"
 
 
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
@@ -367,7 +371,7 @@ def run_name(tracking_uri: str, run_id: str) -> str:
 
 
 def fetch_test_outputs(tracking_uri: str, run_id: str) -> dict | None:
-    """A child run's per-example test results (``rnn_core.checkpoints.TEST_OUTPUTS``) as
+    """A child run's per-example test results (``TEST_OUTPUTS``) as
     NumPy arrays; None where it has none (stopped before its test, or logged before they
     were kept)."""
     import numpy as np

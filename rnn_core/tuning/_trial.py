@@ -16,9 +16,10 @@ import torch
 from ray import tune
 
 from rnn_core import training
-from rnn_core.checkpoints import TEST_OUTPUTS, load_checkpoint
+from rnn_core.checkpoints import load_checkpoint
 from rnn_core.devices import pick_device
 from rnn_core.tasks import task_of
+from rnn_core.tuning._tracking import TEST_OUTPUTS
 
 
 def run_trial(config: dict, data: Any) -> None:

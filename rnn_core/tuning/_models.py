@@ -232,6 +232,7 @@ def model_usage(
     # an example that depends on the data (a series' channels) is described, not shown
     example = (repr(task.serving.example[-1]) if not callable(task.serving.example)
                else column.upper())
+    csv = f"{column}.csv" if column.endswith("s") else f"{column}s.csv"  # series.csv
     lines = [
         f"registered model {name} version {ver}: trial {mv.tags.get('trial')} ({metrics}) of "
         f"sweep {parent.info.run_id}"
@@ -241,8 +242,8 @@ def model_usage(
         f"  export MLFLOW_TRACKING_URI={store}",
         f"  python: mlflow.pyfunc.load_model({uri!r}).predict("
         f"pandas.DataFrame({{{column!r}: [{example}]}}))",
-        f"  CSV:    mlflow models predict -m {uri} -i {column}s.csv -t csv --env-manager local",
-        f"          ({column}s.csv: a {column} column, one row each)",
+        f"  CSV:    mlflow models predict -m {uri} -i {csv} -t csv --env-manager local",
+        f"          ({csv}: a {column} column, one row each)",
         f"  serve:  mlflow models serve -m {uri} --env-manager local --port 5001",
     ]
     front = [

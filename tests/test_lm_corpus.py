@@ -375,3 +375,30 @@ def test_vocabulary_and_embedding_must_agree():
     with pytest.raises(ValueError, match="vocabulary holds 3 tokens, its embedding 7"):
         LanguageModelPredictor({"vocabulary": [UNK, EOS, "a"], "unk": UNK, "eos": EOS,
                                 "token_unit": "word", "lowercase": True}, _model(7))
+
+
+# ------------------------------------------------------------------------------- the space
+
+
+def test_the_search_space_and_its_options_become_the_sweeps_spec():
+    """``search.py --task language_model``: TPE + ASHA over the space, the task's options in
+    the fixed config and the data options (no sweep run)."""
+    from rnn_core.tuning._search import optuna_space
+    from search_spaces import search as spaces
+    from sweeps._common import build_parser
+    from sweeps._resume import from_args
+
+    space = spaces.space_for("language_model")
+    assert space.TASK == "language_model" and (space.SEARCH, space.SCHEDULER) == ("tpe", "asha")
+    assert set(space.PRESETS) == {"full", "quick", "smoke"}
+    assert space.PRESETS["smoke"]["samples"] == 2 and space.PRESETS["smoke"]["max_epochs"] <= 2
+    sampled, conditional, _ = optuna_space(space.GRID)
+    assert {"cell", "num_layers", "hidden_size", "dropout", "optimizer", "bptt"} <= set(sampled)
+    assert conditional["lr"][0] == "optimizer"
+    args = build_parser(None, space, axes=()).parse_args(
+        ["--smoke-test", "--data-path", "book.txt", "--tokens", "char", "--split", "0.9,0.05,0.05",
+         "--precision", "fp32"])
+    spec = from_args(args, space, (), LANGUAGE_MODEL, study="search_language_model")
+    assert spec.search == "tpe" and spec.num_samples == 2 and spec.data_path == "book.txt"
+    assert spec.base_config["token_unit"] == "char"
+    assert spec.data_options == {"token_unit": "char", "split_fractions": [0.9, 0.05, 0.05]}

@@ -410,7 +410,7 @@ def _build_text(files: dict[str, Path], path: Path, layout: str, source: str,
 
 def _check_layout(path: Path | None, layout: str, opts: LMTextOptions) -> None:
     """Options that do not fit the corpus refused before it is read."""
-    where = "the Brown corpus" if path is None else str(path)
+    where = "the default corpus" if path is None else str(path)
     if opts.token_unit == "char" and layout.startswith("brown"):
         raise ConfigError(f"--tokens char reads plain text; {where} is Brown's tagged corpus, "
                           "read as words")

@@ -242,9 +242,20 @@ LM_CLI = [
     ("dropout-text", ["--dropout", "half"], "is not a list of numbers"),
     ("grace-with-default-fifo", ["--grace-period", "2"], "only applies to --scheduler asha"),
     ("data-missing", ["--data-path", "/no/such/ptb"], "does not exist; expected a folder"),
-    ("data-no-layout", ["--data-path", "{tmp}"], "holds neither layout"),
+    ("data-no-layout", ["--data-path", "{tmp}"], "holds no corpus"),
     ("ptb-incomplete", ["--data-path", "{tmp}/ptb"], "ptb.valid.txt is missing"),
     ("ptb-empty", ["--data-path", "{tmp}/ptb-empty"], "ptb.train.txt is empty"),
+    # any corpus: a folder of train/valid/test files or one text file cut by --split
+    ("split-two", ["--split", "0.9,0.1"], "expected three fractions in (0, 1) summing to 1"),
+    ("split-sum", ["--split", "0.8,0.1,0.2"], "expected three fractions in (0, 1) summing"),
+    ("tokens", ["--tokens", "byte"], "invalid choice: 'byte'"),
+    ("text-dir-incomplete", ["--data-path", "{tmp}/texts"], "texts/test.txt is missing"),
+    ("file-too-short", ["--data-path", "{tmp}/short.txt"],
+     "short.txt has 5 lines: --split 0.8,0.1,0.1 leaves the validation split empty"),
+    ("file-not-utf8", ["--data-path", "{tmp}/latin1.txt", "--tokens", "char"],
+     "latin1.txt line 2 is not UTF-8"),
+    ("split-with-folder", ["--data-path", "{tmp}/corpus", "--split", "0.5,0.25,0.25"],
+     "--split cuts one text file into three"),
 ]
 
 
@@ -259,6 +270,14 @@ def test_bad_language_model_option(argv, fragment, store, tmp_path, capsys):
     (tmp_path / "ptb-empty").mkdir()
     for name in ("train", "valid", "test"):
         (tmp_path / "ptb-empty" / f"ptb.{name}.txt").write_text("" if name == "train" else "a\n")
+    (tmp_path / "texts").mkdir()
+    for name in ("train", "valid"):
+        (tmp_path / "texts" / f"{name}.txt").write_text("a b\n")
+    (tmp_path / "short.txt").write_text("one\ntwo\nthree\nfour\nfive\n")
+    (tmp_path / "latin1.txt").write_bytes("plain\ncaf\u00e9\n".encode("latin-1"))
+    (tmp_path / "corpus").mkdir()
+    for name in ("train", "val", "test"):
+        (tmp_path / "corpus" / f"{name}.txt").write_text("a b\n")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     try:
         code = main_guard(lambda: language_model.main(

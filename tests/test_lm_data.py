@@ -165,7 +165,7 @@ def test_bad_inputs_name_the_file(cache, tmp_path):
         load_lm_corpus(tmp_path / "nowhere")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("hello\n")
-    with pytest.raises(DataError, match="other holds neither layout"):
+    with pytest.raises(DataError, match="other holds no corpus"):
         load_lm_corpus(tmp_path / "other")
     with pytest.raises(DataError, match=r"ptb.train.txt is empty"):
         load_lm_corpus(_ptb(tmp_path / "p1", train=""))

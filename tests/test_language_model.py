@@ -19,7 +19,7 @@ from rnn_core.language_model import (
     windows,
 )
 from rnn_core.tasks import train
-from rnn_core.tasks._lm_train import evaluate
+from rnn_core.tasks._lm_train import evaluate, per_sentence, score
 
 V = 12
 
@@ -144,7 +144,9 @@ def test_training_carries_a_detached_state_and_resets_it_per_split():
             assert h.shape == (1, 4, 8) and not h.requires_grad and h.grad_fn is None
     model.seen.clear()
     trainer.evaluate(model, "val")
-    assert model.seen[0] is None and all(s is not None for s in model.seen[1:])
+    # evaluation: the fixed 64 streams, 4 at a time, each group from the zero state once
+    assert model.seen[0] is None
+    assert sum(s is None for s in model.seen) == 64 // 4
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
@@ -181,3 +183,45 @@ def test_learning_rate_decays_after_the_start_epoch():
            "lr": 1.0, "lr_decay": 0.5, "lr_decay_start": 2, "train_tokens": 500},
           corpus, report=lambda m, st: seen.append(m["lr"]))
     assert seen == [1.0, 1.0, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_perplexity_is_the_same_for_any_eval_batch(cell):
+    """The split is scored as the same 64 streams whatever the batch: 1, 10 or 64 at a time
+    give one figure (to rounding), where cutting by the batch moved it."""
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(vocab_size=V, hidden_size=8, num_layers=2, cell=cell))
+    stream = _corpus().splits["val"]
+    figures = [evaluate(model, stream, rows, 5, torch.device("cpu"))[1] for rows in (1, 10, 64)]
+    assert max(figures) / min(figures) - 1 < 1e-6
+    by_batch = [evaluate(model, stream, rows, 5, torch.device("cpu"), streams=rows)[1]
+                for rows in (1, 64)]
+    assert by_batch[0] != pytest.approx(by_batch[1], rel=1e-6)  # what the batch used to change
+
+
+def test_each_sentence_sums_its_own_targets():
+    # stream: a b <eos> c <eos> d  (ids: <eos> = 1); targets are the stream after its first
+    stream = np.array([2, 3, 1, 4, 1, 5])
+    token_nll = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # for targets 3, 1, 4, 1, 5
+    nll, tokens = per_sentence(token_nll, stream, eos=1)
+    assert nll.tolist() == [3.0, 7.0, 5.0] and tokens.tolist() == [2, 2, 1]
+
+
+def test_the_test_pass_keeps_sentences_and_an_interval():
+    torch.manual_seed(0)
+    corpus = _corpus()
+    corpus.splits["test"][::7] = 1  # sentences of about 7 tokens
+    states = []
+    final = train({"task": "language_model", "hidden_size": 8, "num_layers": 1,
+                   "max_epochs": 1, "bptt": 10, "batch_size": 8, "lr_decay": 1.0},
+                  corpus, report=lambda m, st: states.append(st))
+    out = states[-1]["test_outputs"]
+    assert out["tokens"].sum() == len(corpus.splits["test"]) - 1  # every target, once
+    assert len(out["nll"]) == final["test_n"]
+    assert math.exp(out["nll"].sum() / out["tokens"].sum()) == pytest.approx(
+        final["test_ppl"], rel=1e-4)
+    assert final["test_ppl_ci_low"] < final["test_ppl"] < final["test_ppl_ci_high"]
+    model = LanguageModel(LMConfig(vocab_size=V, hidden_size=8, num_layers=1))
+    total, count, each = score(model, corpus.splits["test"], 8, 10, torch.device("cpu"),
+                               per_token=True)
+    assert count == len(each) and each.sum() == pytest.approx(total, rel=1e-5)

@@ -4,18 +4,14 @@ included (``--space``), with the task's own data options on its command line."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 
-from tests._sweeps import ROOT
-
-SCRIPT = str(ROOT / "sweeps" / "search.py")
+from tests._sweeps import ROOT, run_study
 
 
 def _run(*args: str, path: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
-                          timeout=120, env={"PYTHONPATH": f"{ROOT}:{path}",
-                                            "PATH": "/usr/bin:/bin"})
+    return run_study("search", *args, own="--help and refusals: no sweep starts", timeout=120,
+                     env={"PYTHONPATH": f"{ROOT}:{path}"})
 
 
 def test_it_offers_every_task_with_a_space_and_each_task_its_own_options():

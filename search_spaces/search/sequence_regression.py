@@ -3,13 +3,20 @@ input layer, dropout, learning rate and direction at once.
 
 The model is the audio task's frame model with one output (a linear input layer over each
 time step's channels, a recurrent stack, the last valid state to the value), trained on
-targets standardized by the training split; the ranges suit the Monash / UEA regression
-archive's smaller sets (tens to hundreds of series).
+targets standardized by the training split. The space, recipe and presets are the
+classification space's: the same models and the same archive sizes (tens to hundreds of
+series), only the head and the objective differ.
 """
 
 from __future__ import annotations
 
-from search_spaces.distributions import IntRange, LogUniform, Uniform
+from search_spaces.search.sequence_classification import (
+    GRID,
+    PRESETS,
+    RECIPE,
+    SCHEDULER,
+    SEARCH,
+)
 
 __all__ = ["TITLE", "TASK", "GRID", "RECIPE", "PRESETS", "SCHEDULER", "SEARCH"]
 
@@ -17,37 +24,3 @@ TASK = "sequence_regression"  # rnn_core.tasks: objective val_rmse (lower), MAE 
 
 TITLE = ("Time-series regression (TPE + ASHA): cell, layers, hidden, input layer, "
          "dropout, learning rate, direction")
-
-GRID: dict[str, object] = {
-    "cell": ["rnn_tanh", "lstm", "gru"],
-    "num_layers": IntRange(1, 3),
-    "hidden_size": IntRange(16, 128, log=True),
-    "input_size": IntRange(8, 64, log=True),
-    "dropout": Uniform(0.0, 0.5),
-    "lr": LogUniform(3e-4, 1e-2),
-    "bidirectional": [False, True],
-}
-
-RECIPE: dict[str, object] = {
-    "backend": "native",
-    "optimizer": "adam",
-    "batch_size": 16,  # small sets: a few hundred series make 10-20 steps an epoch
-    "grad_clip": 5.0,
-}
-
-SEARCH = "tpe"
-SCHEDULER = "asha"  # rungs at epochs 1, 3, 9, 27 (grace 1, factor 3)
-
-# Presets: epochs, the number of trials (``samples``) and the data's size.
-PRESETS: dict[str, dict] = {
-    # 40 trials up to 60 epochs; ASHA stops most of them at the early rungs
-    "full": {"max_epochs": 60, "samples": 40, "train_subset": None, "val_subset": None,
-             "test_subset": None},
-    "quick": {"max_epochs": 30, "samples": 16, "train_subset": None, "val_subset": None,
-              "test_subset": None},
-    # CI / --smoke-test: 3 tiny trials, 2 epochs, on 96 training series
-    "smoke": {"max_epochs": 2, "samples": 3, "train_subset": 96, "val_subset": None,
-              "test_subset": None,
-              "grid": {"num_layers": IntRange(1, 2), "hidden_size": IntRange(8, 16, log=True),
-                       "input_size": IntRange(8, 16, log=True)}},
-}

@@ -232,3 +232,17 @@ def test_a_speculative_trial_outside_the_final_top_is_stopped():
         assert sched.on_trial_result(ctl, c, _result(1, 0.1)) == TrialScheduler.STOP
         assert sched.choose_trial_to_run(ctl) is b
         assert sched.promoted[1] == {"b"} and not sched.spec
+
+
+@pytest.mark.parametrize("max_failures", [0, 1])
+def test_speculation_with_failures_and_a_cap_breaks_no_rule(max_failures):
+    """A speculative trial that fails is retried where it was (held, paused or running on),
+    or ends for good without hanging its rung; under a cap on running trials the cap, not
+    the slots, bounds speculation."""
+    for seed in range(6):
+        cfg = SimConfig(n_trials=27, slots=8, fail_p=0.05, save_fail_p=0.3,
+                        max_failures=max_failures, curves="synthetic")
+        res = simulate(_make_slots(), cfg, seed)
+        assert res.violations == [], (seed, res.violations[:3])
+        capped = simulate(_make_slots(), SimConfig(n_trials=27, slots=8, max_running=3), seed)
+        assert capped.violations == [] and capped.peak_running == 3, seed

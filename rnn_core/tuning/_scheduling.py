@@ -252,7 +252,7 @@ class PromotionASHA(FIFOScheduler):
     def _confirm(self) -> None:
         """Certain promotions that fall on trials gone on speculatively: confirmed. One held
         at its next rung arrives there now; one paused off a rung is handed out next."""
-        while (cand := self._candidate()) is not None and cand[1] in self.spec:
+        while self.spec and (cand := self._candidate()) is not None and cand[1] in self.spec:
             m, tid = cand
             value, yielded = self.held.get(tid), tid in self.yielded
             self._unspec(tid)

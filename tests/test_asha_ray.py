@@ -1,6 +1,7 @@
 """ASHA by promotion on real Ray events: tiny trials (a sleep and a score per epoch, no torch)
 on more logical CPUs than the machine has cores, with trials that fail once and are retried,
-and with a cap on the trials training at once that is below the trial count.
+with a cap on the trials training at once that is below the trial count, and with free slots
+given to speculative promotions.
 
 The simulated controller (``test_asha_sim.py``) checks the rules at scale; this checks that
 Ray 2.60 calls the scheduler as the simulation assumes: a retried trial is not ended, a new
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench.sim import check_log
+from bench.sim.rules import CERTAIN
 from rnn_core.tuning._scheduling import PromotionASHA
 
 N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials
@@ -41,6 +43,8 @@ def _trainable(config: dict) -> None:
     while epoch < EPOCHS:
         t0 = time.time()
         time.sleep(rng.uniform(0.02, 0.2))
+        if epoch == 0 and i >= 8:  # the last trials to start arrive late at the first rung
+            time.sleep(config.get("late", 0))
         marker = Path(config["markers"], str(i))
         if FAIL_ONCE.get(i) == epoch + 1 and not marker.exists():
             marker.touch()
@@ -54,7 +58,7 @@ def _trainable(config: dict) -> None:
             )
 
 
-def _sweep(tmp: Path, max_running: int | None):
+def _sweep(tmp: Path, max_running: int | None, slots: int | None = None, late: float = 0):
     import ray
     from ray import cloudpickle, tune
 
@@ -63,10 +67,12 @@ def _sweep(tmp: Path, max_running: int | None):
         ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
     markers = tmp / "markers"
     markers.mkdir()
-    sched = PromotionASHA(N, 1, EPOCHS, RF, state_file=tmp / "asha.json", max_running=max_running)
+    sched = PromotionASHA(N, 1, EPOCHS, RF, state_file=tmp / "asha.json", max_running=max_running,
+                          slots=slots)
     tuner = tune.Tuner(
         tune.with_resources(_trainable, {"cpu": 1}),
-        param_space={"i": tune.grid_search(list(range(N))), "markers": str(markers)},
+        param_space={"i": tune.grid_search(list(range(N))), "markers": str(markers),
+                     "late": late},
         tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=sched, reuse_actors=True),
         run_config=tune.RunConfig(
             storage_path=str(tmp / "ray"),
@@ -85,9 +91,10 @@ def sweeps(tmp_path_factory):
     try:
         free = _sweep(tmp_path_factory.mktemp("free"), None)
         capped = _sweep(tmp_path_factory.mktemp("capped"), 3)
+        speculative = _sweep(tmp_path_factory.mktemp("speculative"), None, slots=8, late=2.0)
     finally:
         ray.shutdown()
-    return {"free": free, "capped": capped}
+    return {"free": free, "capped": capped, "speculative": speculative}
 
 
 def _epochs(grid) -> dict[int, list[dict]]:
@@ -112,6 +119,32 @@ def test_real_events_keep_the_rules_and_the_budget(sweeps, which):
     assert {i for i, e in epochs.items() if e == EPOCHS} == set(TOP[:2])  # the best 2 finish
     failed = {int(p.name) for p in Path(grid[0].config["markers"]).iterdir()}
     assert failed == set(FAIL_ONCE)  # the failures happened
+
+
+@pytest.mark.slow
+def test_speculative_promotions_on_real_events(sweeps):
+    """8 slots for 12 trials, the last 4 slow to reach the first rung: the slots the first 8
+    free there, beyond the 2 certain promotions, go to speculative promotions. The certain
+    promotions are still 4 and 2 (the best 2 at the last rung), every trial ends (none left
+    held), and the only epochs beyond synchronous halving's are those of speculative trials
+    stopped past their rung."""
+    grid, state = sweeps["speculative"]
+    assert grid.num_errors == 0 and grid.num_terminated == N
+    assert check_log(state, RF) == []
+    events = [e for e, _, _ in state["log"]]
+    assert "speculate" in events
+    certain = {m: sum(1 for e, r, _ in state["log"] if str(r) == m and e in CERTAIN)
+               for m in state["rungs"]}
+    assert certain == {"1": math.ceil(N / RF), "3": math.ceil(N / RF / RF)}
+    assert not state["speculative"] and not state["held"] and not state["waiting"]
+    epochs = {
+        i: max(row["training_iteration"] for row in rows) for i, rows in _epochs(grid).items()
+    }
+    tid = {r.metrics["trial_id"]: r.config["i"] for r in grid}
+    extra = sum(epochs[tid[t]] - int(r) for e, r, t in state["log"] if e == "unspeculate")
+    assert sum(epochs.values()) == N * 1 + 4 * 2 + 2 * 2 + extra
+    last = {tid[t] for e, r, t in state["log"] if str(r) == "3" and e in CERTAIN}
+    assert last == set(TOP[:2])
 
 
 @pytest.mark.slow

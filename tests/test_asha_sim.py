@@ -2,7 +2,8 @@
 simulated Ray controller (``bench.sim.controller``: random epoch times independent of
 quality, failures with and without retries, failures while a trial pauses, 2 to 64 slots,
 27 and 200 trials), its rules checked from what each trial did and from the scheduler's own
-log, over many seeds. The figures per slot count and the call times: ``bench/asha_sim.py``.
+log, over many seeds. The figures per slot count and the call times: ``bench/asha_sim.py``;
+free slots filled by speculative promotions, on curves whose ranks change: ``bench/asha_slots.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
 from bench.sim import METRIC, SimConfig, check_log, sha_budget, simulate
 from rnn_core.tuning import PromotionASHA
@@ -112,3 +115,134 @@ def test_the_saved_state_replays_and_reloads(tmp_path):
     assert again.rungs == {int(m): r for m, r in state["rungs"].items()}
     assert again.promoted == {int(m): set(p) for m, p in state["promoted"].items()}
     assert not again.waiting
+
+
+# -- free slots: speculative promotions (``PromotionASHA(slots=...)``)
+
+
+def _make_slots(state_dir=None, speculate: bool = True):
+    def make(cfg: SimConfig) -> PromotionASHA:
+        state = state_dir / "asha.json" if state_dir is not None else None
+        return PromotionASHA(cfg.n_trials, cfg.grace, cfg.max_t, cfg.rf, metric=METRIC,
+                             mode="max", state_file=state, max_running=cfg.max_running,
+                             slots=cfg.slots if speculate else None)
+
+    return make
+
+
+@pytest.mark.parametrize("curves", ["flat", "synthetic"])
+@pytest.mark.parametrize(("n", "slots", "seeds"), [(27, 8, 6), (200, 64, 2)])
+def test_speculation_fills_slots_and_keeps_the_certain_promotions(n, slots, seeds, curves):
+    """Free slots go to speculative promotions: no rule broken (a speculative trial is never
+    counted at a rung it was not confirmed for, every one left out is stopped), busier slots
+    than the same sweeps without speculation, and on flat curves the same certain promotions
+    at the first rung (later rungs' arrival order can change: a confirmed trial arrives there
+    sooner, and the ``floor(a / rf)`` part of the rule depends on that order; 27 x 8: every
+    rung) and the best trial trained to the last epoch."""
+    ratios = []
+    for seed in range(seeds):
+        cfg = SimConfig(n_trials=n, slots=slots, curves=curves, rho=0.5)
+        plain = simulate(_make_slots(speculate=False), cfg, seed)
+        spec = simulate(_make_slots(), cfg, seed)
+        assert plain.violations == [] and spec.violations == [], (seed, spec.violations[:3])
+        assert spec.speculated > 0, seed
+        ratios.append(spec.utilisation / plain.utilisation)
+        first = min(plain.promoted)
+        if curves == "flat":
+            assert spec.promoted[first] == plain.promoted[first], seed
+            if n == 27:
+                assert spec.promoted == plain.promoted, seed
+            assert spec.best_reached_last, seed
+    if n == 27:
+        assert min(ratios) >= 1 and sum(ratios) / len(ratios) > 1, ratios
+
+
+def test_speculative_trials_are_saved_and_reloaded(tmp_path):
+    """The state file holds the speculative, held and yielded trials; a scheduler built from
+    it (``--resume``) holds them too, and the finished sweep's log replays clean."""
+    from bench.sim import SimController
+
+    cfg = SimConfig(n_trials=27, slots=8)
+    sched = _make_slots(tmp_path)(cfg)
+    sim = SimController(sched, cfg, seed=0)
+    for _ in range(10_000):
+        if sched.held and len(sched.spec) > len(sched.held):
+            break
+        assert sim._step()
+    assert sched.held, "no speculative trial held at its next rung"
+    again = _make_slots(tmp_path)(cfg)
+    assert again.spec == sched.spec and again.held == sched.held
+    assert again.yielded == sched.yielded and again.resume == sched.resume
+    assert again._spec_at == sched._spec_at and again.waiting == sched.waiting
+    res = sim.run()
+    assert res.violations == []
+    state = json.loads((tmp_path / "asha.json").read_text())
+    assert check_log(state, cfg.rf) == []
+    assert state["speculative"] == {} and state["held"] == {}
+
+
+class _Controller:
+    """Just what PromotionASHA asks of Ray's controller."""
+
+    def __init__(self, trials):
+        self.trials, self.stopped = trials, []
+
+    def get_trials(self):
+        return self.trials
+
+    def stop_trial(self, trial):
+        self.stopped.append(trial.trial_id)
+        trial.set_status(Trial.TERMINATED)
+
+
+def _result(epoch: int, value: float) -> dict:
+    return {"training_iteration": epoch, METRIC: value}
+
+
+def test_a_speculative_trial_outside_the_final_top_is_stopped():
+    """3 trials, rf 3, rung at epoch 1 (one promotion), 3 slots. ``a`` arrives first and its
+    slot goes to it speculatively; ``b`` arrives better, so no promotion is left for ``a``: it
+    stops at its next report; or, held at the last epoch, in the next scheduler call."""
+    for held in (False, True):
+        sched = PromotionASHA(3, 1, 3 if held else 4, 3, metric=METRIC, mode="max", slots=3)
+        a, b, c = (Trial("__sim", trial_id=t, stub=True) for t in "abc")
+        ctl = _Controller([a, b, c])
+        for t in (a, b, c):
+            sched.on_trial_add(ctl, t)
+            t.set_status(Trial.RUNNING)
+        assert sched.on_trial_result(ctl, a, _result(1, 0.5)) == TrialScheduler.PAUSE
+        a.set_status(Trial.PAUSED)
+        assert sched.choose_trial_to_run(ctl) is a  # a free slot, nothing certain
+        a.set_status(Trial.RUNNING)
+        assert sched.log[-1] == ["speculate", 1, "a"]
+        if held:  # a reaches the last epoch unconfirmed: held there
+            assert sched.on_trial_result(ctl, a, _result(2, 0.6)) == TrialScheduler.CONTINUE
+            assert sched.on_trial_result(ctl, a, _result(3, 0.7)) == TrialScheduler.PAUSE
+            a.set_status(Trial.PAUSED)
+        assert sched.on_trial_result(ctl, b, _result(1, 0.9)) == TrialScheduler.PAUSE
+        b.set_status(Trial.PAUSED)
+        if held:
+            sched.choose_trial_to_run(ctl)
+            assert ctl.stopped == ["a"]
+        else:
+            assert sched.on_trial_result(ctl, a, _result(2, 0.6)) == TrialScheduler.STOP
+            sched.on_trial_complete(ctl, a, {})
+        assert ["unspeculate", 1, "a"] in sched.log
+        # c arrives last, worse: it stops, and the rung's one promotion goes to b
+        assert sched.on_trial_result(ctl, c, _result(1, 0.1)) == TrialScheduler.STOP
+        assert sched.choose_trial_to_run(ctl) is b
+        assert sched.promoted[1] == {"b"} and not sched.spec
+
+
+@pytest.mark.parametrize("max_failures", [0, 1])
+def test_speculation_with_failures_and_a_cap_breaks_no_rule(max_failures):
+    """A speculative trial that fails is retried where it was (held, paused or running on),
+    or ends for good without hanging its rung; under a cap on running trials the cap, not
+    the slots, bounds speculation."""
+    for seed in range(6):
+        cfg = SimConfig(n_trials=27, slots=8, fail_p=0.05, save_fail_p=0.3,
+                        max_failures=max_failures, curves="synthetic")
+        res = simulate(_make_slots(), cfg, seed)
+        assert res.violations == [], (seed, res.violations[:3])
+        capped = simulate(_make_slots(), SimConfig(n_trials=27, slots=8, max_running=3), seed)
+        assert capped.violations == [] and capped.peak_running == 3, seed

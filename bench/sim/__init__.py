@@ -1,14 +1,16 @@
 """Sweeps in simulated time: a stand-in for Ray Tune's controller that drives the product's
-real scheduler and searcher, the rules of asynchronous successive halving checked from
-outside the scheduler, and searches replayed on a recorded table.
+real scheduler and searcher on flat, synthetic or replayed learning curves, the rules of
+asynchronous successive halving checked from outside the scheduler, and searches replayed on
+a recorded table.
 
-They measure and test the product (``bench/asha_sim.py``, ``bench/search.py`` and the tests);
-no sweep runs through them.
+They measure and test the product (``bench/asha_sim.py``, ``bench/asha_slots.py``,
+``bench/search.py`` and the tests); no sweep runs through them.
 """
 
 from bench.sim.controller import METRIC, SimConfig, SimController, SimResult, simulate
+from bench.sim.curves import Curves
 from bench.sim.rules import Referee, check_log, sha_budget
 from bench.sim.tabular import Replay, Table, replay
 
-__all__ = ["METRIC", "Referee", "Replay", "SimConfig", "SimController", "SimResult", "Table",
-           "check_log", "replay", "sha_budget", "simulate"]
+__all__ = ["METRIC", "Curves", "Referee", "Replay", "SimConfig", "SimController", "SimResult",
+           "Table", "check_log", "replay", "sha_budget", "simulate"]

@@ -14,15 +14,23 @@ It calls the scheduler's hooks in the order Ray Tune 2.60's ``TuneController`` d
   from its last checkpoint; without retries left, ``on_trial_error`` is called while the
   trial is still RUNNING, then it is ERROR.
 
+What trials report and how long their epochs take: ``bench.sim.curves`` (``SimConfig.curves``:
+``flat``, ``synthetic`` with a rank correlation ``rho``, or ``replay`` of recorded curves).
+A trial resumed after it reported its last epoch (held there by the scheduler) ends at once.
+
 Beside it, a referee (``bench.sim.rules.Referee``) records every rung arrival, promotion and
 stop from the trials' own point of view (not the scheduler's bookkeeping) and lists what
-breaks asynchronous successive halving's rules: ``SimResult.violations``.
+breaks asynchronous successive halving's rules: ``SimResult.violations``. It reads the
+scheduler's log (``speculate``, ``confirm``, ``unspeculate``) where the scheduler keeps one,
+to tell a speculative promotion from a certain one; ``SimConfig.check_rules=False`` for a
+scheduler that follows other rules (Ray's ``ASHAScheduler``).
 """
 
 from __future__ import annotations
 
 import gc
 import heapq
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from bench.sim.curves import Curves
 from bench.sim.rules import Referee, sha_budget
 from rnn_core.tuning import rung_epochs
 
@@ -51,12 +60,15 @@ class SimConfig:
     ties: bool = False  # objective values on a coarse grid, so that trials tie
     max_pending: int = 16  # Ray's cap on trials added but not started (grid search: 16)
     max_running: int | None = None  # the scheduler's cap on trials training at once
+    curves: str = "flat"  # flat | synthetic | replay (``bench.sim.curves``)
+    rho: float = 0.5  # synthetic: correlation of epoch 1's value with the final one
+    check_rules: bool = True  # the referee (PromotionASHA's rules)
 
 
 @dataclass
 class SimResult:
-    best_reached_last: bool | None  # the trial best at every rung trained to max_t (None:
-    # it failed for good)
+    best_reached_last: bool | None  # the trial best at max_t trained to max_t (None: it failed
+    # for good)
     epochs: int  # trial-epochs to the furthest epoch of each trial (retried work not counted)
     sha_epochs: int  # what synchronous successive halving spends on the same trials
     permanent_failures: int
@@ -69,6 +81,18 @@ class SimResult:
     # stops whatever code triggers it, whoever made the garbage (Ray's driver included)
     gc_pause_ms: float = 0.0
     violations: list[str] = field(default_factory=list)
+    makespan: float = 0.0  # simulated time to the end of the sweep
+    utilisation: float = 0.0  # busy slot-time / (slots x makespan)
+    # slot-time idle while at least one trial waits PAUSED after an epoch (at a rung, held or
+    # yielded), a fraction of slots x makespan
+    idle_waiting: float = 0.0
+    # when the eventual pick (the best final value among trials that trained to max_t)
+    # reported its last epoch; the true best final value minus the pick's
+    anytime: float = math.nan
+    regret: float = math.nan
+    speculated: int = 0  # speculative promotions (the scheduler's log)
+    confirmed: int = 0
+    promoted: dict[int, set[str]] = field(default_factory=dict)  # certain promotions by rung
 
 
 class _GcClock:
@@ -90,14 +114,14 @@ class SimController:
     def __init__(self, scheduler: TrialScheduler, cfg: SimConfig, seed: int) -> None:
         self.sched, self.cfg, self.rng = scheduler, cfg, random.Random(seed)
         self.rungs = rung_epochs(cfg.grace, cfg.rf, cfg.max_t)[:-1]
-        self.ref = Referee(self.rungs, cfg.rf, cfg.n_trials)
-        n = cfg.n_trials
-        quality = [self.rng.random() for _ in range(n)]
-        if cfg.ties:
-            quality = [round(q, 1) for q in quality]
-        self.quality = dict(zip(range(n), quality, strict=True))
-        # speed is independent of quality: how long an epoch takes, per trial
-        self.speed = {i: self.rng.lognormvariate(0, 0.6) for i in range(n)}
+        self.ref = Referee(self.rungs, cfg.rf, cfg.n_trials, max_t=cfg.max_t)
+        self.curves = self._curves()
+        # an epoch's mean time per trial (a checkpoint save takes 2 % of it)
+        self.speed = dict(enumerate(self.curves.speed))
+        self.logged = 0  # scheduler log entries the referee has read
+        self.faults: list[str] = []  # the controller's own findings: a hang, trials left
+        self.busy = self.idle_waiting = 0.0
+        self.finished_at: dict[str, float] = {}  # when a trial reported epoch max_t
         self.trials: list[Trial] = []
         self.idx: dict[str, int] = {}
         self.epoch: dict[str, int] = {}  # last reported (= checkpointed) epoch
@@ -130,6 +154,7 @@ class SimController:
     def stop_trial(self, trial: Trial) -> None:
         if trial.status in (Trial.ERROR, Trial.TERMINATED):
             return
+        self._feed()
         if trial.status in (Trial.PENDING, Trial.PAUSED):
             self._call("on_trial_remove", self, trial)
         else:
@@ -139,9 +164,35 @@ class SimController:
 
     # -- the simulation
 
+    def _curves(self) -> Curves:
+        cfg = self.cfg
+        return Curves(cfg.curves, cfg.n_trials, cfg.max_t, self.rng, rho=cfg.rho, ties=cfg.ties)
+
+    def _feed(self) -> None:
+        """The scheduler's new log entries, to the referee (a scheduler without a log: none)."""
+        log = getattr(self.sched, "log", None)
+        if not isinstance(log, list) or not self.cfg.check_rules:
+            return
+        for event, m, tid in log[self.logged:]:
+            self.ref.event(event, m, tid)
+        self.logged = len(log)
+
+    def _advance(self, when: float) -> None:
+        """Slot-time up to ``when``: busy, and idle while a trial waits paused mid-sweep."""
+        dt = when - self.now
+        if dt <= 0:
+            return
+        self.busy += len(self.running) * dt
+        idle = self.cfg.slots - len(self.running)
+        if idle > 0 and any(t.status == Trial.PAUSED and self.epoch[t.trial_id] > 0
+                            for t in self.trials):
+            self.idle_waiting += idle * dt
+        self.now = when
+
     def _call(self, hook: str, *args):
         t0, w0, g0 = time.thread_time(), time.perf_counter(), self.gc.ms
         out = getattr(self.sched, hook)(*args)
+        self._feed()
         gc_ms = self.gc.ms - g0
         self.gc_pause = max(self.gc_pause, gc_ms)
         self.calls.setdefault(hook, []).append((time.thread_time() - t0) * 1e3 - gc_ms)
@@ -159,7 +210,7 @@ class SimController:
         heapq.heappush(self.events, (self.now + delay, self.seq, kind, tid, self.gen[tid]))
 
     def _epoch_time(self, tid: str) -> float:
-        return self.speed[self.idx[tid]] * self.rng.uniform(0.8, 1.2)
+        return self.curves.epoch_time(self.idx[tid], self.epoch[tid] + 1)
 
     def _add_trials(self) -> None:
         while (
@@ -183,7 +234,10 @@ class SimController:
             trial.set_status(Trial.RUNNING)
             self.running.add(trial.trial_id)
             self.peak = max(self.peak, len(self.running))
-            self._at(self._epoch_time(trial.trial_id), "epoch", trial.trial_id)
+            if self.epoch[trial.trial_id] >= self.cfg.max_t:  # held after its last epoch
+                self._at(0.0, "done", trial.trial_id)
+            else:
+                self._at(self._epoch_time(trial.trial_id), "epoch", trial.trial_id)
 
     def _step(self) -> bool:
         changes = self.changes
@@ -192,7 +246,7 @@ class SimController:
         if chosen is not None:
             tid = chosen.trial_id
             if chosen.status in (Trial.TERMINATED, Trial.ERROR):
-                self.ref.violations.append(f"{tid} chosen to run after it ended")
+                self.faults.append(f"{tid} chosen to run after it ended")
             elif chosen.status == Trial.PAUSED:
                 for m in self.rungs:
                     if tid in self.ref.waiting[m]:
@@ -202,10 +256,15 @@ class SimController:
         if not self.events:
             return chosen is not None or self.changes != changes
         when, _, kind, tid, gen = heapq.heappop(self.events)
-        self.now = when
+        self._advance(when)
         if gen == self.gen[tid]:
-            (self._on_epoch if kind == "epoch" else self._on_saved)(self.by_id[tid])
+            handler = {"epoch": self._on_epoch, "saved": self._on_saved, "done": self._on_done}
+            handler[kind](self.by_id[tid])
         return True
+
+    def _on_done(self, trial: Trial) -> None:
+        self._call("on_trial_complete", self, trial, {})
+        self._release(trial, Trial.TERMINATED)
 
     def _fail(self, trial: Trial) -> None:
         tid = trial.trial_id
@@ -231,7 +290,9 @@ class SimController:
             return self._fail(trial)
         e = self.epoch[tid] = self.epoch[tid] + 1
         self.ref.passed(tid, e)
-        value = self.quality[self.idx[tid]] + e  # the best trial is best at every rung
+        value = self.curves.value(self.idx[tid], e)
+        if e == self.cfg.max_t:
+            self.finished_at[tid] = self.now
         if e in self.ref.arrived:
             self.ref.arrive(e, tid, value)
         result = {"training_iteration": e, METRIC: value, "trial_id": tid}
@@ -261,18 +322,24 @@ class SimController:
                 if not self._step():
                     break
             else:
-                self.ref.violations.append("the sweep did not end (a hang)")
+                self.faults.append("the sweep did not end (a hang)")
         finally:
             gc.callbacks.remove(self.gc)
         left = [t.trial_id for t in self.trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
         if len(self.trials) < self.cfg.n_trials or left:
-            self.ref.violations.append(
+            self.faults.append(
                 f"{len(left)} trials never ended, e.g. {left[:3]} "
                 f"({len(self.trials)} of {self.cfg.n_trials} added)"
             )
-        self.ref.finish(exact=self.permanent == 0)
-        best = self.by_id[f"sim_{max(self.quality, key=self.quality.get):05d}"]
+        if self.cfg.check_rules:
+            self.ref.finish(exact=self.permanent == 0)
+        final = {i: self.curves.final(i) for i in range(self.cfg.n_trials)}
+        best = self.by_id[f"sim_{max(final, key=final.get):05d}"]
         cfg = self.cfg
+        slot_time = cfg.slots * self.now
+        done = [t for t in self.finished_at if self.by_id[t].status != Trial.ERROR]
+        pick = max(done, key=lambda t: final[self.idx[t]], default=None)
+        log = getattr(self.sched, "log", None) or []
         return SimResult(
             best_reached_last=(
                 None if best.status == Trial.ERROR else self.epoch[best.trial_id] == cfg.max_t
@@ -284,7 +351,15 @@ class SimController:
             call_ms=self.calls,
             wall_ms=self.walls,
             gc_pause_ms=self.gc_pause,
-            violations=self.ref.violations,
+            violations=[*(self.ref.violations if cfg.check_rules else []), *self.faults],
+            makespan=self.now,
+            utilisation=self.busy / slot_time if slot_time else 0.0,
+            idle_waiting=self.idle_waiting / slot_time if slot_time else 0.0,
+            anytime=self.finished_at[pick] if pick else math.nan,
+            regret=max(final.values()) - final[self.idx[pick]] if pick else math.nan,
+            speculated=sum(1 for e in log if e[0] == "speculate"),
+            confirmed=sum(1 for e in log if e[0] == "confirm"),
+            promoted={m: set(p) for m, p in getattr(self.sched, "promoted", {}).items()},
         )
 
 

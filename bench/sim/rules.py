@@ -21,96 +21,172 @@ def sha_budget(n: int, grace: int, rf: float, max_t: int) -> int:
     return total
 
 
+CERTAIN = ("promote", "early", "confirm")
+
+
 def check_log(state: dict, rf: float, exact: bool = True) -> list[str]:
     """Replay a ``PromotionASHA`` state file's log; what breaks its rules.
 
-    Every promotion went to the best trial then waiting at its rung (equal objectives: the
-    earlier arrival), a ``promote`` within ``floor(arrived / rf)``, an ``early`` one to a trial
-    in the rung's final top ``ceil(n / rf)``; no rung promoted more than that; every stop and
-    end hit a waiting trial; no trial is left waiting. ``exact=False`` when a trial failed for
-    good: one that could still arrive when an early promotion was given then never did, so
-    the rung's final top can be smaller than the one the promotion was sure of.
+    Every certain promotion (``promote``, ``early``, ``confirm``) went to the best trial then
+    in its rung's pool (waiting there, or gone on speculatively; equal objectives: the
+    earlier arrival), one beyond ``floor(arrived / rf)`` to a trial in the rung's final top
+    ``ceil(n / rf)``; no rung promoted more than that; a ``speculate`` went to the best trial
+    waiting at its rung, a ``confirm`` and an ``unspeculate`` to a trial gone on
+    speculatively from that rung, and no trial arrived at a rung while speculative from the
+    rung below (held there until confirmed); every stop and end hit a waiting (or
+    speculative) trial; no trial is left waiting or speculative. ``exact=False`` when a trial
+    failed for good: one that could still arrive when an early promotion was given then never
+    did, so the rung's final top can be smaller than the one the promotion was sure of.
     """
     rungs = state["rungs"]
     final = {m: len(r) for m, r in rungs.items()}
     order = {m: {t: i for i, t in enumerate(r)} for m, r in rungs.items()}
+    below = dict(zip(list(rungs)[1:], list(rungs), strict=False))
     waiting: dict[str, set[str]] = {m: set() for m in rungs}
+    spec: dict[str, set[str]] = {m: set() for m in rungs}
     arrived, promoted = dict.fromkeys(rungs, 0), dict.fromkeys(rungs, 0)
     out = []
     for event, m, tid in state["log"]:
         m = str(m)
         if m not in rungs:  # a stop of a trial restored as unfinished after it was stopped
             continue
-        if event == "arrive":
-            waiting[m].add(tid)
-            arrived[m] += 1
-            continue
-        if tid not in waiting[m]:
-            out.append(f"{event} of {tid} at rung {m}, where it was not waiting")
-            continue
-        waiting[m].discard(tid)
-        if event in ("stop", "end"):
-            continue
 
         def rank(t: str, m: str = m) -> tuple[float, int]:
             return -rungs[m][t], order[m][t]
 
-        if min(waiting[m] | {tid}, key=rank) != tid:
+        if event == "arrive":
+            if m in below and tid in spec[below[m]]:
+                out.append(f"{tid} counted at rung {m} while speculative from rung {below[m]}")
+            waiting[m].add(tid)
+            arrived[m] += 1
+            continue
+        if event in ("confirm", "unspeculate") or (event == "end" and tid in spec[m]):
+            if tid not in spec[m]:
+                out.append(f"{event} of {tid} at rung {m}, which it had not left speculatively")
+                continue
+            pool = waiting[m] | spec[m]
+            spec[m].discard(tid)
+        else:
+            if tid not in waiting[m]:
+                out.append(f"{event} of {tid} at rung {m}, where it was not waiting")
+                continue
+            pool = waiting[m] | spec[m]
+            waiting[m].discard(tid)
+        if event in ("stop", "end", "unspeculate"):
+            continue
+        if event == "speculate":
+            if min(pool - spec[m], key=rank) != tid:
+                out.append(f"{tid} speculated at rung {m} over a better waiting trial")
+            spec[m].add(tid)
+            continue
+        if min(pool, key=rank) != tid:
             out.append(f"{tid} promoted at rung {m} over a better (or earlier equal) trial")
         promoted[m] += 1
         quota = math.ceil(final[m] / rf)
         if event == "promote" and promoted[m] > arrived[m] // rf:
             out.append(f"{tid}: promotion {promoted[m]} at rung {m} after {arrived[m]} arrivals")
-        if exact and event == "early" and tid not in sorted(rungs[m], key=rank)[:quota]:
+        if (exact and event != "promote" and promoted[m] > arrived[m] // rf
+                and tid not in sorted(rungs[m], key=rank)[:quota]):
             out.append(f"{tid} promoted early at rung {m}, not in its final top {quota}")
     for m in rungs:
         if promoted[m] > math.ceil(final[m] / rf):
             out.append(f"rung {m}: {promoted[m]} promotions of {final[m]} arrivals")
         if waiting[m]:
             out.append(f"rung {m}: {sorted(waiting[m])[:3]} left waiting")
+        if spec[m]:
+            out.append(f"rung {m}: {sorted(spec[m])[:3]} left speculative (neither confirmed "
+                       "nor stopped)")
     return out
 
 
 class Referee:
-    """ASHA's rules, checked from what each trial did."""
+    """ASHA's rules, checked from what each trial did.
 
-    def __init__(self, rungs: list[int], rf: float, n: int) -> None:
+    A trial that goes on from a rung is promoted for sure unless the scheduler logged a
+    ``speculate`` for it (``event``): then it may train up to the next rung (or the last
+    epoch), where it must wait, uncounted, until a ``confirm`` counts it there, or stop.
+    """
+
+    def __init__(self, rungs: list[int], rf: float, n: int, max_t: int | None = None) -> None:
         self.rungs, self.rf, self.n = rungs, rf, n
-        self.arrived: dict[int, dict[str, float]] = {m: {} for m in rungs}
+        self.next = dict(zip(rungs, [*rungs[1:], max_t if max_t is not None else math.inf],
+                             strict=True))
+        self.arrived: dict[int, dict[str, float]] = {m: {} for m in rungs}  # counted
         self.waiting: dict[int, set[str]] = {m: set() for m in rungs}
         self.promoted: dict[int, list[str]] = {m: [] for m in rungs}
         self.early: dict[int, list[str]] = {m: [] for m in rungs}  # beyond floor(arrived / rf)
         self.stopped: dict[int, set[str]] = {m: set() for m in rungs}
+        self.spec: dict[str, int] = {}  # gone on speculatively, unconfirmed: -> its rung
+        self.claimed: set[tuple[int, str]] = set()  # speculations logged, not yet taken
+        self.held: dict[str, tuple[int, float]] = {}  # reported at the next rung, unconfirmed
         self.violations: list[str] = []
 
     def arrive(self, m: int, tid: str, value: float) -> None:
+        if tid in self.spec:  # not counted at this rung until confirmed at the one below
+            self.held[tid] = (m, value)
+            return
         if tid not in self.arrived[m]:
             self.arrived[m][tid] = value
         self.waiting[m].add(tid)
 
-    def promote(self, m: int, tid: str) -> None:
-        if tid not in self.waiting[m]:
-            self.violations.append(f"{tid} promoted at rung {m} without waiting there")
-            return
-        best = max(self.arrived[m][t] for t in self.waiting[m])
+    def event(self, event: str, m, tid: str) -> None:
+        """One entry of the scheduler's log, as it is written."""
+        if event == "speculate":
+            self.claimed.add((int(m), tid))
+        elif event == "confirm":
+            m = int(m)
+            if self.spec.get(tid) != m:
+                self.violations.append(f"{tid} confirmed at rung {m} without speculating")
+                return
+            self._check_best(m, tid, self.waiting[m] | self._spec_at(m))
+            del self.spec[tid]
+            self._count(m, tid)
+            if tid in self.held:
+                nxt, value = self.held.pop(tid)
+                self.arrive(nxt, tid, value)
+        elif event == "arrive" and tid in self.spec and self.next.get(self.spec[tid]) == int(m):
+            self.violations.append(f"{tid} counted at rung {m} while speculative")
+
+    def _spec_at(self, m: int) -> set[str]:
+        return {t for t, r in self.spec.items() if r == m}
+
+    def _check_best(self, m: int, tid: str, pool: set[str]) -> None:
+        best = max(self.arrived[m][t] for t in pool)
         if self.arrived[m][tid] < best:
             self.violations.append(f"{tid} promoted at rung {m} over a better waiting trial")
         # equal objectives: the earlier arrival at the rung first (dicts keep arrival order)
-        first = next(
-            t for t in self.arrived[m] if t in self.waiting[m] and self.arrived[m][t] == best
-        )
+        first = next(t for t in self.arrived[m] if t in pool and self.arrived[m][t] == best)
         if self.arrived[m][tid] == best and tid != first:
             self.violations.append(
                 f"{tid} promoted at rung {m} before {first}, which ties with it and arrived first"
             )
+
+    def _count(self, m: int, tid: str) -> None:
         if tid in self.promoted[m]:
             self.violations.append(f"{tid} promoted twice at rung {m}")
-        self.waiting[m].discard(tid)
         self.promoted[m].append(tid)
         if len(self.promoted[m]) > len(self.arrived[m]) // self.rf:
             self.early[m].append(tid)
 
+    def promote(self, m: int, tid: str) -> None:
+        """``tid`` went on from rung ``m``: promoted, or speculatively where logged so."""
+        if tid not in self.waiting[m]:
+            self.violations.append(f"{tid} promoted at rung {m} without waiting there")
+            return
+        if (m, tid) in self.claimed:
+            self.claimed.discard((m, tid))
+            self._check_best(m, tid, self.waiting[m])
+            self.waiting[m].discard(tid)
+            self.spec[tid] = m
+            return
+        self._check_best(m, tid, self.waiting[m] | self._spec_at(m))
+        self.waiting[m].discard(tid)
+        self._count(m, tid)
+
     def leave(self, tid: str, stopped: bool) -> None:
+        self.held.pop(tid, None)
+        if (m := self.spec.pop(tid, None)) is not None and stopped:
+            self.stopped[m].add(tid)
         for m in self.rungs:
             if tid in self.waiting[m]:
                 self.waiting[m].discard(tid)
@@ -118,9 +194,12 @@ class Referee:
                     self.stopped[m].add(tid)
 
     def passed(self, tid: str, epoch: int) -> None:
-        """A trial reported ``epoch``: it must have been promoted at every rung below."""
+        """A trial reported ``epoch``: it must have been promoted at every rung below (at the
+        last one passed, speculatively will do up to the next rung)."""
         for m in self.rungs:
             if m < epoch and tid in self.arrived[m] and tid not in self.promoted[m]:
+                if self.spec.get(tid) == m and epoch <= self.next[m]:
+                    continue
                 self.violations.append(
                     f"{tid} trained to epoch {epoch} past rung {m} without a promotion"
                 )
@@ -148,3 +227,8 @@ class Referee:
                     f"rung {m}: {len(self.waiting[m])} trials left "
                     f"waiting, e.g. {sorted(self.waiting[m])[:3]}"
                 )
+        if self.spec:
+            self.violations.append(
+                f"{len(self.spec)} speculative trials neither confirmed nor stopped, "
+                f"e.g. {sorted(self.spec)[:3]}"
+            )

@@ -189,7 +189,7 @@ class _TableController(SimController):
                 break
         if self.check_rules:
             self.ref.finish(exact=True)
-            self.out.violations = list(self.ref.violations)
+            self.out.violations = [*self.ref.violations, *self.faults]
         return self.out
 
 

@@ -268,9 +268,10 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     stop_noise_filters()
     if not spec.verbose:
         quiet_ray_logs()
-    scheduler = _scheduler(spec, folder)
     try:
         connect(spec.address)
+        # after connect: the scheduler fills free slots, which it counts from the cluster
+        scheduler = _scheduler(spec, folder)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:
@@ -458,10 +459,28 @@ def _scheduler(spec: SweepSpec, folder: Path):
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
                              state_file=_sidecar(folder) / ASHA_FILE,
-                             max_running=spec.max_concurrent_trials)
+                             max_running=spec.max_concurrent_trials, slots=_slots(spec))
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
+
+
+def _slots(spec: SweepSpec) -> int:
+    """Trials the cluster trains at once, as it stands when the sweep starts (Ray connected):
+    its CPUs over a trial's CPUs, its GPUs over a trial's GPUs where trials take them, under
+    ``max_concurrent_trials``. ASHA gives a slot this leaves free to a speculative promotion;
+    a cluster that grows later gets no more of them."""
+    import ray
+
+    have = ray.cluster_resources()
+    counts = []
+    if spec.cpus_per_trial > 0:
+        counts.append(int(have.get("CPU", 0) // spec.cpus_per_trial))
+    if spec.gpus_per_trial > 0:
+        counts.append(int(have.get("GPU", 0) // spec.gpus_per_trial))
+    if spec.max_concurrent_trials:
+        counts.append(spec.max_concurrent_trials)
+    return max(1, min(counts, default=1))
 
 
 def _remove_checkpoints(folder: Path) -> int:

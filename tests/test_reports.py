@@ -94,7 +94,7 @@ def test_every_test_figure_carries_its_interval_and_n(tmp_path):
     assert "test acc 0.8500 (95 % CI 0.8340-0.8650, n = 2,000)." in summary
     assert "(-3.0 points; the reference lies outside its 95 % interval)" in summary
     table = pd.read_csv(tmp_path / "study_table.csv")
-    row = table[table["test_acc"] == 0.79].iloc[0]  # trial a: 1,580 of 2,000 (scipy: 0.77158-0.80731)
+    row = table[table["test_acc"] == 0.79].iloc[0]  # a: 1,580 of 2,000 (scipy 0.7716-0.8073)
     assert row["test_95ci"] == "0.7716-0.8073" and row["test_n"] == 2000
     assert table[table["test_acc"].isna()]["test_95ci"].isna().all()
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from rnn_core.stats import (bootstrap_ppl, mcnemar_exact, paired_accuracy, paired_ppl,
-                            wilson)
+from rnn_core.stats import bootstrap_ppl, mcnemar_exact, paired_accuracy, paired_ppl, wilson
 
 
 def test_wilson_matches_the_hand_computed_interval():

@@ -22,7 +22,6 @@ from rnn_core.statuses import (
 )
 from rnn_core.tasks import Task, task_of
 
-
 # a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
 # beside its best state and kept in MLflow under ``checkpoint/``
 TEST_OUTPUTS = "test_outputs.npz"

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.build import findings_html, read_sweep
+from reports.build import findings_html, read_sweep, run_outputs
+from reports.compare import Outputs, pick_comparisons
 from reports.findings import study_meta, subtitle
-from reports.frames import group_picks, to_markdown, validation_pick
+from reports.frames import group_picks, to_markdown, trials_frame, validation_pick
 from reports.page import finish_report, table_html
 from rnn_core.data.speech_commands import WORD_SETS
 from rnn_core.stats import wilson
@@ -198,8 +199,8 @@ def plot_confusion(confusion: pd.DataFrame, title: str) -> go.Figure:
 
 
 def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoken words",
-                        subtitle: str = "", reference: dict | None = None, pngs: bool = True
-                        ) -> str:
+                        subtitle: str = "", reference: dict | None = None, pngs: bool = True,
+                        outputs: Outputs | None = None) -> str:
     """Write ``report.html`` (+ PNG), ``speech.csv``/``.md``, ``accuracy_table.csv``/``.md``
     and the validation pick's ``pick_recall.csv`` and ``confusion_<split>.csv`` into ``out``;
     returns a summary."""
@@ -214,6 +215,8 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
     table.to_csv(out / "accuracy_table.csv", index=False)
     (out / "accuracy_table.md").write_text(to_markdown(table))
     sentences = speech_findings(frame, reference)
+    if outputs is not None:  # the pick against the runner-up and each other cell's pick
+        sentences += pick_comparisons(trials_frame(runs, AUDIO), AUDIO, outputs)
     figures = {"accuracy": plot_accuracy(frame)}
     picked = validation_pick(frame, AUDIO)
     pick = None if picked is None else picked["run_name"]
@@ -259,4 +262,5 @@ def build_speech_report(tracking_uri: str, parent_run_id: str | None, out: str |
     title, reference = study_meta(record.study or "speech_commands")
     return write_speech_report(record.runs, out, title=title, reference=reference,
                                subtitle=subtitle(record.params, record.started,
-                                                 record.parent_run_id))
+                                                 record.parent_run_id),
+                               outputs=run_outputs(tracking_uri))

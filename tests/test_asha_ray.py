@@ -141,8 +141,13 @@ def test_speculative_promotions_on_real_events(sweeps):
         i: max(row["training_iteration"] for row in rows) for i, rows in _epochs(grid).items()
     }
     tid = {r.metrics["trial_id"]: r.config["i"] for r in grid}
+    # beyond synchronous halving's epochs, at most the work of speculative trials stopped
+    # past their rung (how far each got before its stop reached it depends on timing)
+    stopped = [t for e, _, t in state["log"] if e == "unspeculate"]
+    assert len(stopped) == len(set(stopped))  # each speculative trial stopped once at most
     extra = sum(epochs[tid[t]] - int(r) for e, r, t in state["log"] if e == "unspeculate")
-    assert sum(epochs.values()) == N * 1 + 4 * 2 + 2 * 2 + extra
+    sha = N * 1 + 4 * 2 + 2 * 2
+    assert sha <= sum(epochs.values()) <= sha + extra
     last = {tid[t] for e, r, t in state["log"] if str(r) == "3" and e in CERTAIN}
     assert last == set(TOP[:2])
 

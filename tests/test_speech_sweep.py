@@ -47,6 +47,9 @@ def test_digits_smoke_sweep_reports_synthetic_and_human_test_splits(digits_smoke
     assert table.startswith("| cell | test uni (n=") and "| human test uni (n=20) |" in table
     assert "| human aug test uni (n=100) |" in table
     assert "Confusion matrix of the validation pick" in proc.stdout
+    # the pick against the runner-up on the same test clips, and the human split's interval
+    assert "Paired test comparison with the runner-up on validation: " in proc.stdout
+    assert "human test acc " in proc.stdout and ", n = 20)" in proc.stdout
     # one-second epochs save faster than Ray's warning threshold: its repeated "may become a
     # bottleneck" warning is switched off outside --verbose
     assert "snapshotting has been triggered" not in proc.stderr

@@ -146,22 +146,6 @@ def _args(tmp_path):
 
 
 @pytest.mark.slow
-def test_depth_width_embedding_smoke_runs_each_axis_over_seeds(tmp_path):
-    done = run_study("depth_width_embedding", "--smoke-test", *_args(tmp_path), cwd=tmp_path,
-                     own="a study of its own")
-    assert done.returncode == 0, done.stderr[-3000:]
-    client, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
-    names = sorted(c.info.run_name for c in children)
-    assert len(names) == 8 and len(set(names)) == 8  # 4 configurations x 2 seeds, each once
-    assert "lstm-L1-H16-E16-s0" in names and "lstm-L2-H16-E16-s1" in names
-    assert all(c.data.tags["trial_status"] == "finished" for c in children)
-    effects = pd.read_csv(printed_report(done.stdout).parent / "effects.csv")
-    assert sorted(effects["axis"].unique()) == ["embedding_dim", "hidden_size", "num_layers"]
-    assert (effects["seeds"] == 2).all() and len(effects) == 6
-    assert client.list_artifacts(parent.info.run_id, "report")
-
-
-@pytest.mark.slow
 def test_bidirectional_runs_a_finished_sweeps_pick_both_ways(tmp_path):
     # the finished sweep is the shared smoke sweep, in a copy of its store: this one adds runs
     uri = shared_sweep("compound_smoke").private_store(tmp_path)
@@ -207,6 +191,8 @@ def test_compound_coefficients_smoke_scales_the_best_candidate(tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_union_sweep_resumes_with_each_configuration_once(tmp_path):
+    """The study's smoke sweep, interrupted in its second epoch and resumed: each axis run
+    around the centre over 2 seeds, every configuration once, and the effects report."""
     from tests._sweeps import interrupt_study
 
     code, _, err = interrupt_study("depth_width_embedding", "--smoke-test", "--max-epochs", "3",
@@ -216,7 +202,12 @@ def test_an_interrupted_union_sweep_resumes_with_each_configuration_once(tmp_pat
     done = run_study("depth_width_embedding", "--resume", *_args(tmp_path), cwd=tmp_path,
                      own="interrupts and resumes it")
     assert done.returncode == 0, done.stderr[-3000:]
-    _, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
+    client, parent, children = sweep_runs(f"sqlite:///{tmp_path}/m.db")
     names = [c.info.run_name for c in children]
     assert parent.info.status == "FINISHED" and len(names) == 8 and len(set(names)) == 8
+    assert "lstm-L1-H16-E16-s0" in names and "lstm-L2-H16-E16-s1" in names  # 4 configs x 2
     assert all(c.data.tags["trial_status"] == "finished" for c in children)
+    effects = pd.read_csv(printed_report(done.stdout).parent / "effects.csv")
+    assert sorted(effects["axis"].unique()) == ["embedding_dim", "hidden_size", "num_layers"]
+    assert (effects["seeds"] == 2).all() and len(effects) == 6
+    assert client.list_artifacts(parent.info.run_id, "report")

@@ -101,15 +101,25 @@ def _ci(acc: float, n) -> str:
     return f"{iv.low:.2f}-{iv.high:.2f}"
 
 
+_BOUNDS = ("_ci_low", "_ci_high")  # a metric's interval, logged beside it
+
+
 def recall_frame(runs: pd.DataFrame, run_name: str) -> pd.DataFrame:
-    """Per-class recall of one trial on each test split: rows are classes."""
+    """Per-class recall of one trial on each test split, with its Wilson 95 % interval where
+    the run logged one: rows are classes."""
     row = runs[runs["run_name"] == run_name].iloc[0]
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float | str]] = {}
     for prefix, label in (("test_recall_", "test"), ("test_human_recall_", "human test"),
                           ("test_human_aug_recall_", "human aug test")):
         for key in row.index:
-            if isinstance(key, str) and key.startswith(prefix) and pd.notna(row[key]):
-                out.setdefault(key[len(prefix):], {})[label] = round(float(row[key]), 4)
+            if not (isinstance(key, str) and key.startswith(prefix) and pd.notna(row[key])) \
+                    or key.endswith(_BOUNDS):
+                continue
+            cls = out.setdefault(key[len(prefix):], {})
+            cls[label] = round(float(row[key]), 4)
+            low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+            if low is not None and high is not None and pd.notna(low) and pd.notna(high):
+                cls[f"{label} 95 % CI"] = f"{float(low):.2f}-{float(high):.2f}"
     frame = pd.DataFrame.from_dict(out, orient="index")
     return frame.rename_axis("class").reset_index()
 
@@ -131,7 +141,8 @@ def confusion_frame(runs: pd.DataFrame, run_name: str, prefix: str = "test_human
     if not counts:
         return pd.DataFrame()
     recalls = [k[len(f"{prefix}recall_"):] for k in row.index if isinstance(k, str)
-               and k.startswith(f"{prefix}recall_") and pd.notna(row[k])]
+               and k.startswith(f"{prefix}recall_") and pd.notna(row[k])
+               and not k.endswith(_BOUNDS)]
     classes = _class_order([*recalls, *(c for pair in counts for c in pair)])
     frame = pd.DataFrame(0, index=classes, columns=classes)
     for (t, p), n in counts.items():

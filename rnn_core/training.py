@@ -145,16 +145,21 @@ class TaskTrainer(Protocol):
 
 
 def accuracy_intervals(metrics: dict[str, float]) -> dict[str, float]:
-    """Wilson 95 % bounds of every accuracy a test evaluation reports with its example count
-    (``acc`` with ``n``, ``human_acc`` with ``human_n``): ``acc_ci_low``, ``acc_ci_high``.
+    """Wilson 95 % bounds of every proportion a test evaluation reports with its count: an
+    accuracy with its example count (``acc`` with ``n``, ``human_acc`` with ``human_n``) and a
+    class's recall with the class's support (``recall_one`` with ``support_one``), as
+    ``<key>_ci_low`` and ``<key>_ci_high``.
 
-    From the trainer's own count, so a test figure logged without its n gets no interval
-    rather than a made-up one."""
+    From the trainer's own count, so a figure logged without one gets no interval rather than
+    a made-up one."""
     out = {}
     for key, value in metrics.items():
-        if not key.endswith("acc"):
+        if key.endswith("acc"):
+            n = metrics.get(key[:-len("acc")] + "n")
+        elif "recall_" in key and not key.endswith(("_ci_low", "_ci_high")):
+            n = metrics.get(key.replace("recall_", "support_", 1))
+        else:
             continue
-        n = metrics.get(key[:-len("acc")] + "n")
         if n is None or not n > 0 or not math.isfinite(value):
             continue
         iv = wilson(round(value * n), int(n))

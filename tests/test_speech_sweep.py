@@ -4,6 +4,7 @@ instance, a real SQLite MLflow store, the real data; and its --dataset refusals 
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests._sweeps import run_study, sweep_runs
@@ -38,6 +39,9 @@ def test_digits_smoke_sweep_reports_synthetic_and_human_test_splits(digits_smoke
         m = child.data.metrics
         assert m["test_n"] > 0 and m["test_human_n"] == 20 and m["test_human_aug_n"] == 100
         assert {f"test_human_recall_{d}" for d in DIGITS} <= set(m)
+        # each class's recall with its interval over that class's clips (2 per digit)
+        assert {f"test_human_recall_{d}_ci_low" for d in DIGITS} <= set(m)
+        assert all(m[f"test_human_support_{d}"] == 2 for d in DIGITS)
         confusion = [v for k, v in m.items() if k.startswith("test_human_confusion_")]
         assert sum(confusion) == 20 and m["best_val_loss"] > 0
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
@@ -47,6 +51,8 @@ def test_digits_smoke_sweep_reports_synthetic_and_human_test_splits(digits_smoke
     assert table.startswith("| cell | test uni (n=") and "| human test uni (n=20) |" in table
     assert "| human aug test uni (n=100) |" in table
     assert "Confusion matrix of the validation pick" in proc.stdout
+    recall = pd.read_csv(tmp / "report" / "pick_recall.csv")
+    assert "human test 95 % CI" in recall.columns and len(recall) == 10
     # the pick against the runner-up on the same test clips, and the human split's interval
     assert "Paired test comparison with the runner-up on validation: " in proc.stdout
     assert "human test acc " in proc.stdout and ", n = 20)" in proc.stdout

@@ -115,3 +115,14 @@ def test_resuming_from_an_epoch_checkpoint_continues_exactly(reviews, tmp_path, 
     assert [m["epoch"] for m in resumed] == [3]
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
     assert strip(resumed[0]) == strip(straight[2])
+
+
+def test_intervals_rest_on_the_counts_the_trainer_logged():
+    from rnn_core.training import accuracy_intervals
+
+    out = accuracy_intervals({"acc": 0.9, "n": 20.0, "human_acc": 0.5, "recall_one": 0.75,
+                              "support_one": 4.0, "recall_two": 1.0, "loss": 0.3})
+    assert out["acc_ci_low"] == pytest.approx(0.6990, abs=1e-4)  # 18 of 20
+    assert out["recall_one_ci_low"] == pytest.approx(0.3006, abs=1e-4)  # 3 of 4
+    # no count logged (human_n, support_two): no interval rather than a guessed one
+    assert set(out) == {"acc_ci_low", "acc_ci_high", "recall_one_ci_low", "recall_one_ci_high"}

@@ -88,6 +88,7 @@ def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: 
             mask = true == c
             if mask.any():
                 out[f"recall_{metric_key(name)}"] = float((pred[mask] == c).mean())
+                out[f"support_{metric_key(name)}"] = float(mask.sum())  # its interval's n
     if confusion and n:
         pairs, counts = np.unique(np.stack([true, pred]), axis=1, return_counts=True)
         for (t, p), k in zip(pairs.T, counts, strict=True):

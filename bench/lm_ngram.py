@@ -1,13 +1,18 @@
-"""Add-one smoothed unigram and bigram baselines of a language-model corpus, on the same split,
-vocabulary and token prefixes a sweep trains and scores on.
+"""Add-one smoothed unigram and bigram baselines and the interpolated Kneser-Ney trigram of a
+language-model corpus, on the same split, vocabulary and token prefixes a sweep trains and
+scores on.
 
     python -m bench.lm_ngram --data-path book.txt --tokens char --train-tokens 200000 \\
         --val-tokens 50000 --test-tokens 50000
+    python -m bench.lm_ngram --protocol bengio2003     # Brown as Bengio et al. encoded it
 
 Counts come from the training stream (its first ``--train-tokens``); perplexity is scored on the
 targets the language-model trainer scores (every token of a split's stream after the first, so
 ``<eos>``, the newline in character mode, included). Unigram: (c(w) + 1) / (N + V); bigram:
-(c(v, w) + 1) / (c(v) + V), c(v) counting v as a context. Bits per token = log2(perplexity).
+(c(v, w) + 1) / (c(v) + V), c(v) counting v as a context. The Kneser-Ney trigram is
+``rnn_core.ngram``'s (D = 0.75), as a language-model sweep's parent run logs it (``kn3_*``),
+its test perplexity with a bootstrap interval over sentences. Bits per token =
+log2(perplexity).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ def ngram_perplexities(train: np.ndarray, stream: np.ndarray, vocab: int) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     from rnn_core.data.lm_text import LMTextOptions, load_lm_corpus
+    from rnn_core.tasks.language_model import kn_baseline
 
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,13 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", choices=("word", "char"), default="word")
     p.add_argument("--split", help="train,val,test fractions of one text file")
     p.add_argument("--min-count", type=int)
+    p.add_argument("--protocol", choices=("default", "bengio2003"), default="default")
     p.add_argument("--train-tokens", type=int)
     p.add_argument("--val-tokens", type=int)
     p.add_argument("--test-tokens", type=int)
     args = p.parse_args(argv)
     opts = LMTextOptions(token_unit=args.tokens, min_count=args.min_count,
                          split_fractions=None if args.split is None
-                         else [float(x) for x in args.split.split(",")])
+                         else [float(x) for x in args.split.split(",")],
+                         protocol=args.protocol)
     corpus = load_lm_corpus(args.data_path, opts)
     train = corpus.splits["train"][:args.train_tokens]
     out = {"vocab_size": corpus.vocab_size, "train_tokens": len(train)}
@@ -63,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         for model, ppl in ngram_perplexities(train, stream, corpus.vocab_size).items():
             out[f"{split}_{model}_ppl"] = round(ppl, 3)
             out[f"{split}_{model}_bits"] = round(math.log2(ppl), 3)
+    prefixes = {f"{k}_tokens": getattr(args, f"{k}_tokens") for k in ("train", "val", "test")}
+    out.update(kn_baseline(corpus, prefixes))
     print(json.dumps(out, indent=1))
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.baselines import kn_baseline, kn_row, kn_sentence
 from reports.compare import Outputs, pick_comparisons
 from reports.findings import (
     findings,
@@ -47,7 +48,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
                  reference: dict | None = None, preset: str | None = None,
                  pngs: bool = True, search: str | None = None,
                  optuna_study: str | None = None, optuna_storage: str | None = None,
-                 started: float = 0.0, outputs: Outputs | None = None) -> str:
+                 started: float = 0.0, outputs: Outputs | None = None,
+                 baseline: dict | None = None) -> str:
     """Write the report files into ``out``; returns a short text summary.
 
     The task decides the objective (and whether lower is better) the pick, Pareto front,
@@ -55,6 +57,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     study (``optuna_study`` in ``optuna_storage``) adds Optuna's own figures; a random or
     TPE search the best-so-far curve (the pick as trials ended since ``started``).
     ``outputs`` (run id -> per-example test results) adds the pick's paired comparisons.
+    ``baseline`` (``reports.baselines.kn_baseline``: a language model's same-split trigram)
+    adds a sentence and a last row of the study table on the page.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,6 +74,8 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     pick = validation_pick(trials, task)
     pick_name = None if pick is None else pick["run_name"]
     sentences = findings(trials, front, task, reference, preset)
+    if baseline is not None:
+        sentences.append(kn_sentence(pick, task, baseline))
     if outputs is not None:
         sentences += pick_comparisons(trials, task, outputs)
     if said := search_sentence(search, len(trials), task, optuna_study):
@@ -125,8 +131,11 @@ def write_report(runs: pd.DataFrame, history: pd.DataFrame, out: str | Path,
     if not seeds.empty:
         parts += [f"<h2>Spread over seeds (best validation {task.measure} per config)</h2>",
                   table_html(seeds.round(4))]
+    shown = study_table(trials, task, names=True)
+    if baseline is not None:
+        shown = kn_row(shown, task, baseline)
     parts += [f"<h2>Study table (ranked by validation {task.measure}; the pick highlighted)"
-              "</h2>", table_html(study_table(trials, task, names=True), pick_name)]
+              "</h2>", table_html(shown, pick_name)]
     if len(failed):
         parts += ["<h2>Failed trials</h2>", table_html(failed[["run_name", "error"]])]
     failed_line = [f"failed trials: {', '.join(failed['run_name'])}"] if len(failed) else []
@@ -162,4 +171,5 @@ def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
                         search=record.params.get("search"),
                         optuna_study=record.params.get("optuna_study"),
                         optuna_storage=record.params.get("optuna_storage"),
-                        started=record.started, outputs=run_outputs(tracking_uri))
+                        started=record.started, outputs=run_outputs(tracking_uri),
+                        baseline=kn_baseline(record.params))

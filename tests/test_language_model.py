@@ -225,3 +225,17 @@ def test_the_test_pass_keeps_sentences_and_an_interval():
     total, count, each = score(model, corpus.splits["test"], 8, 10, torch.device("cpu"),
                                per_token=True)
     assert count == len(each) and each.sum() == pytest.approx(total, rel=1e-5)
+
+
+def test_a_stream_without_eos_resamples_the_sentences_its_corpus_keeps():
+    torch.manual_seed(0)
+    corpus = _corpus()  # --protocol bengio2003's layout: no <eos>, a sentence every 7 tokens
+    corpus.sentence_ends = {k: np.arange(7, len(v) + 1, 7) for k, v in corpus.splits.items()}
+    states = []
+    final = train({"task": "language_model", "hidden_size": 8, "num_layers": 1,
+                   "max_epochs": 1, "bptt": 10, "batch_size": 8, "lr_decay": 1.0},
+                  corpus, report=lambda m, st: states.append(st))
+    out = states[-1]["test_outputs"]
+    # 600 tokens, 599 targets: the first sentence's first token is no target, the last is cut
+    assert out["tokens"].tolist() == [6] + [7] * 84 + [5] and final["test_n"] == 86
+    assert final["test_ppl_ci_low"] < final["test_ppl"] < final["test_ppl_ci_high"]

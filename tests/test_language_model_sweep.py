@@ -93,6 +93,17 @@ def test_perplexity_by_epoch_and_the_report(corpus_sweep):
     done = next(c for c in children if c.data.tags["trial_status"] == "finished")
     m = done.data.metrics
     assert m["test_ppl_ci_low"] < m["test_ppl"] < m["test_ppl_ci_high"] and m["test_n"] > 50
+    # the same-split trigram, counted on the smoke preset's 4,000 training tokens and scored
+    # on its test tokens, is a param of the parent run and a sentence of the report
+    params = parent.data.params
+    assert params["kn3_train_tokens"] == "4000"
+    low, ppl, high = (float(params[f"kn3_test_ppl{k}"]) for k in ("_ci_low", "", "_ci_high"))
+    assert 1 < low < ppl < high and float(params["kn3_val_ppl"]) > 1
+    assert re.search(r"Same-split interpolated Kneser-Ney trigram \(D = 0.75, counted on the "
+                     r"4,000 training tokens the trials train on\): test perplexity [\d.]+ "
+                     r"\(95 % CI [\d.]+-[\d.]+, n = [\d,]+ sentences\), validation [\d.]+; the "
+                     r"validation pick's test perplexity [\d.]+ is \d+ % (below|above) it",
+                     proc.stdout)
 
 
 @pytest.mark.slow

@@ -249,7 +249,8 @@ def test_cache_key_holds_the_new_options(cache, tmp_path, monkeypatch):
 
 def test_task_options_reach_the_corpus_options():
     flags = {o.flag: o for o in LANGUAGE_MODEL.options}
-    assert set(flags) == {"--tokens", "--split", "--min-count", "--lowercase"}
+    assert set(flags) == {"--tokens", "--split", "--min-count", "--lowercase", "--protocol"}
+    assert flags["--protocol"].choices == ("default", "bengio2003")
     base = {"token_unit": "char", "split_fractions": [0.9, 0.05, 0.05], "lowercase": True,
             "min_count": None, "lr": 1.0}
     opts = data_options({}, base)
@@ -267,9 +268,14 @@ def test_prepare_with_options_and_the_serving_bundle(cache, tmp_path):
     path = _lines(tmp_path / "p.txt", 40, "Line {i} of text")
     corpus, info = LANGUAGE_MODEL.prepare(str(path), 0, {"token_unit": "char"})
     assert info["tokens"] == {"train": 10 * 15 + 22 * 16, "val": 4 * 16, "test": 4 * 16}
+    # the same-split Kneser-Ney trigram, on the whole splits where no prefix is given
+    assert info["kn3_train_tokens"] == info["tokens"]["train"]
+    assert 1 < info["kn3_test_ppl_ci_low"] <= info["kn3_test_ppl"] <= info["kn3_test_ppl_ci_high"]
+    assert info["kn3_test_n"] == 4 and info["kn3_val_ppl"] > 1
     assert corpus.stats["lines"] == {"train": 32, "val": 4, "test": 4}
     bundle = LANGUAGE_MODEL.serving.bundle(corpus)
     assert bundle["token_unit"] == "char" and bundle["lowercase"] is False
+    assert bundle["eos_between_lines"] is True
     assert bundle["vocabulary"] == corpus.itos
     # the input example: the validation split's first lines, as raw text
     assert LANGUAGE_MODEL.serving.examples(corpus) == ("Line 32 of text", "Line 33 of text")
@@ -326,6 +332,15 @@ def test_predictor_scores_text_as_training_encoded_it():
         assert row["next_probability"] == pytest.approx(float(probs.max()), rel=1e-5)
     assert rows[0]["note"] == ""
     assert rows[1]["note"] == "row 1: 1 of its 7 words (14%) are out of the vocabulary (<unk>)"
+
+
+def test_predictor_of_a_stream_without_eos_runs_lines_on():
+    ckpt = _model(len(VOCAB))
+    bundle = {"vocabulary": VOCAB, "unk": UNK, "eos": EOS, "token_unit": "word",
+              "lowercase": False, "eos_between_lines": False}  # --protocol bengio2003
+    pred = LanguageModelPredictor(bundle, ckpt)
+    assert pred.encode("the cat\nsat on the mat\n") == [2, 3, 4, 5, 2, 6]
+    assert pred.encode("The cat") == [0, 3]  # case kept
 
 
 def test_predictor_carries_the_state_over_windows_of_a_long_text(monkeypatch):
@@ -401,4 +416,7 @@ def test_the_search_space_and_its_options_become_the_sweeps_spec():
     spec = from_args(args, space, (), LANGUAGE_MODEL, study="search_language_model")
     assert spec.search == "tpe" and spec.num_samples == 2 and spec.data_path == "book.txt"
     assert spec.base_config["token_unit"] == "char"
-    assert spec.data_options == {"token_unit": "char", "split_fractions": [0.9, 0.05, 0.05]}
+    # the corpus options, and the token prefixes the same-split baseline is scored on
+    assert spec.data_options == {"token_unit": "char", "split_fractions": [0.9, 0.05, 0.05],
+                                 "train_tokens": 4_000, "val_tokens": 1_000,
+                                 "test_tokens": 1_000}

@@ -202,6 +202,66 @@ def test_options_are_checked_before_any_work(cache, brown_tgz):
         load_lm_corpus(brown_tgz, LMTextOptions(split_words=(15, 6)))
 
 
+# four sentences repeated so that words reach min_count 4 in train, then a lower-cased one
+_BROWN_CASED = {
+    "ca01": "\n\tThe/at cat/nn sat/vbd ./.\n\n\tThe/at cat/nn sat/vbd ./.\n",
+    "ca02": "\n\tThe/at cat/nn sat/vbd ./.\n\n\tThe/at cat/nn sat/vbd ./.\n",
+    "cb01": "\n\tthe/at Cat/nn ran/vbd ./.\n\n\tThe/at dog/nn sat/vbd ./.\n"
+            "\n\tA/at cat/nn ran/vbd ./.\n",
+}
+
+
+def test_bengio2003_protocol_keeps_case_and_runs_sentences_on_without_eos(cache, tmp_path):
+    tgz = _tgz(tmp_path / "cased.tgz", _BROWN_CASED)
+    split = (20, 4)
+    c = load_lm_corpus(tgz, LMTextOptions(protocol="bengio2003", split_words=split))
+    # case kept: "the" and "Cat" are seen once each in train, below min_count 4
+    assert c.itos == [UNK, EOS, ".", "The", "cat", "sat"]
+    assert _words(c, "train") == ["The", "cat", "sat", "."] * 4 + [UNK, UNK, UNK, "."]
+    assert _words(c, "val") == ["The", UNK, "sat", "."]
+    assert _words(c, "test") == [UNK, "cat", UNK, "."]
+    assert not any(np.count_nonzero(np.asarray(v) == c.eos_index) for v in c.splits.values())
+    assert c.stats["lowercased"] is False and c.stats["protocol"] == "bengio2003"
+    assert c.stats["eos_in_stream"] is False and c.stats["words"]["train"] == 20
+    from rnn_core.tasks import LANGUAGE_MODEL
+
+    bundle = LANGUAGE_MODEL.serving.bundle(c)  # a served model reads lines as one run too
+    assert bundle["lowercase"] is False and bundle["eos_between_lines"] is False
+    assert LANGUAGE_MODEL.serving.examples(c) == ("The <unk> sat .",)
+    # the sentences are kept beside the stream: the bootstrap still resamples them
+    assert [list(c.sentence_ends[k]) for k in ("train", "val", "test")] == [
+        [4, 8, 12, 16, 20], [4], [4]]
+    assert np.flatnonzero(c.sentence_end_targets("train", 19)).tolist() == [2, 6, 10, 14, 18]
+    assert np.flatnonzero(c.sentence_end_targets("train", 10)).tolist() == [2, 6]
+    # the default protocol of the same tarball: lower-cased, <eos> after every sentence
+    d = load_lm_corpus(tgz, LMTextOptions(split_words=split))
+    assert d.itos == [UNK, EOS, ".", "cat", "the", "sat"] and d.sentence_ends is None
+    assert _words(d, "train")[-5:] == ["the", "cat", UNK, ".", EOS]
+    assert np.flatnonzero(d.sentence_end_targets("train", 10)).tolist() == [3, 8]
+    # a second load comes from its own cache folder, the sentence ends with it
+    again = load_lm_corpus(tgz, LMTextOptions(protocol="bengio2003", split_words=split))
+    assert again.stats == c.stats and list(again.sentence_ends["train"]) == [4, 8, 12, 16, 20]
+    assert len(list((cache / "lm").iterdir())) == 2
+
+
+def test_bengio2003_protocol_is_refused_off_brown_and_with_options_it_fixes(cache, tmp_path):
+    with pytest.raises(ConfigError, match=r"--protocol bengio2003 reads the Brown corpus only"):
+        load_lm_corpus(_ptb(tmp_path / "ptb"), LMTextOptions(protocol="bengio2003"))
+    book = tmp_path / "book.txt"
+    book.write_text("a b c\n" * 30)
+    with pytest.raises(ConfigError, match=r"--protocol bengio2003 reads the Brown corpus only"):
+        load_lm_corpus(book, LMTextOptions(protocol="bengio2003"))
+    with pytest.raises(ConfigError, match="leave out --lowercase yes"):
+        LMTextOptions(protocol="bengio2003", lowercase=True)
+    with pytest.raises(ConfigError, match="leave out --min-count 2"):
+        LMTextOptions(protocol="bengio2003", min_count=2)
+    with pytest.raises(ConfigError, match="protocol must be one of default, bengio2003"):
+        LMTextOptions(protocol="bengio")
+    assert LMTextOptions(protocol="bengio2003", min_count=4).lowercase is False
+    assert lm_text._cache_key("s", LMTextOptions()) != lm_text._cache_key(
+        "s", LMTextOptions(protocol="bengio2003"))
+
+
 @pytest.mark.slow
 def test_real_brown_corpus_bengio_split():
     """The npm corpus in the default cache (fetched once): Bengio et al. 2003's split."""

@@ -219,3 +219,37 @@ def test_every_study_has_its_report_in_the_one_registry():
     assert all(callable(report_builder(study)) for study in STUDIES)
     assert report_builder("cell_comparison").__name__ == "build_cell_report"
     assert report_builder(None) is build_report and report_builder("faults") is build_report
+
+
+def test_a_language_model_report_reads_the_pick_against_the_same_split_trigram(tmp_path):
+    from reports.baselines import kn_baseline
+
+    runs = pd.DataFrame([{
+        "run_id": f"id-{n}", "run_name": n, "param.cell": c, "param.dropout": "0.0",
+        "param.num_layers": "2", "param.hidden_size": "200", "n_params": 3_133_590,
+        "best_val_ppl": v, "test_ppl": t, "test_ppl_ci_low": t - 2, "test_ppl_ci_high": t + 2,
+        "test_n": 7_000, "train_ppl": v + 40, "status": "finished", "epochs_run": 6,
+        "error": ""} for n, c, v, t in (("gru", "gru", 130.2, 117.8),
+                                         ("lstm", "lstm", 162.8, 150.1))])
+    history = pd.DataFrame({"run_id": ["id-gru"], "run_name": ["gru"], "epoch": [1],
+                            "val_ppl": [130.2]})
+    # the parent run's params, as MLflow returns them: text
+    params = {"kn3_val_ppl": "171.5", "kn3_test_ppl": "157.06", "kn3_test_ppl_ci_low": "153.2",
+              "kn3_test_ppl_ci_high": "161.0", "kn3_test_n": "7000",
+              "kn3_train_tokens": "835522", "kn3_discount": "0.75"}
+    summary = write_report(runs, history, tmp_path, task=LANGUAGE_MODEL, title="unit",
+                           pngs=False, baseline=kn_baseline(params))
+    assert ("Same-split interpolated Kneser-Ney trigram (D = 0.75, counted on the 835,522 "
+            "training tokens the trials train on): test perplexity 157.1 (95 % CI 153.2-161.0, "
+            "n = 7,000 sentences), validation 171.5; the validation pick's test perplexity "
+            "117.8 is 25 % below it (ratio 0.75; Bengio et al. 2003: 252 / 312 = 0.81)."
+            ) in summary
+    html = (tmp_path / "report.html").read_text()
+    assert ("<tr><td>KN trigram (same split)</td>" + "<td></td>" * 6
+            + "<td class=num>157.0600</td><td>153.20-161.00</td>"
+            "<td class=num>7,000</td><td class=num>171.5000</td><td></td><td>baseline</td>"
+            "</tr>") in html
+    assert "<td class=num>3,133,590</td>" in html and "<td class=num>6</td>" in html
+    # the CSV keeps the trials only; a sweep without the params gets no sentence
+    assert len(pd.read_csv(tmp_path / "study_table.csv")) == 2
+    assert kn_baseline({"preset": "quick"}) is None

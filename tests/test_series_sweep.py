@@ -41,7 +41,9 @@ def test_smoke_sweep_logs_trials_and_the_report(series_smoke):
     for child in finished:
         m = child.data.metrics
         assert m["test_n"] == 370 and 0 <= m["test_acc"] <= 1 and 0 <= m["test_f1"] <= 1
-        assert len([k for k in m if k.startswith("test_recall_")]) == 9
+        recalls = [k for k in m if k.startswith("test_recall_") and not k.endswith("_ci_low")
+                   and not k.endswith("_ci_high")]
+        assert len(recalls) == 9 and all(f"{k}_ci_low" in m for k in recalls)
         hist = client.get_metric_history(child.info.run_id, "val_acc")
         assert [h.step for h in hist] == [1, 2]
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from reports.build import findings_html, read_sweep
+from reports.build import findings_html, read_sweep, run_outputs
+from reports.compare import Outputs, pick_comparisons
 from reports.findings import study_meta, subtitle
-from reports.frames import to_markdown, validation_pick
+from reports.frames import to_markdown, trials_frame, validation_pick
 from reports.intervals import test_interval
 from reports.page import finish_report, table_html
 from rnn_core.tasks import SENTIMENT
@@ -149,8 +150,8 @@ def cell_findings(frame: pd.DataFrame, reference: dict | None = None) -> list[st
 
 
 def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell comparison",
-                      subtitle: str = "", reference: dict | None = None, pngs: bool = True
-                      ) -> str:
+                      subtitle: str = "", reference: dict | None = None, pngs: bool = True,
+                      outputs: Outputs | None = None) -> str:
     """Write ``report.html`` (+ PNGs), ``cell_comparison.csv``/``.md`` into ``out``; returns a
     summary."""
     out = Path(out)
@@ -160,8 +161,11 @@ def write_cell_report(runs: pd.DataFrame, out: str | Path, title: str = "cell co
     (out / "cell_comparison.md").write_text(to_markdown(frame))
     done = frame[frame[TEST].notna()]
     sentences = cell_findings(frame, reference)
+    if outputs is not None:  # the pick against the runner-up and each other cell's pick
+        sentences += pick_comparisons(trials_frame(runs, SENTIMENT), SENTIMENT, outputs)
     figures = {"accuracy": plot_accuracy(done), "speed": plot_speed(done)}
-    pick = frame["run_name"].iloc[0] if frame[BEST].notna().any() else None
+    picked = validation_pick(frame[frame[BEST].notna()], SENTIMENT)
+    pick = None if picked is None else picked["run_name"]
     parts = [findings_html(sentences),
              figures["accuracy"].to_html(full_html=False, include_plotlyjs=True,
                                          div_id="accuracy"),
@@ -178,4 +182,5 @@ def build_cell_report(tracking_uri: str, parent_run_id: str | None, out: str | P
     title, reference = study_meta(record.study or "cell_comparison")
     return write_cell_report(record.runs, out, title=title, reference=reference,
                              subtitle=subtitle(record.params, record.started,
-                                               record.parent_run_id))
+                                               record.parent_run_id),
+                             outputs=run_outputs(tracking_uri))

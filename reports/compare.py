@@ -52,8 +52,9 @@ def comparison_sentence(name_a: str, name_b: str, cmp: PairedComparison) -> str:
 
 
 def _group_key(trials: pd.DataFrame) -> str | None:
-    """The study's arm: the cell where the trials span several, else None."""
-    for key in ("cell",):
+    """The study's arm: the cell where the trials span several (the cell comparison names
+    them by ``variant``, cell and backend), else None."""
+    for key in ("cell", "variant"):
         if key in trials and trials[key].nunique(dropna=True) > 1:
             return key
     return None

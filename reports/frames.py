@@ -13,8 +13,8 @@ __all__ = ["HYPERPARAMS", "trials_frame", "pareto_frame", "validation_pick", "gr
            "model_picks",
            "study_table", "to_markdown", "sweep_accounting", "hypervolume"]
 
-HYPERPARAMS = ("cell", "num_layers", "hidden_size", "embedding_dim", "bidirectional",
-               "dropout", "optimizer", "lr")
+HYPERPARAMS = ("cell", "variant", "num_layers", "hidden_size", "embedding_dim",
+               "bidirectional", "dropout", "optimizer", "lr")
 _INT_PARAMS = ("num_layers", "hidden_size", "embedding_dim")
 
 

@@ -137,3 +137,7 @@ def test_smoke_sweep_has_a_child_run_for_every_cell(tmp_path):
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.html", "report/cell_comparison.csv",
             "report/cell_comparison.md"} <= report
+    # the pick against the runner-up and every other cell's pick, on the same 64 test reviews
+    paired = [ln for ln in proc.stdout.splitlines() if "Paired test comparison" in ln]
+    assert any("with the runner-up on validation" in ln for ln in paired), proc.stdout[-3000:]
+    assert len(paired) >= 4 and all("(McNemar exact, n = 64)" in ln for ln in paired)

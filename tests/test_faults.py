@@ -110,7 +110,6 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     after = _children(db)
     assert len(after) == 4  # no duplicate child runs
     assert all(s in {"finished", "stopped_early"} for _, s in after)
-    assert [s for _, s in after].count("finished") == 1  # rf 2: 4 -> 2 -> 1
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("rnn-sweeps")
@@ -131,4 +130,13 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     assert not asha["waiting"]  # every trial paused at a rung went on or stopped
     # 4 trials, rf 2: 2 go past epoch 1 and 1 past epoch 2, however the restart fell
     assert [len(asha["promoted"][m]) for m in ("1", "2")] == [2, 1]
+    # one trial trains to the last epoch by promotion; another may get there speculatively,
+    # in a slot left free while its rival had not reached epoch 2, and still be dropped
+    # then: it trained every epoch, so it is finished too
+    went_on = {tid for event, m, tid in asha["log"] if event == "speculate" and m == 2}
+    with sqlite3.connect(db) as con:
+        finished = {tid for (tid,) in con.execute(
+            "SELECT i.value FROM tags i JOIN tags t ON t.run_uuid = i.run_uuid "
+            "AND t.key = 'trial_status' WHERE i.key = 'ray_trial_id' AND t.value = 'finished'")}
+    assert set(asha["promoted"]["2"]) <= finished <= set(asha["promoted"]["2"]) | went_on
     assert json.loads((side / "sweep.json").read_text())["status"] == "finished"

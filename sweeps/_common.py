@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rnn_core.tuning import SweepSpec
 
 SCHEDULERS = ("asha", "sha", "fifo")
+DEFAULT_TRACKING = "sqlite:///mlruns.db"  # --tracking-uri of a new sweep
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
@@ -165,7 +166,20 @@ def build_parser(doc: str | None, space: ModuleType,
     for option in task.options:  # the task's own data options (its column names, ...)
         p.add_argument(option.flag, dest=option.dest, type=_option_type(option),
                        choices=option.choices, help=option.help)
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
+    p.add_argument("--tracking-uri",
+                   help=f"MLflow store: sqlite:///file.db (default {DEFAULT_TRACKING}), or a "
+                        "tracking server http(s)://host:port (docs/cluster.md); with "
+                        "--resume, the sweep's own store unless given")
+    p.add_argument("--tracking-outage-limit", type=_duration_arg, default=600,
+                   metavar="DURATION",
+                   help="how long the sweep goes on while MLflow does not answer, keeping "
+                        "what it logs to send when MLflow is back; past it the sweep stops "
+                        "as interrupted, for --resume (default 10m; docs/mlflow.md)")
+    p.add_argument("--optuna-storage", metavar="URL",
+                   help="random, tpe, nsga2: the Optuna study's database, any SQLAlchemy URL "
+                        "(postgresql://user@host:5432/optuna; default: optuna.db beside a "
+                        "sqlite:/// MLflow store, else in --storage-path); with --resume, "
+                        "the sweep's own unless given")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
     p.add_argument("--max-failures", type=int, default=0,
                    help="retry a failing trial this many times from its last checkpoint")
@@ -295,9 +309,12 @@ def _running(args: argparse.Namespace) -> dict:
     line, ``--resume`` included."""
     return {"cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
             "max_failures": args.max_failures, "address": args.address,
-            "storage_path": args.storage_path, "tracking_uri": args.tracking_uri,
+            "storage_path": args.storage_path,
+            "tracking_uri": args.tracking_uri or DEFAULT_TRACKING,
             "experiment_name": args.experiment_name, "verbose": int(args.verbose),
-            "keep_checkpoints": args.keep_checkpoints, "time_budget_s": args.time_budget}
+            "keep_checkpoints": args.keep_checkpoints, "time_budget_s": args.time_budget,
+            "optuna_storage": args.optuna_storage,
+            "tracking_outage_s": args.tracking_outage_limit}
 
 
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
@@ -331,13 +348,20 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                               "sweeps resume)")
         spec = from_saved(meta["sweep_params"], args, axes, str(resume), study=study,
                           task=task, **{**_running(args),
-                                             "tracking_uri": meta["tracking_uri"]})
+                                        "tracking_uri": args.tracking_uri or meta["tracking_uri"]})
+        # the sweep's parent run and Optuna study are where this driver looks: before any work
+        tuning.check_resumed_stores(meta, spec.tracking_uri, spec.optuna_storage)
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:
         spec = from_args(args, space, axes, task, study=study, source=dict(source or {}),
                          **_running(args))
+    if spec.optuna_storage is not None and spec.search in ("grid", "coefficient"):
+        raise ConfigError(f"--optuna-storage only applies to --search random, tpe or nsga2; "
+                          f"this sweep's search is {spec.search}, which keeps no Optuna study")
     _check_budget(spec)
     tuning.check_tracking(spec.tracking_uri, args.experiment_name)  # fails before any work
+    if resume is None and spec.optuna_storage is not None:
+        tuning.check_optuna_storage(spec.optuna_storage)
     data, data_info = task.prepare(spec.data_path, spec.seed, spec.data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)

@@ -1,6 +1,6 @@
 """Shared fixtures: the real IMDB corpus, encoded once per session into the data cache, and a
 small synthetic review corpus for unit tests of the training loop (seconds to encode, with no
-download, and no dependence on IMDB's contents)."""
+download, and no dependence on IMDB's contents); the servers of ``tests/_servers.py``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import pytest
 
 from rnn_core.data.imdb import load_imdb, source_id
 from rnn_core.data.text import EncodedCorpus, TextOptions, encode_corpus
+
+# the servers' session fixtures, defined once here so every module shares them
+from tests._servers import mlflow_server, postgres  # noqa: F401
 
 POSITIVE = ("wonderful", "superb", "moving", "brilliant", "delightful", "charming")
 NEGATIVE = ("dreadful", "boring", "clumsy", "tedious", "awful", "lifeless")

@@ -534,10 +534,28 @@ def _checkpoint_dir(trial) -> str | None:
 
 
 class MlflowTrialsCallback(tune.Callback):
-    """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver)."""
+    """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver); stops the sweep
+    as Ctrl-C does once MLflow has been unreachable past the outage limit (``_outbox``), and
+    fails it on a write MLflow refused."""
 
     def __init__(self, runs: TrialRuns) -> None:
         self.runs = runs
+        self.stopping = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        outbox = self.runs.outbox
+        if outbox.error is not None:
+            raise outbox.error
+        if outbox.expired and not self.stopping:
+            self.stopping = True
+            log.warning("stopping the sweep: %s", outbox.outage())
+            import signal
+
+            # Ray Tune's own handler (wrapped by ``_progress.InterruptWatch``): it stops the
+            # trials where they are and saves its state, so --resume continues the sweep
+            handler = signal.getsignal(signal.SIGINT)
+            if callable(handler):
+                handler(signal.SIGINT, None)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.runs.start(trial.trial_id, trial.config)

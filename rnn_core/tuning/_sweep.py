@@ -15,6 +15,8 @@ from typing import Any
 from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
+from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox
+from rnn_core.tuning._stores import check_resumed_stores, public_url
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 from search_spaces.distributions import from_json, to_json
 from search_spaces.grids import count_given, point_keys
@@ -68,7 +70,11 @@ class SweepSpec:
     max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
-    optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
+    # sampled: the study's database, any SQLAlchemy URL (default: a SQLite file, ``_search``)
+    optuna_storage: str | None = None
+    # how long MLflow may stay unreachable while the sweep goes on (``_outbox``); past it the
+    # sweep stops as interrupted, its waiting writes kept for --resume
+    tracking_outage_s: float = 600
     # this driver's wall-clock budget: when it is spent, no trial starts or goes on (Ray's
     # time_budget_s); the trials it stops are ``stopped_by_budget``; None: no limit
     time_budget_s: float | None = None
@@ -214,10 +220,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             raise ConfigError(f"--resume {resume}: not a resumable sweep folder (no Ray "
                               "experiment state in it)")
         meta = sweep_meta(folder)
-        client, exp_id = check_tracking(meta["tracking_uri"], meta["experiment_name"])
+        # the stores this driver was given (the saved ones unless told otherwise)
+        client, exp_id = check_resumed_stores(meta, spec.tracking_uri, spec.optuna_storage)
+        meta["tracking_uri"] = spec.tracking_uri
+        if spec.optuna_storage and "optuna_study" in meta:
+            meta["optuna_storage"] = public_url(spec.optuna_storage)
         parent_id = meta["parent_run_id"]
-        client.update_run(parent_id, status="RUNNING")
-        client.set_tag(parent_id, "resumed", str(int(meta.get("resumed", 0)) + 1))
         meta["resumed"] = int(meta.get("resumed", 0)) + 1
     else:
         client, exp_id = check_tracking(spec.tracking_uri, spec.experiment_name)
@@ -232,14 +240,22 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                 "max_epochs": spec.max_epochs, "sweep_params": spec.params()}
         if spec.search not in ("grid", "coefficient"):  # an Optuna study
-            meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
-                spec.tracking_uri, spec.storage_path)
+            meta["optuna_storage"] = public_url(spec.optuna_storage or optuna_storage_url(
+                spec.tracking_uri, spec.storage_path))
             meta["optuna_study"] = folder.name
             log_params(client, parent_id,
                        {k: meta[k] for k in ("optuna_storage", "optuna_study")})
+    outbox = Outbox(client, exp_id, parent_id, _sidecar(folder) / OUTBOX_FILE,
+                    spec.tracking_outage_s)
+    if resume is not None:
+        outbox.send_kept()
+        outbox.end(PARENT, "RUNNING")
+        outbox.tag(PARENT, resumed=str(meta["resumed"]))
+    # with its password: the study's URL as given (the saved one has none)
+    optuna_url = spec.optuna_storage or meta.get("optuna_storage")
     meta["status"] = RUNNING
     _write_state(folder, meta)
-    client.set_tag(parent_id, "ray_experiment_path", str(folder))
+    outbox.tag(PARENT, ray_experiment_path=str(folder))
 
     base = {**spec.base_config, **task_keys(task), "max_epochs": spec.max_epochs,
             "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial,
@@ -254,10 +270,10 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                                    spec.num_samples, seed)
     else:
         searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
-                                 spec.num_samples, seed, meta.get("optuna_storage"),
+                                 spec.num_samples, seed, optuna_url,
                                  meta.get("optuna_study", folder.name),
                                  rungs=spec.scheduler in ("asha", "sha"))
-    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
+    runs = TrialRuns(outbox, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
         runs.adopt()
@@ -311,18 +327,18 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     verbose=spec.verbose),
             )
         if spec.time_budget_s is not None:
-            client.set_tag(parent_id, "time_budget_s", f"{spec.time_budget_s:g}")
+            outbox.tag(PARENT, time_budget_s=f"{spec.time_budget_s:g}")
         fit_start = time.perf_counter()
         with sigterm_as_sigint():
             grid = tuner.fit()
     except BaseException as exc:
-        client.set_tag(parent_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-        client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt)
-                              else "FAILED")
+        outbox.tag(PARENT, error=f"{type(exc).__name__}: {exc}"[:5000])
+        outbox.end(PARENT, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         for tid in runs.live - set(runs.status):
             runs.interrupt(tid)
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
+        outbox.close(drain_s=outbox.wait_s)
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
     # the ones it stopped TERMINATED in memory, but its saved state has them running
@@ -334,11 +350,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     _settle(runs, grid, skip=unfinished, status=STOPPED_BY_BUDGET if spent else None)
     if spent:
         cut = sorted(set(runs.status) - ended_before)
-        client.set_tag(parent_id, "time_budget_spent", str(len(cut)))
+        outbox.tag(PARENT, time_budget_spent=str(len(cut)))
         if "optuna_study" in meta:
             from rnn_core.tuning._search import close_running_trials
 
-            close_running_trials(meta["optuna_storage"], meta["optuna_study"])
+            close_running_trials(optuna_url, meta["optuna_study"])
         log.info("time budget of %.0f s spent: %d trials stopped where they were",
                  spec.time_budget_s, len(cut))
     if unfinished:
@@ -346,20 +362,30 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         # by a scheduler nor finished, and the sweep is not complete (no report, --resume)
         for tid in unfinished:
             runs.interrupt(tid)
-        client.set_tag(parent_id, "interrupted", str(len(unfinished)))
-        client.set_terminated(parent_id, "KILLED")
+        outbox.tag(PARENT, interrupted=str(len(unfinished)))
+        outbox.end(PARENT, "KILLED")
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
-        ended = len(runs.status)
+        ended, outage = len(runs.status), outbox.expired
+        outbox.close(drain_s=outbox.wait_s)
+        why = f" because {outbox.outage()}" if outage else ""
         raise SweepInterrupted(
             f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended} of "
-            f"{spec.n_trials} trials ended; its state is saved in {folder}: continue it with "
-            "--resume")
+            f"{spec.n_trials} trials ended{why}; its state is saved in {folder}: continue it "
+            "with --resume" + (" once MLflow answers again" if outage else ""))
     counts: dict[str, int] = {}
     for s in runs.status.values():
         counts[s] = counts.get(s, 0) + 1
-    client.set_tag(parent_id, "trial_counts", json.dumps(counts))
-    client.set_terminated(parent_id, "FINISHED")
+    outbox.tag(PARENT, trial_counts=json.dumps(counts))
+    outbox.end(PARENT, "FINISHED")
+    if not outbox.drain():  # every trial ended, and MLflow has been away past the limit
+        meta["status"] = INTERRUPTED
+        _write_state(folder, meta)
+        outbox.close(drain_s=outbox.wait_s)
+        raise SweepInterrupted(
+            f"every trial ended, but {outbox.outage()}: continue the sweep with --resume "
+            f"{folder} once MLflow answers again, which sends them and writes the report")
+    outbox.close()
     meta["status"] = FINISHED
     _write_state(folder, meta)
     if not spec.keep_checkpoints:

@@ -212,5 +212,9 @@ def test_a_killed_tpe_sweep_resumes_from_its_uris(mlflow_server, postgres, tmp_p
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     client, parent, children = sweep_runs(mlflow_server.uri, "tpe-resume")
     assert parent.info.status == "FINISHED"
+    # one run an Optuna trial, that of a trial Ray had not saved before the kill replaced
     assert sorted(int(c.data.tags["optuna_trial"]) for c in children) == [0, 1, 2, 3]
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
+        assert steps == list(range(1, len(steps) + 1)), steps  # each epoch once
     assert not list(tmp_path.rglob("*.db"))  # no SQLite file: the URIs hold everything

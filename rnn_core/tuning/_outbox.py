@@ -91,7 +91,8 @@ class Outbox:
     Entries are JSON lists ``[kind, key, ...]``, ``key`` a Ray trial id or ``PARENT``:
     ``["create", tid, run_name, tags, params, start_ms]``, ``["batch", key, metrics, params,
     tags]`` (metrics ``[name, value, ms, step]``), ``["status", key, status, end_ms]``
-    (``RUNNING`` reopens a run) and ``["files", key, paths, artifact_path]``.
+    (``RUNNING`` reopens a run), ``["files", key, paths, artifact_path]`` and
+    ``["delete", key]``.
 
     Args:
         client: the sweep's MlflowClient.
@@ -110,12 +111,16 @@ class Outbox:
         self.journal, self.limit_s, self.wait_s, self.retry_s = journal, limit_s, wait_s, retry_s
         self.ids: dict[str, str] = {}  # trial id -> its child run id
         self.error: BaseException | None = None  # the first write MLflow refused
-        self.down_since: float | None = None  # monotonic time of the first failed try
+        self.down_since: float | None = None  # the first failed try since the last success
+        self._outage_at: float | None = None  # the first failed try since nothing waited
         self._queue: deque[list] = deque()
         self._cv = threading.Condition()
         self._put = self._sent = 0  # entries put, entries written (in order)
         self._sent_at_outage = 0
         self._unsure: set[str] = set()  # trials whose run may have been made twice
+        # what an earlier driver left in the journal, sent ahead of the rest by ``replay``
+        self._kept: list[list] = (json.loads(journal.read_text())
+                                  if journal is not None and journal.exists() else [])
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="mlflow-outbox", daemon=True)
         self._thread.start()
@@ -124,11 +129,12 @@ class Outbox:
         """Ray pickles the sweep's callbacks into its state, and a resumed driver replaces
         them with live ones: the settings travel, the thread and the waiting entries (in
         the journal) do not."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_cv", "_thread", "_queue")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_cv", "_thread", "_queue", "_kept")}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _cv=threading.Condition(), _queue=deque(), _thread=None,
-                             _closed=True)
+        self.__dict__.update(state, _cv=threading.Condition(), _queue=deque(), _kept=[],
+                             _thread=None, _closed=True)
 
     # -- the driver's side
 
@@ -140,7 +146,7 @@ class Outbox:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self._kept) + len(self._queue)
 
     def put(self, entry: list) -> None:
         """Queue ``entry``; wait for it to be written while MLflow answers (``wait_s`` at
@@ -165,14 +171,14 @@ class Outbox:
         self.put(["status", key, status, None if status == "RUNNING" else now_ms()])
 
     def replay(self) -> int:
-        """Queue the entries a previous driver left in the journal, ahead of any new one;
-        returns how many. Run creations among them may have reached MLflow: each is looked
-        up by its trial id first."""
-        if self.journal is None or not self.journal.exists():
-            return 0
-        entries = json.loads(self.journal.read_text())
+        """Queue the entries an earlier driver left in the journal (read when this outbox was
+        made; the file keeps them until they are written), ahead of any new one; returns how
+        many. Run creations among them may have reached MLflow: each is looked up by its
+        trial id first."""
         with self._cv:
+            entries, self._kept = self._kept, []
             self._queue.extendleft(reversed(entries))
+            self._put += len(entries)  # what is written counts them: ``put`` waits its turn
             self._unsure.update(e[1] for e in entries if e[0] == "create")
             self._cv.notify_all()
         return len(entries)
@@ -237,7 +243,7 @@ class Outbox:
             return
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.journal.with_name(self.journal.name + ".tmp")
-        tmp.write_text(json.dumps(list(self._queue)))
+        tmp.write_text(json.dumps([*self._kept, *self._queue]))
         os.replace(tmp, self.journal)
 
     def _loop(self) -> None:
@@ -259,7 +265,7 @@ class Outbox:
                     self.error = self.error or exc
                 log.error("MLflow refused a write (%s %s): %s", entry[0], entry[1],
                           _first_line(exc))
-            self._written()
+            self._written(entry)
 
     def _failed(self, exc: BaseException, entry: list) -> None:
         if entry[0] == "create":
@@ -267,8 +273,10 @@ class Outbox:
         with self._cv:
             if self.down_since is None:
                 self.down_since = time.monotonic()
-                self._sent_at_outage = self._sent
                 self._save()
+            if self._outage_at is None:
+                self._outage_at = self.down_since
+                self._sent_at_outage = self._sent
                 log.warning("MLflow at %s does not answer (%s): the sweep goes on and keeps "
                             "its writes to send when MLflow is back, for %g s at most "
                             "(--tracking-outage-limit)", self.uri, unreachable(exc),
@@ -297,24 +305,26 @@ class Outbox:
         except requests.RequestException:
             return False
 
-    def _written(self) -> None:
+    def _written(self, entry: list) -> None:
         with self._cv:
-            self._queue.popleft()
+            # the head, unless ``replay`` put entries ahead of it while it was being sent
+            at = next(i for i, e in enumerate(self._queue) if e is entry)
+            del self._queue[at]
             self._sent += 1
-            back = self.down_since is not None and not self._queue
+            self.down_since = None  # MLflow answers: the limit counts from the next failure
+            back = self._outage_at is not None and not self._queue
             if back:
                 log.info("MLflow at %s answers again after %.0f s: %d waiting writes sent",
-                         self.uri, time.monotonic() - self.down_since,
+                         self.uri, time.monotonic() - self._outage_at,
                          self._sent - self._sent_at_outage)
-            if not self._queue and self.journal is not None:
+            if not self._queue and not self._kept and self.journal is not None:
                 with contextlib.suppress(FileNotFoundError):
                     self.journal.unlink()
             self._cv.notify_all()
         if back:
             self._drop_spares()
             with self._cv:
-                self.down_since = None
-                self._cv.notify_all()
+                self._outage_at = None
 
     def _drop_spares(self) -> None:
         """Delete the child runs made twice during the outage (a creation that timed out, then
@@ -353,6 +363,9 @@ class Outbox:
                 self.client.update_run(self._run_id(key), status=status)
             else:
                 self.client.set_terminated(self._run_id(key), status, end_time=end_ms)
+        elif kind == "delete":
+            with contextlib.suppress(KeyError):  # deleted already (a replayed entry)
+                self.client.delete_run(self._run_id(key))
         elif kind == "files":
             paths, artifact_path = rest
             for path in paths:

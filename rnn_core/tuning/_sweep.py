@@ -247,10 +247,6 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                        {k: meta[k] for k in ("optuna_storage", "optuna_study")})
     outbox = Outbox(client, exp_id, parent_id, _sidecar(folder) / OUTBOX_FILE,
                     spec.tracking_outage_s)
-    if resume is not None:
-        outbox.send_kept()
-        outbox.end(PARENT, "RUNNING")
-        outbox.tag(PARENT, resumed=str(meta["resumed"]))
     # with its password: the study's URL as given (the saved one has none)
     optuna_url = spec.optuna_storage or meta.get("optuna_storage")
     meta["status"] = RUNNING
@@ -276,7 +272,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     runs = TrialRuns(outbox, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
-        runs.adopt()
+        runs.adopt()  # the child runs it made, one a trial
+        outbox.send_kept()  # what it could not write to them
+        runs.adopt()  # their epochs, those just sent included
+        outbox.end(PARENT, "RUNNING")
+        outbox.tag(PARENT, resumed=str(meta["resumed"]))
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
                            spec.reduction_factor)
     watch = InterruptWatch()

@@ -188,21 +188,31 @@ class TrialRuns:
         self.retries: dict[str, int] = {}
         self.live: set[str] = set()  # trials whose run this driver has created or reopened
         self.node: dict[str, str] = {}  # trial_id -> the Ray node it last reported from
+        # adopted runs of Optuna trials that had not ended: Optuna trial number -> trial id
+        self.asked: dict[str, str] = {}
 
     def adopt(self) -> None:
         """Load the child runs an interrupted sweep already made."""
+        found: dict[str, list] = {}
         for r in self.client.search_runs([self.exp_id],
                                          f"tags.mlflow.parentRunId = '{self.parent}'",
                                          max_results=5000):
-            tid = r.data.tags.get("ray_trial_id")
-            if tid is None or tid in self.runs:
-                continue  # a run made twice in an outage: the outbox keeps the first
+            if "ray_trial_id" in r.data.tags:
+                found.setdefault(r.data.tags["ray_trial_id"], []).append(r)
+        for tid, made in found.items():
+            epochs = {r.info.run_id: max((m.step for m in self.client.get_metric_history(
+                r.info.run_id, self.task.objective)), default=0) for r in made}
+            r = max(made, key=lambda r: epochs[r.info.run_id])
+            for spare in made:  # made twice in an outage that ended with the driver: empty
+                if spare is not r:
+                    self.client.delete_run(spare.info.run_id)
             self.runs.add(tid)
-            self.outbox.ids.setdefault(tid, r.info.run_id)
-            hist = self.client.get_metric_history(r.info.run_id, self.task.objective)
-            self.last_epoch[tid] = max((m.step for m in hist), default=0)
+            self.outbox.ids[tid] = r.info.run_id
+            self.last_epoch[tid] = epochs[r.info.run_id]
             if r.data.tags.get("trial_status") in CLOSED:
                 self.status[tid] = r.data.tags["trial_status"]
+            elif "optuna_trial" in r.data.tags:
+                self.asked[r.data.tags["optuna_trial"]] = tid
 
     def start(self, trial_id: str, config: dict) -> None:
         if trial_id in self.runs:
@@ -215,6 +225,13 @@ class TrialRuns:
         tags = {"mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
                 "trial_status": RUNNING,
                 **(self.trial_tags(trial_id) if self.trial_tags else {})}
+        lost = self.asked.pop(tags.get("optuna_trial", ""), None)
+        if lost is not None and lost != trial_id and lost not in self.live:
+            # its Ray trial started after Ray last saved its state before the driver died: Ray
+            # knows it no more, and the Optuna trial goes to this new trial, from its start
+            self.outbox.put(["delete", lost])
+            self.runs.discard(lost)
+            self.last_epoch.pop(lost, None)
         self.outbox.put(["create", trial_id, trial_name(cfg, self.name_extra), tags,
                          {k: str(v)[:6000] for k, v in cfg.items()}, now_ms()])
         self.runs.add(trial_id)

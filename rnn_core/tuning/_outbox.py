@@ -77,12 +77,13 @@ def unreachable(exc: BaseException) -> str:
         return "the host name is not known"
     status = next((e.response.status_code for e in _chain(exc)
                    if getattr(e, "response", None) is not None), None)
-    return f"HTTP {status}" if status else _first_line(exc)
+    return f"HTTP {status}" if status else first_line(exc)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one short line (its type where it has none)."""
     text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class Outbox:
@@ -264,7 +265,7 @@ class Outbox:
                 with self._cv:
                     self.error = self.error or exc
                 log.error("MLflow refused a write (%s %s): %s", entry[0], entry[1],
-                          _first_line(exc))
+                          first_line(exc))
             self._written(entry)
 
     def _failed(self, exc: BaseException, entry: list) -> None:

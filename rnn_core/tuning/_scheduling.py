@@ -89,7 +89,7 @@ class PromotionASHA(FIFOScheduler):
     ``state_file`` after every change (written beside it, then renamed over it, so a driver
     killed mid-write leaves the previous state) and reloaded on ``--resume`` (Ray does not
     persist scheduler state: ray-project/ray#30838); a trial restored while waiting stays
-    paused.
+    paused, and one the saved state names that Ray's does not is forgotten.
     """
 
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
@@ -115,7 +115,7 @@ class PromotionASHA(FIFOScheduler):
         self.yielded: set[str] = set()
         self.resume: set[str] = set()  # confirmed while paused off a rung: to hand out
         # [event, rung, trial id]: arrive, promote, early, stop, end (left while waiting),
-        # speculate, confirm, unspeculate
+        # speculate, confirm, unspeculate, forget (lost with a killed driver: _forget_lost)
         self.log: list[list] = []
         self.trials: dict[str, Trial] = {}
         self._order: dict[int, dict[str, int]] = {m: {} for m in self.milestones}
@@ -142,6 +142,11 @@ class PromotionASHA(FIFOScheduler):
             self.held = saved.get("held", {})
             self.yielded = set(saved.get("yielded", []))
             self.resume = set(saved.get("resume", []))
+        # the trials the saved state names, checked against Ray's once it has restored them
+        self._unchecked = ({*self.waiting, *self.stopped, *self.spec, *self.yielded,
+                            *self.resume, *(t for m in self.milestones for t in self.rungs[m]),
+                            *(t for m in self.milestones for t in self.promoted[m])}
+                           if self.state_file and self.state_file.exists() else set())
 
     @property
     def metric(self) -> str | None:
@@ -175,7 +180,27 @@ class PromotionASHA(FIFOScheduler):
 
     def _record(self, m: int, tid: str, value: float) -> None:
         self.rungs[m][tid] = value
-        self._order[m][tid] = len(self._order[m])
+        self._order[m][tid] = max(self._order[m].values(), default=-1) + 1
+
+    def _forget_lost(self) -> None:
+        """Forget the trials the saved state names and Ray's restored state does not: with
+        a searcher's random trial ids, a trial started after Ray last saved its state, before
+        the driver was killed, is unknown to the resumed sweep, and its configuration goes to
+        a new trial (``_search.StudySearch``), which comes through the rungs itself. Called
+        once Ray has added every trial it restored (the first result or choice)."""
+        lost, self._unchecked = self._unchecked - self.trials.keys(), set()
+        for tid in sorted(lost):
+            for m in self.milestones:
+                self.rungs[m].pop(tid, None)
+                self._order[m].pop(tid, None)
+                self.promoted[m].discard(tid)
+            self._unwait(tid)
+            self._unspec(tid)
+            for kept in (self.stopped, self.resume, self.to_stop):
+                kept.discard(tid)
+            self.log.append(["forget", None, tid])
+        if lost:
+            self._save()
 
     def _wait(self, tid: str, m: int) -> None:
         self.waiting[tid] = m
@@ -370,6 +395,7 @@ class PromotionASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
+        self._forget_lost()
         self._confirm()
         if tid in self.spec:
             decision = self._speculative_result(tune_controller, tid, m, result)
@@ -426,6 +452,7 @@ class PromotionASHA(FIFOScheduler):
         self._end(trial)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        self._forget_lost()
         self._confirm()
         self._stop_one(tune_controller)
         trials = tune_controller.get_trials()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_core.errors import ConfigError
+from rnn_core.tuning._outbox import first_line
 
 
 def public_url(url: str) -> str:
@@ -53,7 +54,7 @@ def check_optuna_storage(url: str, study: str | None = None) -> None:
         parsed.get_dialect().import_dbapi()
     except Exception as exc:
         raise ConfigError(f"--optuna-storage {shown}: no database driver for "
-                          f"{parsed.drivername} is installed ({_first_line(exc)})") from None
+                          f"{parsed.drivername} is installed ({first_line(exc)})") from None
     args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
     engine = sqlalchemy.create_engine(parsed, connect_args=args)
     try:
@@ -63,7 +64,7 @@ def check_optuna_storage(url: str, study: str | None = None) -> None:
                                   "give the storage the sweep started with")
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ConfigError(f"--optuna-storage {shown} cannot be opened: "
-                          f"{_first_line(exc.orig or exc)}") from None
+                          f"{first_line(exc.orig or exc)}") from None
     finally:
         engine.dispose()
 
@@ -108,8 +109,3 @@ def check_resumed_stores(meta: dict, tracking_uri: str,
     if "optuna_study" in meta:
         check_optuna_storage(optuna_storage or meta["optuna_storage"], meta["optuna_study"])
     return client, exp_id
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -341,6 +341,12 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     data, data_info = task.prepare(spec.data_path, spec.seed, spec.data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
+    if not outcome.trials:  # a budget spent before the first trial started: nothing to report
+        print(f"{study}: no trial started within the time budget of "
+              f"{_duration(spec.time_budget_s or outcome.seconds)}; nothing to report or "
+              f"register (MLflow parent run {outcome.parent_run_id}): give a larger "
+              "--time-budget", file=sys.stderr)
+        return 1
     from reports import _pngs
 
     _pngs.warm()  # the report's browser starts while the models are logged

@@ -63,3 +63,16 @@ def _remove_shared_sweeps():
     from tests._sweeps import remove_shared
 
     remove_shared()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS serving S3 on 127.0.0.1 for the session (tests/_servers.py); its ``env``
+    points a sweep at it."""
+    from tests._servers import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()

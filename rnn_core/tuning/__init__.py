@@ -6,7 +6,8 @@ Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps b
 Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
 winners as MLflow models that take raw input, the validation pick registered), ``_ray``
 (starting and leaving Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest
-does not).
+does not), ``_storage`` (the sweep's files on a local folder or any pyarrow filesystem: s3://,
+gs://).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
 ``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch
@@ -18,6 +19,7 @@ import importlib
 import sys
 
 from rnn_core.tuning._models import log_models, model_usage
+from rnn_core.tuning._storage import is_uri, local_folder, open_storage
 from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
 from rnn_core.tuning._tracking import (
     SweepRecord,
@@ -31,9 +33,10 @@ from rnn_core.tuning._tracking import (
 )
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
-           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "leave_ray",
-           "log_models", "log_report", "make_searcher", "model_usage", "run_name", "run_sweep",
-           "rung_epochs", "sweep_meta", "trial_name"]
+           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "is_uri",
+           "leave_ray", "local_folder", "log_models", "log_report", "make_searcher",
+           "model_usage", "open_storage", "run_name", "run_sweep", "rung_epochs", "sweep_meta",
+           "trial_name"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its

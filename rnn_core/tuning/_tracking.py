@@ -25,6 +25,8 @@ from rnn_core.tasks import Task, task_of
 # a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
 # beside its best state and kept in MLflow under ``checkpoint/``
 TEST_OUTPUTS = "test_outputs.npz"
+# what a child run keeps of its trial's last checkpoint (test outputs: finished trials only)
+CHECKPOINT_FILES = ("best.pt", "config.json", TEST_OUTPUTS)
 
 
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
@@ -253,8 +255,8 @@ class TrialRuns:
                 **({"error": error[:5000]} if error is not None else {})}
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
-            for name in ("best.pt", "config.json", TEST_OUTPUTS):
-                if Path(checkpoint_dir, name).exists():  # test outputs: finished trials only
+            for name in CHECKPOINT_FILES:
+                if Path(checkpoint_dir, name).exists():
                     self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)),
                                              "checkpoint")
         self.client.set_terminated(run_id, mlflow_status)

@@ -72,15 +72,17 @@ def main(argv: list[str] | None = None) -> int:
                     if r["rc"] != 0:
                         print(r["out"][-3000:], file=sys.stderr)
                         return 1
+                    # the machine's load over the last minute: what else shared the cores
                     runs.append({"storage": kind, "wall_s": round(r["wall"], 1),
-                                 "sweep_s": sweep_seconds(r["out"])})
-                    print(f"{tag:8} wall {r['wall']:6.1f} s   sweep {runs[-1]['sweep_s']} s",
-                          flush=True)
+                                 "sweep_s": sweep_seconds(r["out"]),
+                                 "load_1min": round(os.getloadavg()[0], 1)})
+                    print(f"{tag:8} wall {r['wall']:6.1f} s   sweep {runs[-1]['sweep_s']} s   "
+                          f"load {runs[-1]['load_1min']}", flush=True)
         finally:
             if server is not None:
                 server.stop()
     record = {"commit": commit(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "load_average": os.getloadavg(), "runs": runs}
+              "runs": runs}
     print(json.dumps({k: v for k, v in record.items() if k != "runs"}))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1))

@@ -1,5 +1,5 @@
 """Where a sweep keeps its files: a local folder, or any filesystem pyarrow opens from a URI
-(``s3://bucket/prefix``, ``gs://bucket/prefix``, ``hdfs://host/path``).
+(``s3://bucket/prefix``, ``gs://bucket/prefix``).
 
 Ray Tune writes its results and checkpoints through ``pyarrow.fs.FileSystem.from_uri`` (Ray
 2.60), and the sweep reads and writes its own state, the checkpoints it logs to MLflow and

@@ -339,7 +339,7 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
     if args.resume is not None:
         latest = args.resume == "latest"
         where = _checked_storage(args, args.storage_path if latest else args.resume,
-                         "--storage-path" if latest else "--resume")
+                                 "--storage-path" if latest else "--resume")
         resume = tuning.find_resumable(where, study) if latest else where.uri
         meta = tuning.sweep_meta(resume)
         if meta["sweep_params"].get("scheduler") == "sha":

@@ -210,8 +210,10 @@ def kill_mid_sweep(*args: str, own: str, cwd: Path, db: Path, env: dict | None =
 def check_resumed(db: Path, asha: dict, epochs: list[list[int]], state: dict) -> None:
     """What a ``kill_mid_sweep`` sweep holds once resumed: one child run per trial, each
     ended, each epoch logged once; one parent, resumed once; no finished epoch ran twice
-    (``epochs``: each trial's reported epochs, from Ray's result.json); ASHA's rungs
-    (``asha``) kept across the restart; the sweep's state (``state``) finished."""
+    (``epochs``: the reported epochs in each result.json Ray's storage holds: the driver
+    writes them and uploads them every few seconds, so a trial that reported nothing after
+    the restart may have none); ASHA's rungs (``asha``) kept across the restart; the sweep's
+    state (``state``) finished."""
     from mlflow.tracking import MlflowClient
 
     after = child_statuses(db)
@@ -225,7 +227,7 @@ def check_resumed(db: Path, asha: dict, epochs: list[list[int]], state: dict) ->
     for r in client.search_runs([exp.experiment_id], "tags.sweep != 'parent'"):
         steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_acc")]
         assert steps == list(range(1, len(steps) + 1))  # each epoch logged once
-    assert len(epochs) == 4
+    assert 1 <= len(epochs) <= 4
     for reported in epochs:
         assert reported == sorted(set(reported)), epochs
     assert len(asha["rungs"]["1"]) == 4  # every trial's epoch-1 result kept across the restart

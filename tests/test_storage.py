@@ -96,8 +96,8 @@ def test_a_driver_killed_mid_sweep_resumes_from_the_uris_alone(s3_server, tmp_pa
     prefix = storage.removeprefix("s3://")
     side, = [i.path for i in s3.get_file_info(fs.FileSelector(f"{prefix}/.rnn_sweeps"))]
     experiment = f"{prefix}/{side.rsplit('/', 1)[1]}"
-    epochs = [[json.loads(line)["epoch"] for line in _read(s3, f"{t}/result.json").splitlines()]
-              for t in _trial_folders(s3, experiment).values()]
+    results = [p for p in _objects(s3, experiment) if p.endswith("/result.json")]
+    epochs = [[json.loads(line)["epoch"] for line in _read(s3, p).splitlines()] for p in results]
     check_resumed(db, json.loads(_read(s3, f"{side}/asha_rungs.json")), epochs,
                   json.loads(_read(s3, f"{side}/sweep.json")))
     assert sorted(os.listdir(second)) == ["reports"]

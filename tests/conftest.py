@@ -13,9 +13,6 @@ import pytest
 from rnn_core.data.imdb import load_imdb, source_id
 from rnn_core.data.text import EncodedCorpus, TextOptions, encode_corpus
 
-# the servers' session fixtures, defined once here so every module shares them
-from tests._servers import mlflow_server, postgres  # noqa: F401
-
 POSITIVE = ("wonderful", "superb", "moving", "brilliant", "delightful", "charming")
 NEGATIVE = ("dreadful", "boring", "clumsy", "tedious", "awful", "lifeless")
 FILLER = tuple(f"w{i:03d}" for i in range(300))
@@ -66,3 +63,43 @@ def _remove_shared_sweeps():
     from tests._sweeps import remove_shared
 
     remove_shared()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS serving S3 on 127.0.0.1 for the session (tests/_servers.py); its ``env``
+    points a sweep at it."""
+    from tests._servers import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The session's PostgreSQL (tests/_servers.py)."""
+    from tests._servers import Postgres, require_postgres
+
+    server = Postgres(require_postgres())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    """The session's MLflow tracking server: runs in PostgreSQL, artifacts proxied to a
+    local folder (tests/_servers.py)."""
+    from tests._servers import MlflowServer
+
+    tmp = tmp_path_factory.mktemp("mlflow-server")
+    server = MlflowServer(postgres.new_database("mlflow"), str(tmp / "artifacts"),
+                          tmp / "server.log")
+    try:
+        yield server.start()
+    finally:
+        server.stop()

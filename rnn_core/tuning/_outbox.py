@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from rnn_core.tuning._storage import Place, checkpoint_folder, checkpoint_uri, place
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +93,28 @@ class Outbox:
     Entries are JSON lists ``[kind, key, ...]``, ``key`` a Ray trial id or ``PARENT``:
     ``["create", tid, run_name, tags, params, start_ms]``, ``["batch", key, metrics, params,
     tags]`` (metrics ``[name, value, ms, step]``), ``["status", key, status, end_ms]``
-    (``RUNNING`` reopens a run), ``["files", key, paths, artifact_path]`` and
+    (``RUNNING`` reopens a run), ``["files", key, checkpoint, names, artifact_path]`` (the
+    files of a Ray checkpoint, its path or URI: ``_storage.checkpoint_uri``) and
     ``["delete", key]``.
 
     Args:
         client: the sweep's MlflowClient.
         experiment_id, parent_run_id: where the child runs go.
-        journal: the file that keeps waiting entries (None: memory only).
+        journal: the file that keeps waiting entries, on this machine or the sweep's storage
+            (None: memory only).
+        root: the sweep's folder on its storage, under which its checkpoints are.
         limit_s: how long MLflow may stay unreachable before ``expired``.
         wait_s: how long ``put`` waits for a slow write before leaving it to the thread.
         retry_s: the pause between tries while MLflow is unreachable.
     """
 
     def __init__(self, client, experiment_id: str, parent_run_id: str,
-                 journal: Path | None = None, limit_s: float = 600, wait_s: float = 5,
-                 retry_s: float = 2) -> None:
+                 journal: str | Path | Place | None = None, limit_s: float = 600,
+                 wait_s: float = 5, retry_s: float = 2, root: Place | None = None) -> None:
         self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
-        self.uri = str(client.tracking_uri)
-        self.journal, self.limit_s, self.wait_s, self.retry_s = journal, limit_s, wait_s, retry_s
+        self.uri, self.root = str(client.tracking_uri), root
+        self.journal = None if journal is None else place(journal)
+        self.limit_s, self.wait_s, self.retry_s = limit_s, wait_s, retry_s
         self.ids: dict[str, str] = {}  # trial id -> its child run id
         self.error: BaseException | None = None  # the first write MLflow refused
         self.down_since: float | None = None  # the first failed try since the last success
@@ -170,6 +175,13 @@ class Outbox:
     def end(self, key: str | None, status: str) -> None:
         """Close a run (``RUNNING``: reopen it), at this moment whenever it is written."""
         self.put(["status", key, status, None if status == "RUNNING" else now_ms()])
+
+    def files(self, key: str | None, checkpoint, names: tuple[str, ...],
+              artifact_path: str) -> None:
+        """Log the files ``names`` a Ray checkpoint holds (none where it lacks the first),
+        read from it when the entry is written."""
+        self.put(["files", key, checkpoint_uri(checkpoint, self.root), list(names),
+                  artifact_path])
 
     def replay(self) -> int:
         """Queue the entries an earlier driver left in the journal (read when this outbox was
@@ -240,12 +252,8 @@ class Outbox:
     def _save(self) -> None:
         """Write the waiting entries to the journal (under the lock): a new file renamed over
         the old one, so a driver killed mid-write leaves the previous list."""
-        if self.journal is None:
-            return
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.journal.with_name(self.journal.name + ".tmp")
-        tmp.write_text(json.dumps([*self._kept, *self._queue]))
-        os.replace(tmp, self.journal)
+        if self.journal is not None:
+            self.journal.write_text(json.dumps([*self._kept, *self._queue]))
 
     def _loop(self) -> None:
         while True:
@@ -319,8 +327,7 @@ class Outbox:
                          self.uri, time.monotonic() - self._outage_at,
                          self._sent - self._sent_at_outage)
             if not self._queue and not self._kept and self.journal is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    self.journal.unlink()
+                self.journal.delete()
             self._cv.notify_all()
         if back:
             self._drop_spares()
@@ -368,10 +375,14 @@ class Outbox:
             with contextlib.suppress(KeyError):  # deleted already (a replayed entry)
                 self.client.delete_run(self._run_id(key))
         elif kind == "files":
-            paths, artifact_path = rest
-            for path in paths:
-                if Path(path).exists():  # the checkpoint may be gone after a long outage
-                    self.client.log_artifact(self._run_id(key), path, artifact_path)
+            where, names, artifact_path = rest
+            with checkpoint_folder(place(where), tuple(names)) as folder:
+                if folder is None or not Path(folder, names[0]).exists():
+                    return  # none kept (or gone since: a checkpoint removed by hand)
+                for name in names:
+                    if Path(folder, name).exists():
+                        self.client.log_artifact(self._run_id(key), str(Path(folder, name)),
+                                                 artifact_path)
         else:
             raise ValueError(f"unknown MLflow write {kind!r}")
 

@@ -20,6 +20,7 @@ from rnn_core.tuning._compat_ray import (
     one_bracket,
     set_trial_status,
 )
+from rnn_core.tuning._storage import Place, place
 from rnn_core.tuning._tracking import TrialRuns
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class PromotionASHA(FIFOScheduler):
     """
 
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
-                 state_file: str | Path | None = None, metric: str | None = None,
+                 state_file: str | Path | Place | None = None, metric: str | None = None,
                  mode: str | None = None, time_attr: str = "training_iteration",
                  max_running: int | None = None, slots: int | None = None) -> None:
         super().__init__()
@@ -122,7 +123,8 @@ class PromotionASHA(FIFOScheduler):
         self._at: dict[int, set[str]] = {m: set() for m in self.milestones}  # waiting, by rung
         self._spec_at: dict[int, set[str]] = {m: set() for m in self.milestones}
         self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
-        self.state_file = Path(state_file) if state_file else None
+        # a local file or one on the sweep's storage (``_storage``): read back on --resume
+        self.state_file = place(state_file) if state_file else None
         # the objective and its direction, under names of this class's own: Ray's schedulers
         # keep theirs in private attributes, which its ``metric`` property reads
         self._objective, self._direction = metric, mode
@@ -174,9 +176,7 @@ class PromotionASHA(FIFOScheduler):
                  "waiting": self.waiting, "stopped": sorted(self.stopped), "log": self.log,
                  "speculative": self.spec, "held": self.held, "yielded": sorted(self.yielded),
                  "resume": sorted(self.resume)}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)
+        self.state_file.write_text(json.dumps(state))
 
     def _record(self, m: int, tid: str, value: float) -> None:
         self.rungs[m][tid] = value
@@ -555,11 +555,6 @@ def _error_text(trial) -> str:
     return (lines[-1][:500] + "\n\n" + text.strip()[-4000:]) if lines else text
 
 
-def _checkpoint_dir(trial) -> str | None:
-    ckpt = trial.checkpoint
-    return ckpt.path if ckpt is not None and Path(ckpt.path).is_dir() else None
-
-
 class MlflowTrialsCallback(tune.Callback):
     """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver); stops the sweep
     as Ctrl-C does once MLflow has been unreachable past the outage limit (``_outbox``), and
@@ -594,10 +589,10 @@ class MlflowTrialsCallback(tune.Callback):
         self.runs.recover(trial.trial_id, trial.config, _error_text(trial))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial))
+        self.runs.complete(trial.trial_id, trial.config, trial.checkpoint)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial),
+        self.runs.complete(trial.trial_id, trial.config, trial.checkpoint,
                            error=_error_text(trial))
 
 

@@ -25,6 +25,8 @@ from rnn_core.tuning._outbox import Outbox, now_ms
 # a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
 # beside its best state and kept in MLflow under ``checkpoint/``
 TEST_OUTPUTS = "test_outputs.npz"
+# what a child run keeps of its trial's last checkpoint (test outputs: finished trials only)
+CHECKPOINT_FILES = ("best.pt", "config.json", TEST_OUTPUTS)
 
 
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
@@ -270,10 +272,12 @@ class TrialRuns:
             self.outbox.end(trial_id, "KILLED")
             self.live.discard(trial_id)
 
-    def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
+    def complete(self, trial_id: str, config: dict, checkpoint=None,
                  error: str | None = None, status: str | None = None) -> None:
         """Close a trial's run: failed, finished (every epoch), else stopped early, or
-        ``status`` for a trial that did not reach the end (``stopped_by_budget``)."""
+        ``status`` for a trial that did not reach the end (``stopped_by_budget``).
+        ``checkpoint``: the trial's last Ray checkpoint, whose ``CHECKPOINT_FILES`` the run
+        keeps (None: it has none)."""
         self.start(trial_id, config)
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:
@@ -284,12 +288,8 @@ class TrialRuns:
             status, mlflow_status = FINISHED, "FINISHED"
         self.outbox.tag(trial_id, trial_status=status, epochs_run=str(epochs),
                         **({"error": error[:5000]} if error is not None else {}))
-        if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
-            # test outputs: finished trials only
-            files = [str(Path(checkpoint_dir, name))
-                     for name in ("best.pt", "config.json", TEST_OUTPUTS)
-                     if Path(checkpoint_dir, name).exists()]
-            self.outbox.put(["files", trial_id, files, "checkpoint"])
+        if checkpoint is not None:
+            self.outbox.files(trial_id, checkpoint, CHECKPOINT_FILES, "checkpoint")
         self.outbox.end(trial_id, mlflow_status)
         self.status[trial_id] = status
 

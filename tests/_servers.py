@@ -258,14 +258,17 @@ class MlflowServer:
     def cont(self) -> None:
         self._signal(signal.SIGCONT)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (at once with 0: a server that dies)."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.cont()  # a frozen server takes no SIGTERM
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        steps = ((signal.SIGTERM, grace), (signal.SIGKILL, 10)) if grace else (
+            (signal.SIGKILL, 10),)
+        for sig, wait in steps:
             try:
                 self._signal(sig)
-                self.proc.wait(timeout=grace)
+                self.proc.wait(timeout=wait)
                 break
             except ProcessLookupError:
                 break

@@ -146,23 +146,22 @@ def test_the_report_and_model_come_from_the_server(blinked, mlflow_server):
 
 
 def test_an_outage_past_the_limit_stops_the_sweep_for_resume(mlflow_server, tmp_path):
-    # epochs of a few seconds (2,000 reviews), 8 trial-epochs: the 3 s limit runs out while
-    # trials still train
-    args = ["--smoke-test", "--precision", "fp32", "--train-subset", "2000",
-            "--max-epochs", "4", "--reduction-factor", "2", "--tracking-uri",
+    # the server dies (SIGKILL) after the first epoch, and the 2 s limit runs out while the
+    # other 5 trial-epochs train (1,000 reviews: seconds each)
+    args = ["--smoke-test", "--precision", "fp32", "--train-subset", "1000", "--tracking-uri",
             mlflow_server.uri, "--experiment-name", "outage", "--storage-path",
-            str(tmp_path / "ray"), "--tracking-outage-limit", "3s"]
+            str(tmp_path / "ray"), "--tracking-outage-limit", "2s"]
     own = "kills the tracking server for longer than the limit, then resumes"
     proc = _start(tmp_path, *args, own=own)
     try:
         _wait_for_epochs(proc, tmp_path / "out.log", 1)
-        mlflow_server.stop()
+        mlflow_server.stop(grace=0)
         proc.wait(timeout=300)
     finally:
         mlflow_server.start()  # on the same port
     err = (tmp_path / "err.log").read_text()
     assert proc.returncode == 130, err[-3000:]
-    assert "sweep interrupted after" in err and "did not answer for 3 s" in err, err[-3000:]
+    assert "sweep interrupted after" in err and "did not answer for 2 s" in err, err[-3000:]
     assert "continue it with --resume once MLflow answers again" in err
     assert "sweep finished" not in (tmp_path / "out.log").read_text()
     side = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*"))

@@ -253,21 +253,22 @@ def test_a_trial_ray_lost_with_a_killed_driver_is_forgotten(tmp_path):
     killed with the driver, is unknown to the resumed sweep, and its configuration comes back
     as a new trial. The saved rungs drop it instead of waiting for it to be handed out."""
     state = tmp_path / "asha.json"
-    first = PromotionASHA(2, 1, 3, 3, metric=METRIC, mode="max", state_file=state)
-    a, lost = (Trial("__sim", trial_id=t, stub=True) for t in ("a", "lost"))
-    ctl = _Controller([a, lost])
-    for t in (a, lost):
-        first.on_trial_add(ctl, t)
-        t.set_status(Trial.RUNNING)
+
+    def driver(names: str) -> tuple[PromotionASHA, list[Trial], _Controller]:
+        """A scheduler on the saved state, with Ray's trials ``names`` added and running."""
+        sched = PromotionASHA(2, 1, 3, 3, metric=METRIC, mode="max", state_file=state)
+        trials = [Trial("__sim", trial_id=t, stub=True) for t in names.split()]
+        ctl = _Controller(trials)
+        for t in trials:
+            sched.on_trial_add(ctl, t)
+            t.set_status(Trial.RUNNING)
+        return sched, trials, ctl
+
+    first, (a, lost), ctl = driver("a lost")
     assert first.on_trial_result(ctl, lost, _result(1, 0.9)) == TrialScheduler.PAUSE
     assert first.waiting == {"lost": 1}
     # resumed: Ray restored a (paused at no rung) and a new trial for lost's configuration
-    again = PromotionASHA(2, 1, 3, 3, metric=METRIC, mode="max", state_file=state)
-    a, new = (Trial("__sim", trial_id=t, stub=True) for t in ("a", "new"))
-    ctl = _Controller([a, new])
-    for t in (a, new):
-        again.on_trial_add(ctl, t)
-        t.set_status(Trial.RUNNING)
+    again, (a, new), ctl = driver("a new")
     assert again.on_trial_result(ctl, new, _result(1, 0.8)) == TrialScheduler.PAUSE
     assert again.rungs[1] == {"new": 0.8} and again.waiting == {"new": 1}
     assert ["forget", None, "lost"] in again.log

@@ -71,3 +71,34 @@ def test_writes_kept_through_an_outage_reach_mlflow_once(away, tmp_path):
     assert child.data.params == {"cell": "lstm"}
     assert child.data.tags["trial_status"] == "finished"
     assert client.get_run(parent).data.tags["trial_counts"] == "{}"
+
+
+def test_an_outage_past_the_limit_stops_the_sweep_as_ctrl_c_does(away):
+    """Past the limit the MLflow callback hands the sweep to the SIGINT handler in place (Ray
+    Tune's during a sweep: it stops the trials and saves its state), once; the rest of that
+    path is the interrupted sweep's (tests/test_tracking_server.py)."""
+    import signal
+    import time
+
+    from rnn_core.tasks import get_task, task_keys
+    from rnn_core.tuning._scheduling import MlflowTrialsCallback
+    from rnn_core.tuning._tracking import TrialRuns
+
+    task = get_task("sentiment")
+    box = Outbox(away, "0", "0" * 32, limit_s=0.5, wait_s=1, retry_s=0.2)
+    callback = MlflowTrialsCallback(TrialRuns(box, task_keys(task), 2, task))
+    got = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        callback.on_step_begin(0, [])
+        callback.runs.start("t1", {"num_layers": 1})  # MLflow does not answer: the limit runs
+        assert got == [] and box.down_since is not None
+        end = time.monotonic() + 60
+        while not box.expired and time.monotonic() < end:
+            time.sleep(0.1)
+        for step in (1, 2):
+            callback.on_step_begin(step, [])
+        assert got == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, before)
+        box.close()

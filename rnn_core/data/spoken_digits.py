@@ -51,7 +51,9 @@ BUILD = "digits-v3"  # the recipe's name in the cache: a new recipe gets a new n
 DIGITS = WORD_SETS["digits"]
 SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}  # shares of the synthetic voice identities
 N_ESPEAK, FLITE_PER_VOICE, TAKES, HUMAN_AUG = 240, 6, 2, 5
-WHISPERED = False  # espeak-ng's whispered variants among the speakers (docs/speech.md)
+# espeak-ng's whispered variants among the speakers: validation does not tell them in or out
+# (docs/speech.md), and out keeps the build those measurements describe
+WHISPERED = False
 
 
 @dataclass(frozen=True)

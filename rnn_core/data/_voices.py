@@ -113,9 +113,9 @@ def synthetic_speakers(n_espeak: int, flite_per_voice: int, seed: int, whispered
 
 def identity_splits(fractions: dict[str, float], seed: int) -> dict[str, str]:
     """Voice identity (``Speaker.identity``) -> split, dealt from the whole inventory of
-    voices, not from a sample of speakers: each engine's families are shuffled (seeded) and
-    dealt by their number of variants (``features.disjoint_groups``), so every split hears
-    both engines, no variant or flite voice is in two splits, and the deal is the same
+    voices, not from a sample of speakers: each engine's families are dealt whole, weighed
+    by their number of variants, largest first (``features.disjoint_groups``), so every split
+    hears both engines, no variant or flite voice is in two splits, and the deal is the same
     whatever speakers are sampled from it."""
     voices = [Speaker("espeak-ng", v, 0) for v in (*VARIANTS, *WHISPERED)]
     voices += [Speaker("flite", v, 0) for v in FLITE]

@@ -60,7 +60,7 @@ def summarize(run: dict, out: Path, study: str) -> dict:
 
     import pandas as pd
 
-    from reports.frames import TABLE_PARAMS
+    from reports.frames import validation_pick
     from rnn_core.tasks import get_task
 
     task = get_task(importlib.import_module(f"search_spaces.{study}").TASK)
@@ -68,6 +68,7 @@ def summarize(run: dict, out: Path, study: str) -> dict:
     samples = run["samples"]
     peak = max(samples, key=lambda s: s[1])
     trials = pd.read_csv(out / "report" / "trials.csv")
+    pick = validation_pick(trials, task)
     table = (out / "report" / "study_table.md").read_text()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
@@ -81,9 +82,9 @@ def summarize(run: dict, out: Path, study: str) -> dict:
         "rss_samples_over_4gib": sum(s[1] > 4 * 2**30 for s in samples),
         "statuses": trials["status"].value_counts().to_dict(),
         "trial_epochs": int(trials["epochs_run"].sum()),
-        # the validation pick, its test metric beside it
-        "best": trials.sort_values(task.best_metric, ascending=task.mode == "min").iloc[0][
-            [*TABLE_PARAMS[task.name], task.test_metric, task.best_metric]].to_dict(),
+        # the validation pick (the report's one rule: ended trials only), its test beside it
+        "best": None if pick is None else pick[
+            [*task.table_params, task.test_metric, task.best_metric]].to_dict(),
         "study_table_md": table,
     }
 

@@ -158,11 +158,11 @@ class Cluster:
     def sessions(self) -> set[int]:
         return set(self.session.values())
 
-    def ray_start(self, role: str, *args: str) -> None:
+    def ray_start(self, role: str, *args: str, cpus: int = 1) -> None:
         """`ray start` of node ``role`` in a session of its own (the session id marks every
         process it leaves); the private worker in its own mount namespace too."""
         temp_dir = self.temp / role
-        cmd = [str(RAY), "start", "--num-cpus", "1", "--temp-dir", str(temp_dir),
+        cmd = [str(RAY), "start", "--num-cpus", str(cpus), "--temp-dir", str(temp_dir),
                "--object-store-memory", str(500 * 2**20), "--disable-usage-stats", *args]
         if self.private and role == "worker":
             hide, keep = private_view(self.env)
@@ -215,9 +215,11 @@ class Cluster:
         return processes_in(self.sessions)
 
 
-def start_cluster(env: dict[str, str] | None = None, private: bool = False) -> Cluster:
+def start_cluster(env: dict[str, str] | None = None, private: bool = False,
+                  head_only: int = 0) -> Cluster:
     """A head and a worker node, up and joined; ``env`` added to every node's environment
-    (what the trials need that Ray does not pass them, such as S3's variables)."""
+    (what the trials need that Ray does not pass them, such as S3's variables). With
+    ``head_only`` CPUs: the head alone, with that many."""
     from tests._servers import free_port
 
     # Short and outside pytest's tmp tree: Ray's Unix socket paths live under the temp dir and
@@ -236,10 +238,12 @@ def start_cluster(env: dict[str, str] | None = None, private: bool = False) -> C
     c = Cluster(address=f"127.0.0.1:{port}", env=base, temp=temp, private=private)
     try:
         t0 = time.perf_counter()
-        c.ray_start("head", "--head", "--port", str(port), "--include-dashboard=false")
-        c.ray_start("worker", "--address", c.address)
+        c.ray_start("head", "--head", "--port", str(port), "--include-dashboard=false",
+                    cpus=head_only or 1)
+        if not head_only:
+            c.ray_start("worker", "--address", c.address)
         deadline = time.monotonic() + 60
-        while len(c.nodes()) < 2 and time.monotonic() < deadline:
+        while len(c.nodes()) < (1 if head_only else 2) and time.monotonic() < deadline:
             time.sleep(1)
         c.start_seconds = time.perf_counter() - t0
     except BaseException:

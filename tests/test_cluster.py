@@ -2,10 +2,11 @@
 on this machine (one CPU each), the smoke sweep joining it with `--address host:port` and ASHA,
 trials landing on both nodes and in MLflow, then both nodes stopped.
 
-The cluster is isolated from every other Ray on the machine: its own `--temp-dir` per node (so
-`/tmp/ray/ray_current_cluster`, which a plain `ray.init()` reads, never names it), free ports,
-its own auth token in the environment, and teardown kills only the processes of its two
-`ray start` sessions (never `ray stop`, which stops every Ray instance of this user).
+The cluster (tests/_cluster.py) is isolated from every other Ray on the machine: its own
+`--temp-dir` per node (so `/tmp/ray/ray_current_cluster`, which a plain `ray.init()` reads,
+never names it), free ports, its own auth token in the environment, and teardown kills only the
+processes of its two `ray start` sessions (never `ray stop`, which stops every Ray instance of
+this user). Its nodes share this machine's disk; tests/test_nodes.py runs nodes that do not.
 """
 
 from __future__ import annotations

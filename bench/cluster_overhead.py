@@ -20,7 +20,6 @@ vector flags.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.figures.processes import run_tree, sweep_cmd, sweep_seconds  # noqa: E402
-from bench.storage import commit, cpu_flags  # noqa: E402
+from bench.figures.processes import sweep_cmd  # noqa: E402
+from bench.storage import commit, cpu_flags, save_record, timed_sweep  # noqa: E402
 
 SMOKE = ("--smoke-test", "--precision", "fp32")
 KINDS = ("local", "node", "cluster")
@@ -87,15 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                                mlflow.uri, "--experiment-name", f"bench-{i}", "--address",
                                cluster.address, "--report-dir", str(tmp / f"report-{tag}")]
                         env = cluster.env
-                    r = run_tree(cmd, env=env, timeout=900)
-                    if r["rc"] != 0:
-                        print(r["out"][-3000:], file=sys.stderr)
+                    run = timed_sweep(cmd, env, tag, kind=kind)
+                    if run is None:
                         return 1
-                    runs.append({"kind": kind, "wall_s": round(r["wall"], 1),
-                                 "sweep_s": sweep_seconds(r["out"]),
-                                 "load_1min": round(os.getloadavg()[0], 1)})
-                    print(f"{tag:10} wall {r['wall']:6.1f} s   sweep {runs[-1]['sweep_s']} s   "
-                          f"load {runs[-1]['load_1min']}", flush=True)
+                    runs.append(run)
         finally:
             for c in clusters:
                 end_cluster(c)
@@ -103,13 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
             s3.stop()
     walls = {k: statistics.median(r["wall_s"] for r in runs if r["kind"] == k) for k in KINDS}
-    record = {"commit": commit(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "median_wall_s": walls,
-              "cluster_over_local": round(walls["cluster"] / walls["local"], 2),
-              "cluster_over_node": round(walls["cluster"] / walls["node"], 2), "runs": runs}
-    print(json.dumps({k: v for k, v in record.items() if k != "runs"}))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1))
+    save_record({"commit": commit(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+                 "median_wall_s": walls,
+                 "cluster_over_local": round(walls["cluster"] / walls["local"], 2),
+                 "cluster_over_node": round(walls["cluster"] / walls["node"], 2),
+                 "runs": runs}, args.json)
     return 0
 
 

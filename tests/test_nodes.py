@@ -23,6 +23,7 @@ import math
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
     head_paths = [str(tmp), str(marker), str(unshared.temp / "head"), str(postgres.folder),
                   str(s3_server.log.parent), *([cache] if os.path.isdir(cache) else [])]
     nodes = {("head" if n["head"] else "worker"): n["id"] for n in unshared.nodes()}
+    assert set(nodes) == {"head", "worker"}, nodes
     views = unshared.look(list(nodes.values()), head_paths)
     client = MlflowClient(mlflow_server.uri)
     with (tmp / "err.log").open("w") as err:
@@ -93,6 +95,8 @@ def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
                            own="kills a node of its own cluster mid-sweep", cwd=tmp,
                            base_env=unshared.env, stdout=subprocess.PIPE, stderr=err, text=True)
         lines, killed, victim, at = [], [], None, {"start": time.perf_counter()}
+        watchdog = threading.Timer(900, proc.kill)  # a sweep that hangs ends the read below
+        watchdog.start()
         try:
             for line in proc.stdout:
                 lines.append(line)
@@ -105,6 +109,7 @@ def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
                     at["retry"] = time.perf_counter()
             proc.wait(timeout=600)
         finally:
+            watchdog.cancel()
             proc.kill()
     assert victim is not None, "no trial reported epoch 1 from the worker node"
     wall = time.perf_counter() - at["start"]

@@ -29,7 +29,8 @@ install: $(STAMP) system-deps
 # through sudo when sudo needs no password; otherwise one line names what to install, and the
 # tests that need a missing package skip with that reason (CI sets RNN_SWEEPS_REQUIRE_BROWSER=1,
 # RNN_SWEEPS_REQUIRE_AUDIO_TOOLS=1 and RNN_SWEEPS_REQUIRE_POSTGRES=1, which turn those skips into
-# failures).
+# failures). The test of nodes that share no disk needs root for its mount namespace (util-linux's
+# unshare), and skips without it unless RNN_SWEEPS_REQUIRE_UNSHARE=1 (CI).
 BROWSER_APT := chromium chromium-driver fonts-liberation
 AUDIO_APT := espeak-ng flite sox asterisk-core-sounds-en-wav saytime
 DATABASE_APT := postgresql

@@ -40,6 +40,29 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def timed_sweep(cmd: list[str], env: dict | None, tag: str, **keys) -> dict | None:
+    """One sweep of a side-by-side comparison, run and printed: ``keys`` with its process wall,
+    the time the sweep reports and the load average; None (its output on stderr) if it
+    failed."""
+    r = run_tree(cmd, env=env, timeout=900)
+    if r["rc"] != 0:
+        print(r["out"][-3000:], file=sys.stderr)
+        return None
+    # the machine's load over the last minute: what else shared the cores
+    run = {**keys, "wall_s": round(r["wall"], 1), "sweep_s": sweep_seconds(r["out"]),
+           "load_1min": round(os.getloadavg()[0], 1)}
+    print(f"{tag:10} wall {r['wall']:6.1f} s   sweep {run['sweep_s']} s   "
+          f"load {run['load_1min']}", flush=True)
+    return run
+
+
+def save_record(record: dict, path: str | None) -> None:
+    """Print the record but its runs; write all of it to ``path`` where given."""
+    print(json.dumps({k: v for k, v in record.items() if k != "runs"}))
+    if path:
+        Path(path).write_text(json.dumps(record, indent=1))
+
+
 def _s3_env(tmp: Path):
     """(the environment that reaches an S3 server, the server this started or None)."""
     if os.environ.get("AWS_ENDPOINT_URL"):
@@ -68,24 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                     cmd = sweep_cmd(tmp, tag, "--smoke-test")
                     if kind == "s3":
                         cmd[cmd.index("--storage-path") + 1] = f"s3://rnn-sweeps/bench-{i}"
-                    r = run_tree(cmd, env=env, timeout=900)
-                    if r["rc"] != 0:
-                        print(r["out"][-3000:], file=sys.stderr)
+                    run = timed_sweep(cmd, env, tag, storage=kind)
+                    if run is None:
                         return 1
-                    # the machine's load over the last minute: what else shared the cores
-                    runs.append({"storage": kind, "wall_s": round(r["wall"], 1),
-                                 "sweep_s": sweep_seconds(r["out"]),
-                                 "load_1min": round(os.getloadavg()[0], 1)})
-                    print(f"{tag:8} wall {r['wall']:6.1f} s   sweep {runs[-1]['sweep_s']} s   "
-                          f"load {runs[-1]['load_1min']}", flush=True)
+                    runs.append(run)
         finally:
             if server is not None:
                 server.stop()
-    record = {"commit": commit(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "runs": runs}
-    print(json.dumps({k: v for k, v in record.items() if k != "runs"}))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1))
+    save_record({"commit": commit(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+                 "runs": runs}, args.json)
     return 0
 
 

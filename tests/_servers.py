@@ -60,6 +60,12 @@ class S3Server:
                 "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_EC2_METADATA_DISABLED": "true"}
 
+    @property
+    def mlflow_env(self) -> dict[str, str]:
+        """What ``mlflow server --artifacts-destination s3://...`` needs: its S3 artifact
+        store (boto3) takes the endpoint from ``MLFLOW_S3_ENDPOINT_URL``."""
+        return {**self.env, "MLFLOW_S3_ENDPOINT_URL": self.endpoint}
+
     def filesystem(self):
         """A pyarrow filesystem on the server, built from explicit options (not the
         environment), for a test to read back what a sweep wrote."""

@@ -139,12 +139,13 @@ def printed_report(stdout: str) -> Path:
 
 
 def start_study(study: str, *args: str, own: str, cwd: Path, env: dict | None = None,
-                **popen) -> subprocess.Popen:
+                base_env: dict | None = None, **popen) -> subprocess.Popen:
     """``python sweeps/<study>.py ARGS`` started in the background (for a test that signals or
-    kills it); ``own`` as for ``run_study``."""
+    kills it); ``own``, ``env`` and ``base_env`` as for ``run_study``."""
     assert own.strip(), "say why the test needs a sweep of its own"
+    base = os.environ if base_env is None else base_env
     return subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
-                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            cwd=cwd, env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
                             **popen)
 
 

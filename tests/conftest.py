@@ -91,14 +91,14 @@ def postgres():
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(postgres, tmp_path_factory):
-    """The session's MLflow tracking server: runs in PostgreSQL, artifacts proxied to a
-    local folder (tests/_servers.py)."""
-    from tests._servers import MlflowServer
+def mlflow_server(postgres, s3_server, tmp_path_factory):
+    """The session's MLflow tracking server: runs in PostgreSQL, artifacts proxied to the
+    session's S3 server (tests/_servers.py)."""
+    from tests._servers import BUCKET, MlflowServer
 
     tmp = tmp_path_factory.mktemp("mlflow-server")
-    server = MlflowServer(postgres.new_database("mlflow"), str(tmp / "artifacts"),
-                          tmp / "server.log")
+    server = MlflowServer(postgres.new_database("mlflow"), f"s3://{BUCKET}/mlartifacts",
+                          tmp / "server.log", env=s3_server.mlflow_env)
     try:
         yield server.start()
     finally:

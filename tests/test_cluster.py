@@ -2,175 +2,37 @@
 on this machine (one CPU each), the smoke sweep joining it with `--address host:port` and ASHA,
 trials landing on both nodes and in MLflow, then both nodes stopped.
 
-The cluster is isolated from every other Ray on the machine: its own `--temp-dir` per node (so
-`/tmp/ray/ray_current_cluster`, which a plain `ray.init()` reads, never names it), free ports,
-its own auth token in the environment, and teardown kills only the processes of its two
-`ray start` sessions (never `ray stop`, which stops every Ray instance of this user).
+The cluster (tests/_cluster.py) is isolated from every other Ray on the machine: its own
+`--temp-dir` per node (so `/tmp/ray/ray_current_cluster`, which a plain `ray.init()` reads,
+never names it), free ports, its own auth token in the environment, and teardown kills only the
+processes of its two `ray start` sessions (never `ray stop`, which stops every Ray instance of
+this user). Its nodes share this machine's disk; tests/test_nodes.py runs nodes that do not.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests._servers import free_port
+from tests._cluster import end_cluster, processes_in, start_cluster
 from tests._sweeps import run_study
-
-ROOT = Path(__file__).resolve().parents[1]
-RAY = Path(sys.executable).with_name("ray")
 
 pytestmark = pytest.mark.slow
 
 
-def _session_of(pid: int) -> tuple[int, str] | None:
-    """(session id, state) of a live process, None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
-    return int(fields[3]), fields[0]
-
-
-def _processes_in(sessions: set[int]) -> list[int]:
-    """Live (not zombie) processes of these sessions: every process a `ray start` launched,
-    workers included (they rename themselves to `ray::IDLE`, so command lines cannot tell)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            info = _session_of(int(entry.name))
-            if info is not None and info[0] in sessions and info[1] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
-def _kill(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-@dataclass
-class Cluster:
-    address: str
-    env: dict[str, str]
-    temp: Path
-    sessions: set[int] = field(default_factory=set)
-    start_seconds: float = 0.0
-
-    def ray_start(self, *args: str, temp_dir: Path) -> None:
-        """`ray start` in a session of its own: the session id marks every process it leaves."""
-        proc = subprocess.Popen(
-            [
-                str(RAY),
-                "start",
-                "--num-cpus",
-                "1",
-                "--temp-dir",
-                str(temp_dir),
-                "--object-store-memory",
-                str(500 * 2**20),
-                "--disable-usage-stats",
-                *args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=self.env,
-            cwd=self.temp,
-            start_new_session=True,
-        )
-        self.sessions.add(proc.pid)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, out[-3000:]
-
-    def python(self, code: str, timeout: int = 120) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-c", code, self.address],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.temp,
-            timeout=timeout,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stdout
-
-    def nodes(self) -> list[dict]:
-        """Alive nodes, each {"id", "cpus", "head"}, asked of the cluster by a fresh driver."""
-        out = self.python(
-            "import json, sys, ray\n"
-            "ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False)\n"
-            "print(json.dumps([{'id': n['NodeID'], 'cpus': n['Resources'].get('CPU'),\n"
-            "  'head': 'node:__internal_head__' in n['Resources']}\n"
-            "  for n in ray.nodes() if n['Alive']]))\n"
-        )
-        return json.loads(out.strip().splitlines()[-1])
-
-    def stop(self, grace: float = 5.0) -> list[int]:
-        """Stop both nodes; returns the processes still alive afterwards (should be none)."""
-        pids = _processes_in(self.sessions)
-        _kill(pids, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while _processes_in(self.sessions) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        # A SIGTERMed GCS can hang in its shutdown while raylets keep reconnecting to it;
-        # `ray stop` escalates the same way.
-        _kill(_processes_in(self.sessions), signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _processes_in(self.sessions) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return _processes_in(self.sessions)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    # Short and outside pytest's tmp tree: Ray's Unix socket paths live under the temp dir and
-    # must stay under 108 characters.
-    temp = Path(tempfile.mkdtemp(prefix="rnnc-", dir="/tmp"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),  # workers import rnn_core from this checkout
-            # Ray 2.60: `ray start --head` turns token auth on when ~/.ray/auth_token exists, but
-            # `ray start --address` and `ray.init(address=...)` only send a token with the mode set.
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN": secrets.token_hex(32),
-            "RAY_USAGE_STATS_ENABLED": "0",
-        }
-    )
-    c = Cluster(address=f"127.0.0.1:{port}", env=env, temp=temp)
+    c = start_cluster()
     try:
-        t0 = time.perf_counter()
-        c.ray_start(
-            "--head", "--port", str(port), "--include-dashboard=false", temp_dir=temp / "head"
-        )
-        c.ray_start("--address", c.address, temp_dir=temp / "worker")
-        deadline = time.monotonic() + 60
-        while len(c.nodes()) < 2 and time.monotonic() < deadline:
-            time.sleep(1)
-        c.start_seconds = time.perf_counter() - t0
         yield c
     finally:
-        left = c.stop()
-        shutil.rmtree(temp, ignore_errors=True)
+        left = end_cluster(c)
         assert not left, f"Ray processes of the test cluster still alive: {left}"
 
 
@@ -254,7 +116,7 @@ def test_a_node_local_folder_is_refused_on_the_cluster(cluster, tmp_path):
 
 
 def test_both_nodes_stop_and_leave_no_process(cluster, sweep):
-    assert _processes_in(cluster.sessions)  # running until now
+    assert processes_in(cluster.sessions)  # running until now
     assert cluster.stop() == []
     port = int(cluster.address.rsplit(":", 1)[1])
     with socket.socket() as s:

@@ -189,7 +189,9 @@ class TrialRuns:
         self.status: dict[str, str] = {}
         self.retries: dict[str, int] = {}
         self.live: set[str] = set()  # trials whose run this driver has created or reopened
-        self.node: dict[str, str] = {}  # trial_id -> the Ray node it last reported from
+        # trial_id -> the Ray nodes it reported from, each with the first epoch it reported
+        # there ("1:NODE 3:NODE": moved after epoch 2, by a pause or a lost node)
+        self.nodes: dict[str, str] = {}
         # adopted runs of Optuna trials that had not ended: Optuna trial number -> trial id
         self.asked: dict[str, str] = {}
 
@@ -211,6 +213,8 @@ class TrialRuns:
             self.runs.add(tid)
             self.outbox.ids[tid] = r.info.run_id
             self.last_epoch[tid] = epochs[r.info.run_id]
+            if "ray_nodes" in r.data.tags:
+                self.nodes[tid] = r.data.tags["ray_nodes"]
             if r.data.tags.get("trial_status") in CLOSED:
                 self.status[tid] = r.data.tags["trial_status"]
             elif "optuna_trial" in r.data.tags:
@@ -250,12 +254,15 @@ class TrialRuns:
                    if k not in _ray_result_keys() and isinstance(v, (int, float))
                    and not isinstance(v, bool)]
         node = str(result.get("node_id") or "")
-        tags = {"ray_node_id": node} if node and node != self.node.get(trial_id) else {}
+        been = self.nodes.get(trial_id, "")
+        tags = {}
+        if node and not been.endswith(f":{node}"):
+            been = f"{been} {epoch}:{node}".strip()
+            tags = {"ray_node_id": node, "ray_nodes": been[-5000:]}
+            self.nodes[trial_id] = been
         # one write per epoch: while MLflow answers, the trial waits for it before its next
         self.outbox.put(["batch", trial_id, metrics, {}, tags])
         self.last_epoch[trial_id] = epoch
-        if tags:
-            self.node[trial_id] = node
 
     def recover(self, trial_id: str, config: dict, error: str) -> None:
         """A failed trial that Ray will retry from its last checkpoint."""

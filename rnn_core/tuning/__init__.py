@@ -31,9 +31,9 @@ from rnn_core.tuning._tracking import (
 )
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
-           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "leave_ray",
-           "log_models", "log_report", "make_searcher", "model_usage", "run_name", "run_sweep",
-           "rung_epochs", "sweep_meta", "trial_name"]
+           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "flush_stores",
+           "leave_ray", "log_models", "log_report", "make_searcher", "model_usage", "run_name",
+           "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its
@@ -46,6 +46,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(f"rnn_core.tuning.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def flush_stores() -> None:
+    """Call before exiting a process that ran sweeps: the SQLite stores it wrote hold all
+    their commits in their own files again (``_sqlite``: the write-ahead log)."""
+    from rnn_core.tuning._sqlite import checkpoint
+
+    checkpoint()
 
 
 def leave_ray() -> None:

@@ -3,7 +3,6 @@ successive halving, the MLflow callback."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -14,6 +13,7 @@ from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 
+from rnn_core.tuning._asha_state import RungState
 from rnn_core.tuning._compat_ray import (
     add_to_bracket,
     hyperband_objective_set,
@@ -26,12 +26,20 @@ log = logging.getLogger(__name__)
 
 
 def trial_fn(config: dict, data: Any) -> None:
-    """One Ray trial (``_trial.run_trial``). The import happens here, in the trial's worker,
+    """One Ray trial: the training loop (``_trial.run_trial``), or the task's own trial
+    function (``_task_trial``, ``Task.trial``). The import happens here, in the trial's worker,
     so the driver, which only passes this function to Ray, never loads torch (1.5 s); local
-    workers have ``_trial`` preloaded by Ray when they start (``_ray.connect``)."""
-    from rnn_core.tuning._trial import run_trial
+    workers have the module preloaded by Ray when they start (``_ray.connect``)."""
+    from rnn_core.tasks import task_of
 
-    run_trial(config, data)
+    if task_of(config).trial is None:
+        from rnn_core.tuning._trial import run_trial
+
+        run_trial(config, data)
+    else:
+        from rnn_core.tuning._task_trial import run_task_trial
+
+        run_task_trial(config, data)
 
 
 class PromotionASHA(FIFOScheduler):
@@ -84,12 +92,14 @@ class PromotionASHA(FIFOScheduler):
     ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
     is complete. ``max_running`` caps the trials training at once: Ray's own
     ``max_concurrent_trials`` counts paused trials as live, which with pausing at rungs can
-    leave every trial paused; here new trials are held PAUSED when added and handed out
-    under the cap. Rungs, promotions, waiting trials and a log of every decision are saved to
-    ``state_file`` after every change (written beside it, then renamed over it, so a driver
-    killed mid-write leaves the previous state) and reloaded on ``--resume`` (Ray does not
-    persist scheduler state: ray-project/ray#30838); a trial restored while waiting stays
-    paused.
+    leave every trial paused; here a new trial added when the cap is reached is held PAUSED
+    and handed out when a slot under it frees. A searcher is asked for a new trial only when
+    one would start (``takes_new_trial``, ``_asks.AskWhenFree``), so that a model-based
+    searcher learns from the trials that ended before it. Rungs, promotions, waiting trials
+    and a log of every decision are saved to ``state_file`` after every change (a snapshot
+    and a journal of the changes since, ``_asha_state``) and reloaded on ``--resume`` (Ray
+    does not persist scheduler state: ray-project/ray#30838); a trial restored while waiting
+    stays paused.
     """
 
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
@@ -100,48 +110,28 @@ class PromotionASHA(FIFOScheduler):
         self.n_trials, self.rf, self.time_attr = n_trials, reduction_factor, time_attr
         self.max_running, self.slots, self.max_t = max_running, slots, int(max_t)
         self.milestones = rung_epochs(grace_period, reduction_factor, max_t)[:-1]
-        # per rung: trial id -> signed objective (higher is better), in arrival order
-        self.rungs: dict[int, dict[str, float]] = {m: {} for m in self.milestones}
-        self.promoted: dict[int, set[str]] = {m: set() for m in self.milestones}
-        self.waiting: dict[str, int] = {}  # trial id -> the rung it is paused at
         self.ended: set[str] = set()  # trials that terminated (finished, stopped, failed)
-        self.stopped: set[str] = set()  # trials this scheduler stopped at a rung
         self.to_stop: set[str] = set()  # restored as unfinished, though stopped before
-        # speculative promotions (see the class docstring): trial id -> the rung it left
-        # unconfirmed; of those, the ones held paused at their next rung (-> signed objective
-        # there), and the ones paused between rungs for a certain trial's slot
-        self.spec: dict[str, int] = {}
-        self.held: dict[str, float] = {}
-        self.yielded: set[str] = set()
-        self.resume: set[str] = set()  # confirmed while paused off a rung: to hand out
-        # [event, rung, trial id]: arrive, promote, early, stop, end (left while waiting),
-        # speculate, confirm, unspeculate
-        self.log: list[list] = []
         self.trials: dict[str, Trial] = {}
-        self._order: dict[int, dict[str, int]] = {m: {} for m in self.milestones}
-        self._at: dict[int, set[str]] = {m: set() for m in self.milestones}  # waiting, by rung
-        self._spec_at: dict[int, set[str]] = {m: set() for m in self.milestones}
+        # PAUSED trials this scheduler hands out when a slot frees, in the order they came:
+        # new ones held under the cap, and ones Ray restored PAUSED that did not pause here
+        self.queued: dict[str, Trial] = {}
         self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
         self.state_file = Path(state_file) if state_file else None
+        # rungs, promotions, waiting and speculative trials, the decision log: changed through
+        # ``_state`` (saved and reloaded there), read through these names; a speculative
+        # promotion (see the class docstring) is in ``spec`` (-> the rung it left
+        # unconfirmed), ``held`` (paused at its next rung -> its signed objective there) or
+        # ``yielded`` (paused between rungs for a certain trial's slot)
+        self._state = state = RungState(self.milestones, self.state_file)
+        self.rungs, self.promoted, self.waiting = state.rungs, state.promoted, state.waiting
+        self.stopped, self.log, self.spec = state.stopped, state.log, state.spec
+        self.held, self.yielded, self.resume = state.held, state.yielded, state.resume
+        self._order, self._at, self._spec_at = state.order, state.at, state.spec_at
         # the objective and its direction, under names of this class's own: Ray's schedulers
         # keep theirs in private attributes, which its ``metric`` property reads
         self._objective, self._direction = metric, mode
         self._sign = 1.0 if mode != "min" else -1.0
-        if self.state_file and self.state_file.exists():
-            saved = json.loads(self.state_file.read_text())
-            for m in self.milestones:
-                for tid, value in saved["rungs"].get(str(m), {}).items():
-                    self._record(m, tid, value)
-                self.promoted[m].update(saved["promoted"].get(str(m), []))
-            for tid, m in saved["waiting"].items():
-                self._wait(tid, int(m))
-            self.stopped = set(saved["stopped"])
-            self.log = saved["log"]
-            for tid, m in saved.get("speculative", {}).items():
-                self._speculating(tid, int(m))
-            self.held = saved.get("held", {})
-            self.yielded = set(saved.get("yielded", []))
-            self.resume = set(saved.get("resume", []))
 
     @property
     def metric(self) -> str | None:
@@ -162,38 +152,22 @@ class PromotionASHA(FIFOScheduler):
     # -- bookkeeping
 
     def _save(self) -> None:
-        if self.state_file is None:
-            return
-        state = {"rungs": {str(m): r for m, r in self.rungs.items()},
-                 "promoted": {str(m): sorted(p) for m, p in self.promoted.items()},
-                 "waiting": self.waiting, "stopped": sorted(self.stopped), "log": self.log,
-                 "speculative": self.spec, "held": self.held, "yielded": sorted(self.yielded),
-                 "resume": sorted(self.resume)}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)
+        self._state.save()
 
     def _record(self, m: int, tid: str, value: float) -> None:
-        self.rungs[m][tid] = value
-        self._order[m][tid] = len(self._order[m])
+        self._state.record(m, tid, value)
 
     def _wait(self, tid: str, m: int) -> None:
-        self.waiting[tid] = m
-        self._at[m].add(tid)
+        self._state.wait(tid, m)
 
     def _unwait(self, tid: str) -> None:
-        if (m := self.waiting.pop(tid, None)) is not None:
-            self._at[m].discard(tid)
+        self._state.unwait(tid)
 
     def _speculating(self, tid: str, m: int) -> None:
-        self.spec[tid] = m
-        self._spec_at[m].add(tid)
+        self._state.speculate(tid, m)
 
     def _unspec(self, tid: str) -> None:
-        if (m := self.spec.pop(tid, None)) is not None:
-            self._spec_at[m].discard(tid)
-        self.held.pop(tid, None)
-        self.yielded.discard(tid)
+        self._state.unspec(tid)
 
     def _parked(self, tid: str) -> bool:
         """Paused by this scheduler: waiting at a rung, held, yielded or to be resumed."""
@@ -256,15 +230,15 @@ class PromotionASHA(FIFOScheduler):
             m, tid = cand
             value, yielded = self.held.get(tid), tid in self.yielded
             self._unspec(tid)
-            self.promoted[m].add(tid)
-            self.log.append(["confirm", m, tid])
+            self._state.promote(m, tid)
+            self._state.note("confirm", m, tid)
             nxt = self._next(m)
             if value is not None and nxt in self.rungs:
                 self._record(nxt, tid, value)
-                self.log.append(["arrive", nxt, tid])
+                self._state.note("arrive", nxt, tid)
                 self._wait(tid, nxt)
             elif value is not None or yielded:  # held at the last epoch: resumed to end
-                self.resume.add(tid)
+                self._state.set_resume(tid, True)
             self._save()
 
     def _capacity(self) -> float:
@@ -278,6 +252,29 @@ class PromotionASHA(FIFOScheduler):
             t.status == Trial.PENDING and t.trial_id not in self.spec for t in trials)
         return bool(waiting) and sum(
             t.status == Trial.RUNNING for t in trials) >= self._capacity()
+
+    def _training(self) -> int:
+        """Trials training or about to (RUNNING, PENDING): what the cap counts."""
+        return sum(t.status in (Trial.RUNNING, Trial.PENDING) for t in self.trials.values())
+
+    def takes_new_trial(self) -> bool:
+        """Whether a new trial added now would start: a slot is free under the slots and the
+        cap (trials paused at a rung do not count), and no certain promotion, confirmed
+        speculative trial or held new trial waits to take it (the paper's get_job: a new
+        trial only when no promotion is possible)."""
+        if self._training() >= self._capacity():
+            return False
+        return not (self.resume or self._first_queued() is not None
+                    or self._candidate() is not None)
+
+    def _first_queued(self) -> Trial | None:
+        for tid in list(self.queued):
+            trial = self.queued[tid]
+            if tid in self.ended or tid in self.stopped or self._parked(tid) or tid in self.spec:
+                del self.queued[tid]  # ended, or paused here since: no longer new
+            elif trial.status == Trial.PAUSED:
+                return trial
+        return None
 
     def _may_speculate(self, trials: list[Trial], live: int) -> bool:
         """A slot is free and nothing certain can take it: every trial added, none new
@@ -300,20 +297,20 @@ class PromotionASHA(FIFOScheduler):
             if self.trials[tid].status != Trial.PAUSED:  # Ray still saves it: next call
                 return None
             if tid in self.yielded:
-                self.yielded.discard(tid)
+                self._state.set_yielded(tid, False)
             else:
                 self._unwait(tid)
                 self._speculating(tid, m)
-                self.log.append(["speculate", m, tid])
+                self._state.note("speculate", m, tid)
             self._save()
             return self.trials[tid]
         return None
 
     def _promote(self, m: int, tid: str) -> None:
         self._unwait(tid)
-        self.promoted[m].add(tid)
+        self._state.promote(m, tid)
         early = len(self.promoted[m]) > len(self.rungs[m]) // self.rf
-        self.log.append(["early" if early else "promote", m, tid])
+        self._state.note("early" if early else "promote", m, tid)
 
     def _dropouts(self) -> list[str]:
         """Trials waiting at a rung no trial can reach any more, below its last promotions:
@@ -335,15 +332,16 @@ class PromotionASHA(FIFOScheduler):
     def _end(self, trial: Trial) -> None:
         tid = trial.trial_id
         if (m := self.waiting.get(tid, self.spec.get(tid))) is not None:
-            self.log.append(["end", m, tid])  # failed for good, or removed, off its course
+            self._state.note("end", m, tid)  # failed for good, or removed, off its course
         self._unwait(tid)
         self._unspec(tid)
-        self.resume.discard(tid)
+        self._state.set_resume(tid, False)
         if tid not in self.ended:
             self.ended.add(tid)
             for m in self.milestones:
                 self._ended_before[m] += tid not in self.rungs[m]
-        self._save()
+        # the sweep's last trial: the state file alone holds the whole state again
+        self._state.save(whole=len(self.ended) >= self.n_trials)
 
     # -- Ray's hooks
 
@@ -365,8 +363,12 @@ class PromotionASHA(FIFOScheduler):
             self.to_stop.add(tid)
         elif self._parked(tid):
             trial.set_status(Trial.PAUSED)  # restored while paused here: stays there
-        elif self.max_running is not None and trial.status == Trial.PENDING:
+        elif trial.status == Trial.PAUSED:
+            self.queued[tid] = trial  # restored PAUSED, not paused here: handed out as new
+        elif (self.max_running is not None and trial.status == Trial.PENDING
+              and self._training() - 1 >= self.max_running):  # itself counted: PENDING
             trial.set_status(Trial.PAUSED)  # held until a slot under the cap frees
+            self.queued[tid] = trial
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
@@ -380,15 +382,15 @@ class PromotionASHA(FIFOScheduler):
         if tid not in self.rungs[m]:
             value = float(result.get(self._objective, math.nan))
             self._record(m, tid, -math.inf if math.isnan(value) else self._sign * value)
-            self.log.append(["arrive", m, tid])
+            self._state.note("arrive", m, tid)
         self._wait(tid, m)
         self._confirm()
         if self._candidate() == (m, tid):
             self._promote(m, tid)
             decision = TrialScheduler.CONTINUE
         elif tid in self._dropouts():
-            self.stopped.add(tid)
-            self.log.append(["stop", m, tid])
+            self._state.stop(tid)
+            self._state.note("stop", m, tid)
             self._unwait(tid)  # Ray's stop_trial then calls on_trial_complete: ended
             decision = TrialScheduler.STOP
         else:  # its slot goes to the best promotable trial, else a new one
@@ -402,15 +404,15 @@ class PromotionASHA(FIFOScheduler):
         m = self.spec[tid]
         if self._out(m, tid):
             self._unspec(tid)
-            self.stopped.add(tid)
-            self.log.append(["unspeculate", m, tid])
+            self._state.stop(tid)
+            self._state.note("unspeculate", m, tid)
             return TrialScheduler.STOP
         if epoch >= self._next(m):
             value = float(result.get(self._objective, math.nan))
-            self.held[tid] = -math.inf if math.isnan(value) else self._sign * value
+            self._state.hold(tid, -math.inf if math.isnan(value) else self._sign * value)
             return TrialScheduler.PAUSE
         if self._starved(tune_controller):
-            self.yielded.add(tid)
+            self._state.set_yielded(tid, True)
             return TrialScheduler.PAUSE
         return TrialScheduler.CONTINUE
 
@@ -434,7 +436,7 @@ class PromotionASHA(FIFOScheduler):
             return None
         for tid in sorted(self.resume):  # confirmed while paused off a rung
             if self.trials[tid].status == Trial.PAUSED:
-                self.resume.discard(tid)
+                self._state.set_resume(tid, False)
                 self._save()
                 return self.trials[tid]
         if (cand := self._candidate()) is not None:
@@ -443,28 +445,27 @@ class PromotionASHA(FIFOScheduler):
                 self._promote(m, tid)
                 self._save()
                 return self.trials[tid]
-        # a trial restored PAUSED though not paused here, or a new one held under
-        # max_running; Ray starts PENDING trials itself
-        fresh = next((t for t in trials if t.status == Trial.PAUSED
-                      and not self._parked(t.trial_id) and t.trial_id not in self.spec
-                      and t.trial_id not in self.stopped and t.trial_id not in self.ended),
-                     None)
-        if fresh is None and self._may_speculate(trials, live):
+        # a new trial held under max_running, or one restored PAUSED though not paused
+        # here; Ray starts PENDING trials itself
+        if (fresh := self._first_queued()) is not None:
+            del self.queued[fresh.trial_id]
+            return fresh
+        if self._may_speculate(trials, live):
             return self._speculate()
-        return fresh
+        return None
 
     def _stop_one(self, tune_controller) -> None:
         """One stop a call: Ray's stop_trial runs the trial's callbacks (its MLflow run and
         checkpoint) inside this call, and Ray's event loop waits on it."""
         for tid in [*sorted(self.to_stop), *self._dropouts(), *self._unspeculated()]:
             if self.trials[tid].status == Trial.PAUSED:
-                self.stopped.add(tid)
+                self._state.stop(tid)
                 self.to_stop.discard(tid)
                 if tid in self.spec:
-                    self.log.append(["unspeculate", self.spec[tid], tid])
+                    self._state.note("unspeculate", self.spec[tid], tid)
                     self._unspec(tid)
                 else:
-                    self.log.append(["stop", self.waiting.get(tid), tid])
+                    self._state.note("stop", self.waiting.get(tid), tid)
                     self._unwait(tid)
                 tune_controller.stop_trial(self.trials[tid])  # calls on_trial_remove: ended
                 return

@@ -15,6 +15,7 @@ from typing import Any
 from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
+from rnn_core.tuning._sqlite import checkpoint
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 from search_spaces.distributions import from_json, to_json
 from search_spaces.grids import count_given, point_keys
@@ -66,6 +67,7 @@ class SweepSpec:
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
     max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
+    local_cpus: int | None = None  # a local Ray instance's logical CPUs (None: the machine's)
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
     optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
@@ -204,7 +206,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         sigterm_as_sigint,
         stop_noise_filters,
     )
-    from rnn_core.tuning._ray import connect
+    from rnn_core.tuning._ray import connect, preload_modules
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
     from rnn_core.tuning._search import make_searcher, optuna_storage_url
 
@@ -269,9 +271,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     if not spec.verbose:
         quiet_ray_logs()
     try:
-        connect(spec.address)
+        connect(spec.address, preload_modules(task), spec.local_cpus)
         # after connect: the scheduler fills free slots, which it counts from the cluster
-        scheduler = _scheduler(spec, folder)
+        slots = _slots(spec)
+        scheduler = _scheduler(spec, folder, slots)
+        search_alg = _asked_as_slots_free(searcher, scheduler, slots)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:
@@ -282,7 +286,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             # searcher too, where there is one: Ray restores its saved state into it
             give_restored_tuner(tuner, callbacks, spec.verbose,
                                 scheduler=scheduler if spec.scheduler == "asha" else None,
-                                search_alg=searcher)
+                                search_alg=search_alg)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -292,7 +296,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     # searcher learns, and the report picks by the best validation figure
                     # a trial has reached (the state its checkpoint keeps and is tested)
                     metric=task.best_metric, mode=task.mode, scheduler=scheduler,
-                    search_alg=searcher,
+                    search_alg=search_alg,
                     # a grid's repeats are its seed axis (_axes); a sampled search's budget
                     num_samples=(spec.n_trials if _given_points(spec.param_space)
                                  else 1 if spec.search == "grid" else spec.num_samples),
@@ -323,6 +327,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
             runs.interrupt(tid)
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
+        checkpoint()
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
     # the ones it stopped TERMINATED in memory, but its saved state has them running
@@ -332,6 +337,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
              and time.perf_counter() - fit_start >= spec.time_budget_s)
     ended_before = set(runs.status)
     _settle(runs, grid, skip=unfinished, status=STOPPED_BY_BUDGET if spent else None)
+    checkpoint()  # the stores' files whole again (_sqlite)
     if spent:
         cut = sorted(set(runs.status) - ended_before)
         client.set_tag(parent_id, "time_budget_spent", str(len(cut)))
@@ -450,7 +456,7 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
     return axes
 
 
-def _scheduler(spec: SweepSpec, folder: Path):
+def _scheduler(spec: SweepSpec, folder: Path, slots: int):
     from ray.tune.schedulers import FIFOScheduler
 
     from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
@@ -459,10 +465,24 @@ def _scheduler(spec: SweepSpec, folder: Path):
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
                              state_file=_sidecar(folder) / ASHA_FILE,
-                             max_running=spec.max_concurrent_trials, slots=_slots(spec))
+                             max_running=spec.max_concurrent_trials, slots=slots)
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
+
+
+def _asked_as_slots_free(searcher, scheduler, slots: int):
+    """Under ASHA by promotion, a searcher is asked for a trial only when one would start
+    (``_asks.AskWhenFree``); a grid's trials (Ray's variant generator) are all known up
+    front, and under FIFO or SHA Ray's own limit holds."""
+    from ray.tune.search import Searcher
+
+    from rnn_core.tuning._asks import AskWhenFree
+    from rnn_core.tuning._scheduling import PromotionASHA
+
+    if isinstance(searcher, Searcher) and isinstance(scheduler, PromotionASHA):
+        return AskWhenFree(searcher, scheduler, slots)
+    return searcher
 
 
 def _slots(spec: SweepSpec) -> int:

@@ -103,6 +103,9 @@ def check_tracking(tracking_uri: str, experiment_name: str) -> tuple[Any, str]:
             raise ConfigError(f"--tracking-uri {tracking_uri}: {db} is not writable")
         if not db.exists():
             _seed_sqlite_store(db)
+        from rnn_core.tuning._sqlite import write_ahead
+
+        write_ahead(tracking_uri)
     if scheme in {"http", "https"}:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

@@ -1,0 +1,204 @@
+"""What ASHA by promotion keeps across a driver restart: its rungs, promotions, waiting and
+speculative trials and its decision log, saved after every change at a cost that does not grow
+with the sweep.
+
+Every change is an operation (``_apply``), the same one whether it happens live or is read
+back on ``--resume``. The state file (``asha_rungs.json``) is a snapshot; the operations since
+it are appended to a journal beside it (``asha_rungs.jsonl``, one JSON line each, numbered).
+Once the journal holds as many operations as the snapshot, or the sweep's last trial has
+ended, the snapshot is rewritten (beside the file, then renamed over it) and the journal
+emptied: each save appends what changed, and the snapshots' total size stays proportional to
+the operations, where a snapshot after every change grew with the square of the trial count.
+A driver killed mid-write leaves a last journal line that does not parse, which is dropped (the
+change before it survives, as a whole snapshot did); lines the snapshot already holds (killed
+between the rename and the emptying) are skipped by number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["RungState"]
+
+# the journal's operations before the snapshot is first rewritten
+_MIN_JOURNAL = 1024
+
+
+class RungState:
+    """The saved state, with the indexes the scheduler reads it by.
+
+    ``rungs``: per rung, trial id -> signed objective in arrival order (``order``: its place);
+    ``promoted``: per rung, the trials promoted for sure; ``waiting``: trial id -> the rung it
+    is paused at (``at``: the same by rung); ``stopped``; ``log``: [event, rung, trial id];
+    ``spec``: trial id -> the rung it left speculatively (``spec_at``: by rung); ``held``:
+    speculative trials held at their next rung -> their objective there; ``yielded``:
+    speculative trials paused for a certain trial's slot; ``resume``: confirmed while paused
+    off a rung, to be handed out.
+    """
+
+    def __init__(self, milestones: list[int], path: Path | None = None) -> None:
+        self.rungs: dict[int, dict[str, float]] = {m: {} for m in milestones}
+        self.order: dict[int, dict[str, int]] = {m: {} for m in milestones}
+        self.promoted: dict[int, set[str]] = {m: set() for m in milestones}
+        self.waiting: dict[str, int] = {}
+        self.at: dict[int, set[str]] = {m: set() for m in milestones}
+        self.stopped: set[str] = set()
+        self.log: list[list] = []
+        self.spec: dict[str, int] = {}
+        self.spec_at: dict[int, set[str]] = {m: set() for m in milestones}
+        self.held: dict[str, float] = {}
+        self.yielded: set[str] = set()
+        self.resume: set[str] = set()
+        self.path = path
+        self.journal = Path(f"{path}l") if path else None
+        self._done = 0  # operations applied, numbered from 1
+        self._snapshot = 0  # of them, those the snapshot holds
+        self._pending: list[list] = []
+        self._file = None
+        if path is not None and path.exists():
+            self._load()
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_file": None}  # Ray pickles the scheduler with its state
+
+    # -- changes
+
+    def record(self, m: int, tid: str, value: float) -> None:
+        self._do("record", m, tid, value)
+
+    def wait(self, tid: str, m: int) -> None:
+        self._do("wait", tid, m)
+
+    def unwait(self, tid: str) -> None:
+        if tid in self.waiting:
+            self._do("unwait", tid)
+
+    def speculate(self, tid: str, m: int) -> None:
+        self._do("spec", tid, m)
+
+    def unspec(self, tid: str) -> None:
+        if tid in self.spec or tid in self.held or tid in self.yielded:
+            self._do("unspec", tid)
+
+    def promote(self, m: int, tid: str) -> None:
+        self._do("promote", m, tid)
+
+    def stop(self, tid: str) -> None:
+        self._do("stopped", tid)
+
+    def note(self, event: str, m, tid: str) -> None:
+        """An entry of the decision log."""
+        self._do("log", event, m, tid)
+
+    def hold(self, tid: str, value: float) -> None:
+        self._do("held", tid, value)
+
+    def set_yielded(self, tid: str, on: bool) -> None:
+        if (tid in self.yielded) != on:
+            self._do("yield" if on else "unyield", tid)
+
+    def set_resume(self, tid: str, on: bool) -> None:
+        if (tid in self.resume) != on:
+            self._do("resume" if on else "unresume", tid)
+
+    def _do(self, op: str, *args) -> None:
+        self._apply(op, args)
+        self._done += 1
+        self._pending.append([self._done, op, *args])
+
+    def _apply(self, op: str, args) -> None:
+        if op == "record":
+            m, tid, value = args
+            self.rungs[m][tid] = value
+            self.order[m][tid] = len(self.order[m])
+        elif op == "wait":
+            tid, m = args
+            self.waiting[tid] = m
+            self.at[m].add(tid)
+        elif op == "unwait":
+            self.at[self.waiting.pop(args[0])].discard(args[0])
+        elif op == "spec":
+            tid, m = args
+            self.spec[tid] = m
+            self.spec_at[m].add(tid)
+        elif op == "unspec":
+            tid = args[0]
+            if (m := self.spec.pop(tid, None)) is not None:
+                self.spec_at[m].discard(tid)
+            self.held.pop(tid, None)
+            self.yielded.discard(tid)
+        elif op == "promote":
+            self.promoted[args[0]].add(args[1])
+        elif op == "stopped":
+            self.stopped.add(args[0])
+        elif op == "log":
+            self.log.append(list(args))
+        elif op == "held":
+            self.held[args[0]] = args[1]
+        elif op in ("yield", "unyield"):
+            (self.yielded.add if op == "yield" else self.yielded.discard)(args[0])
+        elif op in ("resume", "unresume"):
+            (self.resume.add if op == "resume" else self.resume.discard)(args[0])
+        else:
+            raise ValueError(f"unknown ASHA state operation {op!r}")
+
+    # -- the files
+
+    def snapshot(self) -> dict:
+        """The state as the state file holds it."""
+        return {"rungs": {str(m): r for m, r in self.rungs.items()},
+                "promoted": {str(m): sorted(p) for m, p in self.promoted.items()},
+                "waiting": self.waiting, "stopped": sorted(self.stopped), "log": self.log,
+                "speculative": self.spec, "held": self.held, "yielded": sorted(self.yielded),
+                "resume": sorted(self.resume), "operations": self._done}
+
+    def save(self, whole: bool = False) -> None:
+        """Append the changes since the last save to the journal; rewrite the snapshot
+        instead once the journal is as long as it, or where ``whole``."""
+        if self.path is None or not (self._pending or whole):
+            self._pending.clear()
+            return
+        journal = self._done - self._snapshot
+        if whole or not self.path.exists() or journal >= max(_MIN_JOURNAL, self._snapshot):
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.snapshot()))
+            os.replace(tmp, self.path)
+            self._snapshot = self._done
+            if self._file is not None:
+                self._file.close()
+            self._file = self.journal.open("w")  # emptied: the snapshot holds it all
+        else:
+            if self._file is None:
+                self._file = self.journal.open("a")
+            self._file.write("".join(json.dumps(p) + "\n" for p in self._pending))
+            self._file.flush()
+        self._pending.clear()
+
+    def _load(self) -> None:
+        saved = json.loads(self.path.read_text())
+        for m in self.rungs:
+            for tid, value in saved["rungs"].get(str(m), {}).items():
+                self._apply("record", (m, tid, value))
+            self.promoted[m].update(saved["promoted"].get(str(m), []))
+        for tid, m in saved["waiting"].items():
+            self._apply("wait", (tid, int(m)))
+        self.stopped.update(saved["stopped"])
+        self.log.extend(saved["log"])
+        for tid, m in saved.get("speculative", {}).items():
+            self._apply("spec", (tid, int(m)))
+        self.held.update(saved.get("held", {}))
+        self.yielded.update(saved.get("yielded", []))
+        self.resume.update(saved.get("resume", []))
+        self._done = self._snapshot = int(saved.get("operations", 0))
+        if not self.journal.exists():
+            return
+        for line in self.journal.read_text().splitlines():
+            try:
+                n, op, *args = json.loads(line)
+            except ValueError:
+                break  # the last line, cut off where the driver was killed
+            if n > self._done:
+                self._apply(op, args)
+                self._done = n

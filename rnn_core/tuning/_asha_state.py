@@ -16,6 +16,7 @@ between the rename and the emptying) are skipped by number.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from pathlib import Path
@@ -35,7 +36,9 @@ class RungState:
     ``spec``: trial id -> the rung it left speculatively (``spec_at``: by rung); ``held``:
     speculative trials held at their next rung -> their objective there; ``yielded``:
     speculative trials paused for a certain trial's slot; ``resume``: confirmed while paused
-    off a rung, to be handed out.
+    off a rung, to be handed out. ``ranked``: per rung, its pool (the trials waiting there or
+    gone on speculatively from it) in rank order, ``(-objective, arrival, trial id)``: the
+    best, a trial's rank and the trials below a cut are read off it without a sort.
     """
 
     def __init__(self, milestones: list[int], path: Path | None = None) -> None:
@@ -51,6 +54,7 @@ class RungState:
         self.held: dict[str, float] = {}
         self.yielded: set[str] = set()
         self.resume: set[str] = set()
+        self.ranked: dict[int, list[tuple[float, int, str]]] = {m: [] for m in milestones}
         self.path = path
         self.journal = Path(f"{path}l") if path else None
         self._done = 0  # operations applied, numbered from 1
@@ -103,6 +107,29 @@ class RungState:
         if (tid in self.resume) != on:
             self._do("resume" if on else "unresume", tid)
 
+    def key(self, m: int, tid: str) -> tuple[float, int, str]:
+        """Rank order at rung ``m``: better objective first, equal ones by arrival."""
+        return -self.rungs[m][tid], self.order[m][tid], tid
+
+    def rank(self, m: int, tid: str) -> int:
+        """How many trials of rung ``m``'s pool rank above ``tid``."""
+        return bisect.bisect_left(self.ranked[m], self.key(m, tid))
+
+    def _enter(self, m: int, tid: str) -> None:
+        if tid not in self.at[m] and tid not in self.spec_at[m]:
+            bisect.insort(self.ranked[m], self.key(m, tid))
+
+    def _leave(self, m: int, tid: str) -> None:
+        if tid not in self.at[m] and tid not in self.spec_at[m]:
+            i, ranked = self.rank(m, tid), self.ranked[m]
+            if i < len(ranked) and ranked[i][2] == tid:
+                del ranked[i]
+
+    @property
+    def changes(self) -> int:
+        """Operations applied so far: a version of the state."""
+        return self._done
+
     def _do(self, op: str, *args) -> None:
         self._apply(op, args)
         self._done += 1
@@ -115,18 +142,26 @@ class RungState:
             self.order[m][tid] = len(self.order[m])
         elif op == "wait":
             tid, m = args
+            if (was := self.waiting.get(tid)) is not None:  # waited there already
+                self.at[was].discard(tid)
+                self._leave(was, tid)
+            self._enter(m, tid)
             self.waiting[tid] = m
             self.at[m].add(tid)
         elif op == "unwait":
-            self.at[self.waiting.pop(args[0])].discard(args[0])
+            m = self.waiting.pop(args[0])
+            self.at[m].discard(args[0])
+            self._leave(m, args[0])
         elif op == "spec":
             tid, m = args
+            self._enter(m, tid)
             self.spec[tid] = m
             self.spec_at[m].add(tid)
         elif op == "unspec":
             tid = args[0]
             if (m := self.spec.pop(tid, None)) is not None:
                 self.spec_at[m].discard(tid)
+                self._leave(m, tid)
             self.held.pop(tid, None)
             self.yielded.discard(tid)
         elif op == "promote":

@@ -3,6 +3,7 @@ successive halving, the MLflow callback."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -128,6 +129,7 @@ class PromotionASHA(FIFOScheduler):
         self.stopped, self.log, self.spec = state.stopped, state.log, state.spec
         self.held, self.yielded, self.resume = state.held, state.yielded, state.resume
         self._order, self._at, self._spec_at = state.order, state.at, state.spec_at
+        self._counted: tuple[tuple, list] = ((), [])  # ``_counts``: (version, counts)
         # the objective and its direction, under names of this class's own: Ray's schedulers
         # keep theirs in private attributes, which its ``metric`` property reads
         self._objective, self._direction = metric, mode
@@ -174,42 +176,56 @@ class PromotionASHA(FIFOScheduler):
         return (tid in self.waiting or tid in self.held or tid in self.yielded
                 or tid in self.resume)
 
-    def _pool(self, m: int) -> set[str]:
-        """Rung ``m``'s candidates for promotion: waiting there, or gone on speculatively."""
-        return self._at[m] | self._spec_at[m]
+    def _best(self, m: int) -> str | None:
+        """The best of rung ``m``'s candidates for promotion (waiting there, or gone on
+        speculatively); equal objectives by arrival at the rung, never set order."""
+        ranked = self._state.ranked[m]
+        return ranked[0][2] if ranked else None
 
     def _next(self, m: int) -> int:
         i = self.milestones.index(m)
         return self.milestones[i + 1] if i + 1 < len(self.milestones) else self.max_t
 
+    def _left(self, m: int) -> int:
+        """Promotions rung ``m`` still gives (exact unless a trial fails for good)."""
+        i = self.milestones.index(m)
+        return math.ceil(self._could(i) / self.rf) - len(self.promoted[m])
+
     def _out(self, m: int, tid: str) -> bool:
         """No promotion left at rung ``m`` can go to ``tid``: as many trials of the rung's pool
-        rank above it as promotions are left (exact unless a trial fails for good)."""
-        left = math.ceil(self._could(self.milestones.index(m)) / self.rf) - len(self.promoted[m])
-        key = self._rank_key(m)
-        return sum(1 for t in self._pool(m) if key(t) < key(tid)) >= left
-
-    def _rank_key(self, m: int):
-        """Better objective first; equal ones by arrival at the rung (never set order)."""
-        return lambda t: (-self.rungs[m][t], self._order[m][t])
+        rank above it as promotions are left."""
+        return self._state.rank(m, tid) >= self._left(m)
 
     def _could(self, i: int) -> int:
         """Trials that have reached rung ``milestones[i]`` or still can (exact unless a trial
         fails for good on the way)."""
-        m = self.milestones[i]
-        if i == 0:
-            return self.n_trials - self._ended_before[m]
-        below = self.milestones[i - 1]
-        on_way = sum(1 for t in self.promoted[below]
-                     if t not in self.rungs[m] and t not in self.ended)
-        still = max(0, math.ceil(self._could(i - 1) / self.rf) - len(self.promoted[below]))
-        return len(self.rungs[m]) + on_way + still
+        return self._counts()[i][1]
+
+    def _counts(self) -> list[tuple[int, int]]:
+        """Per rung: (trials arrived, trials arrived or that still can). Computed once per
+        change of the state or of the ended trials (the scheduler asks for them several
+        times per call, and a count runs over a rung's promotions)."""
+        version = (self._state.changes, len(self.ended))
+        if self._counted[0] == version:
+            return self._counted[1]
+        out: list[tuple[int, int]] = []
+        for i, m in enumerate(self.milestones):
+            if i == 0:
+                could = self.n_trials - self._ended_before[m]
+            else:
+                below = self.milestones[i - 1]
+                on_way = sum(1 for t in self.promoted[below]
+                             if t not in self.rungs[m] and t not in self.ended)
+                still = max(0, math.ceil(out[-1][1] / self.rf) - len(self.promoted[below]))
+                could = len(self.rungs[m]) + on_way + still
+            out.append((len(self.rungs[m]), could))
+        self._counted = (version, out)
+        return out
 
     def _quotas(self) -> list[int]:
         """How many promotions each rung may have given by now (see the class docstring)."""
         out = []
-        for i, m in enumerate(self.milestones):
-            arrived, could = len(self.rungs[m]), self._could(i)
+        for arrived, could in self._counts():
             final = math.ceil(could / self.rf)
             out.append(min(final, max(int(arrived // self.rf), final - (could - arrived))))
         return out
@@ -219,8 +235,8 @@ class PromotionASHA(FIFOScheduler):
         quotas = self._quotas()
         for i in reversed(range(len(self.milestones))):
             m = self.milestones[i]
-            if len(self.promoted[m]) < quotas[i] and (pool := self._pool(m)):
-                return m, min(pool, key=self._rank_key(m))
+            if len(self.promoted[m]) < quotas[i] and (best := self._best(m)) is not None:
+                return m, best
         return None
 
     def _confirm(self) -> None:
@@ -268,30 +284,33 @@ class PromotionASHA(FIFOScheduler):
                     or self._candidate() is not None)
 
     def _first_queued(self) -> Trial | None:
-        for tid in list(self.queued):
-            trial = self.queued[tid]
+        """The first trial held to be handed out as new (the queue's stale entries, ended or
+        paused here since, are dropped on the way)."""
+        found, stale = None, []
+        for tid, trial in self.queued.items():
             if tid in self.ended or tid in self.stopped or self._parked(tid) or tid in self.spec:
-                del self.queued[tid]  # ended, or paused here since: no longer new
+                stale.append(tid)
             elif trial.status == Trial.PAUSED:
-                return trial
-        return None
+                found = trial
+                break
+        for tid in stale:
+            del self.queued[tid]
+        return found
 
-    def _may_speculate(self, trials: list[Trial], live: int) -> bool:
+    def _may_speculate(self, live: int, new_pending: bool) -> bool:
         """A slot is free and nothing certain can take it: every trial added, none new
         PENDING (certain promotions were handed out before this is asked)."""
         return (self.slots is not None and live < self._capacity()
-                and len(self.trials) >= self.n_trials
-                and not any(t.status == Trial.PENDING and t.trial_id not in self.spec
-                            for t in trials))
+                and len(self.trials) >= self.n_trials and not new_pending)
 
     def _speculate(self) -> Trial | None:
         """ASHA's own rule for a free slot: the best trial waiting (or paused speculatively)
         at the highest rung where it can still win a promotion."""
         for m in reversed(self.milestones):
-            pool = self._at[m] | {t for t in self._spec_at[m] if t in self.yielded}
-            if not pool:
+            tid = next((t for _, _, t in self._state.ranked[m]
+                        if t in self._at[m] or t in self.yielded), None)
+            if tid is None:
                 continue
-            tid = min(pool, key=self._rank_key(m))
             if self._out(m, tid):
                 continue
             if self.trials[tid].status != Trial.PAUSED:  # Ray still saves it: next call
@@ -312,17 +331,27 @@ class PromotionASHA(FIFOScheduler):
         early = len(self.promoted[m]) > len(self.rungs[m]) // self.rf
         self._state.note("early" if early else "promote", m, tid)
 
-    def _dropouts(self) -> list[str]:
+    def _keep(self, m: int) -> int | None:
+        """At a rung no trial can reach any more, how many of its pool still go on (the rest
+        stop); None while trials can still arrive there."""
+        i = self.milestones.index(m)
+        could = self._could(i)
+        if could != len(self.rungs[m]):
+            return None
+        return max(0, math.ceil(could / self.rf) - len(self.promoted[m]))
+
+    def _dropouts(self):
         """Trials waiting at a rung no trial can reach any more, below its last promotions:
-        they stop."""
-        out = []
-        for i, m in enumerate(self.milestones):
-            could = self._could(i)
-            if could == len(self.rungs[m]) and self._at[m]:
-                keep = max(0, math.ceil(could / self.rf) - len(self.promoted[m]))
-                ranked = sorted(self._pool(m), key=self._rank_key(m))
-                out += [t for t in ranked[keep:] if t in self._at[m]]
-        return out
+        they stop (in rank order, worst last; read lazily: one stop a call)."""
+        for m in self.milestones:
+            if self._at[m] and (keep := self._keep(m)) is not None:
+                yield from (t for _, _, t in itertools.islice(self._state.ranked[m], keep, None)
+                            if t in self._at[m])
+
+    def _drops_out(self, m: int, tid: str) -> bool:
+        """``tid``, waiting at ``m``, is one of ``_dropouts``."""
+        keep = self._keep(m)
+        return keep is not None and self._state.rank(m, tid) >= keep
 
     def _unspeculated(self) -> list[str]:
         """Speculative trials paused (held or yielded) that no promotion can reach: they
@@ -388,7 +417,7 @@ class PromotionASHA(FIFOScheduler):
         if self._candidate() == (m, tid):
             self._promote(m, tid)
             decision = TrialScheduler.CONTINUE
-        elif tid in self._dropouts():
+        elif self._drops_out(m, tid):
             self._state.stop(tid)
             self._state.note("stop", m, tid)
             self._unwait(tid)  # Ray's stop_trial then calls on_trial_complete: ended
@@ -430,8 +459,13 @@ class PromotionASHA(FIFOScheduler):
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
         self._confirm()
         self._stop_one(tune_controller)
-        trials = tune_controller.get_trials()
-        live = sum(t.status in (Trial.RUNNING, Trial.PENDING) for t in trials)
+        live, new_pending = 0, False  # training (or about to), and new ones among them
+        for t in tune_controller.get_trials():
+            if t.status == Trial.RUNNING:
+                live += 1
+            elif t.status == Trial.PENDING:
+                live += 1
+                new_pending = new_pending or t.trial_id not in self.spec
         if self.max_running is not None and live >= self.max_running:
             return None
         for tid in sorted(self.resume):  # confirmed while paused off a rung
@@ -450,14 +484,15 @@ class PromotionASHA(FIFOScheduler):
         if (fresh := self._first_queued()) is not None:
             del self.queued[fresh.trial_id]
             return fresh
-        if self._may_speculate(trials, live):
+        if self._may_speculate(live, new_pending):
             return self._speculate()
         return None
 
     def _stop_one(self, tune_controller) -> None:
         """One stop a call: Ray's stop_trial runs the trial's callbacks (its MLflow run and
         checkpoint) inside this call, and Ray's event loop waits on it."""
-        for tid in [*sorted(self.to_stop), *self._dropouts(), *self._unspeculated()]:
+        for tid in itertools.chain(sorted(self.to_stop), self._dropouts(),
+                                   self._unspeculated()):
             if self.trials[tid].status == Trial.PAUSED:
                 self._state.stop(tid)
                 self.to_stop.discard(tid)

@@ -44,6 +44,10 @@ def connect(address: str | None, preload: str = PRELOAD, num_cpus: int | None = 
     # the first trials start; Tune's default runtime env would keep trial actors out of them
     # and make each sweep wait ~2 s for new workers
     share_prestarted_workers()
+    # A reused worker starts its next trial once the last one's thread has ended, within
+    # Ray's 2 s by default, else the new trial fails; Ray runs its workers niced, and on a
+    # machine busy with other work that thread can take longer to be scheduled and end.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
     if os.environ.get(_PRELOAD_ENV) in (None, *_set_here):
         os.environ[_PRELOAD_ENV] = preload
         _set_here.add(preload)

@@ -129,7 +129,9 @@ class PromotionASHA(FIFOScheduler):
         self.stopped, self.log, self.spec = state.stopped, state.log, state.spec
         self.held, self.yielded, self.resume = state.held, state.yielded, state.resume
         self._order, self._at, self._spec_at = state.order, state.at, state.spec_at
-        self._counted: tuple[tuple, list] = ((), [])  # ``_counts``: (version, counts)
+        # found once per change of the state or the ended trials: (version, what was found)
+        self._counted: tuple[tuple, list] = ((), [])  # ``_counts``
+        self._left_out: tuple[tuple, list] = ((), [])  # ``_unspeculated``
         # the objective and its direction, under names of this class's own: Ray's schedulers
         # keep theirs in private attributes, which its ``metric`` property reads
         self._objective, self._direction = metric, mode
@@ -355,8 +357,13 @@ class PromotionASHA(FIFOScheduler):
 
     def _unspeculated(self) -> list[str]:
         """Speculative trials paused (held or yielded) that no promotion can reach: they
-        stop; running ones stop at their next report."""
-        return [t for t in sorted(self.held.keys() | self.yielded) if self._out(self.spec[t], t)]
+        stop; running ones stop at their next report. Found once per change (Ray asks for a
+        trial to run at every step of its loop)."""
+        version = (self._state.changes, len(self.ended))
+        if self._left_out[0] != version:
+            self._left_out = (version, [t for t in sorted(self.held.keys() | self.yielded)
+                                        if self._out(self.spec[t], t)])
+        return self._left_out[1]
 
     def _end(self, trial: Trial) -> None:
         tid = trial.trial_id

@@ -9,11 +9,12 @@ grows with the square of the trial count (docs/scale.md).
 
 A sweep's study has one writer, its driver. ``StudyCache`` writes every change to the
 database as it comes (the file is the study, for ``optuna.load_study``, optuna-dashboard and
-``--resume``) and keeps the study's trials in memory: a trial that was written to is read
-back from the database, alone, the next time the trials are read. Reads of the study cost
-what the trials changed since the last read, not the whole study. Pickled (Ray saves its
-searcher with the study), it keeps only its URL, and reads the study afresh where it is
-unpickled.
+``--resume``) and applies the same change to its copy of the study's trials in memory, as
+Optuna's in-memory storage applies it (a changed trial is a changed copy, never the object a
+sampler was handed). Reads cost nothing in the database after a study's first; the times a
+trial started and completed are this process's clock, the file's a moment apart. Pickled (Ray
+saves its searcher with the study), it keeps only its URL, and reads the study afresh where it
+is unpickled.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Container, Sequence
+from datetime import datetime
 from typing import Any
 
 from optuna.storages import BaseStorage, RDBStorage
@@ -45,8 +47,12 @@ class StudyCache(BaseStorage):
         self._studies: dict[int, dict[int, FrozenTrial]] = {}  # study id -> number -> trial
         self._where: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
         self._directions: dict[int, list[StudyDirection]] = {}
-        self._stale: set[int] = set()  # trials written to since they were read
         self._lock = threading.RLock()
+
+    @property
+    def engine(self):
+        """The database's SQLAlchemy engine."""
+        return self._db.engine
 
     def __getstate__(self) -> dict:
         return {"url": self.url}
@@ -58,24 +64,20 @@ class StudyCache(BaseStorage):
     # -- the trials in memory
 
     def _trials(self, study_id: int) -> dict[int, FrozenTrial]:
-        """The study's trials, each as the database holds it now."""
+        """The study's trials (read from the database the first time)."""
         if study_id not in self._studies:
             trials = self._db.get_all_trials(study_id, deepcopy=False)
             self._studies[study_id] = {t.number: t for t in trials}
             self._where.update({trial_id(t): (study_id, t.number) for t in trials})
-        for tid in [t for t in self._stale if self._where[t][0] == study_id]:
-            self._reread(tid)
         return self._studies[study_id]
 
-    def _reread(self, tid: int) -> FrozenTrial:
-        study_id, number = self._where[tid]
-        trial = self._studies[study_id][number] = self._db.get_trial(tid)
-        self._stale.discard(tid)
-        return trial
-
-    def _written(self, tid: int) -> None:
+    def _change(self, tid: int, change) -> None:
+        """Apply ``change`` to a copy of the cached trial ``tid`` (if this cache holds it)."""
         if tid in self._where:
-            self._stale.add(tid)
+            study_id, number = self._where[tid]
+            trial = copy.copy(self._studies[study_id][number])
+            change(trial)
+            self._studies[study_id][number] = trial
 
     # -- trials
 
@@ -90,46 +92,68 @@ class StudyCache(BaseStorage):
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution) -> None:
+        def change(t: FrozenTrial) -> None:
+            t.params = {**t.params, param_name: distribution.to_external_repr(
+                param_value_internal)}
+            t.distributions = {**t.distributions, param_name: distribution}
+
         with self._lock:
             self._db.set_trial_param(trial_id, param_name, param_value_internal, distribution)
-            self._written(trial_id)
+            self._change(trial_id, change)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
+        def change(t: FrozenTrial) -> None:
+            t.state = state
+            if values is not None:
+                t.values = values
+            if state == TrialState.RUNNING:
+                t.datetime_start = datetime.now()
+            if state.is_finished():
+                t.datetime_complete = datetime.now()
+
         with self._lock:
             changed = self._db.set_trial_state_values(trial_id, state, values)
-            self._written(trial_id)
+            if changed:
+                self._change(trial_id, change)
             return changed
 
     def set_trial_intermediate_value(self, trial_id: int, step: int,
                                      intermediate_value: float) -> None:
+        def change(t: FrozenTrial) -> None:
+            t.intermediate_values = {**t.intermediate_values, step: intermediate_value}
+
         with self._lock:
             self._db.set_trial_intermediate_value(trial_id, step, intermediate_value)
-            self._written(trial_id)
+            self._change(trial_id, change)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        def change(t: FrozenTrial) -> None:
+            t.user_attrs = {**t.user_attrs, key: value}
+
         with self._lock:
             self._db.set_trial_user_attr(trial_id, key, value)
-            self._written(trial_id)
+            self._change(trial_id, change)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        def change(t: FrozenTrial) -> None:
+            t.system_attrs = {**t.system_attrs, key: value}
+
         with self._lock:
             self._db.set_trial_system_attr(trial_id, key, value)
-            self._written(trial_id)
+            self._change(trial_id, change)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
             if trial_id not in self._where:
                 return self._db.get_trial(trial_id)
-            if trial_id in self._stale:
-                return self._reread(trial_id)
             study_id, number = self._where[trial_id]
             return self._studies[study_id][number]
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         with self._lock:
-            trials = sorted(self._trials(study_id).values(), key=lambda t: t.number)
+            trials = list(self._trials(study_id).values())  # by number: created in order
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
@@ -152,7 +176,6 @@ class StudyCache(BaseStorage):
             self._db.delete_study(study_id)
             for tid in [t for t, (s, _) in self._where.items() if s == study_id]:
                 del self._where[tid]
-                self._stale.discard(tid)
             self._studies.pop(study_id, None)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:

@@ -153,6 +153,7 @@ def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
         devnull = open(os.devnull, "w")  # noqa: SIM115  the progress lines: 5 a trial
         stdout, sys.stdout = sys.stdout, devnull
         try:
+            started = time.time()
             if profile:
                 import cProfile
 
@@ -161,17 +162,19 @@ def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
                 prof.dump_stats(profile)
             else:
                 outcome = tuning.run_sweep(spec, data, data_info=info)
+            ended = time.time()
         finally:
             sys.stdout = stdout
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # the sweep's, without the report
         t0 = time.perf_counter()
         report_builder("scale")(spec.tracking_uri, outcome.parent_run_id, folder / "report")
         report_s = time.perf_counter() - t0
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         client = MlflowClient(spec.tracking_uri)
         runs = client.search_runs([outcome.experiment_id],
                                   f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'",
                                   max_results=5000)
-        span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1e3
+        first, last = (min(r.info.start_time for r in runs) / 1e3,
+                       max(r.info.end_time for r in runs) / 1e3)
         stats = calls.summary()  # before the simulation, which calls the scheduler too
         study, storage = outcome.optuna_study
         asked = _asked(storage, study, scale, EPOCHS)
@@ -180,12 +183,13 @@ def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
                            .read_text())
         writes = sum(stats[f"mlflow.{w}"]["calls"] for w in WRITES)
         return {"trials": n, "cpus": cpus, "time_scale": scale, "statuses": outcome.trials,
-                "epochs": outcome.epochs, "wall_s": outcome.seconds, "span_s": span,
-                "ideal_s": ideal, "span_over_ideal": span / ideal,
+                "epochs": outcome.epochs, "wall_s": outcome.seconds, "span_s": last - first,
+                "start_s": first - started, "end_s": ended - last,
+                "ideal_s": ideal, "span_over_ideal": (last - first) / ideal,
                 "wall_over_ideal": outcome.seconds / ideal,
                 "driver_cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024, "mlflow_writes": writes,
-                "mlflow_writes_per_s": writes / span, "report_s": report_s,
+                "mlflow_writes_per_s": writes / (last - first), "report_s": report_s,
                 "runs_complete": sum(r.info.status in ("FINISHED", "KILLED") for r in runs),
                 "rules_broken": check_log(state, RF, exact=True), "sim_broken": sim_broken,
                 "calls": stats}
@@ -215,7 +219,8 @@ def _child(n: int, args) -> dict:
 def line(r: dict) -> str:
     c = r["calls"]
     sched = sum(v["cpu_s"] for k, v in c.items() if k.startswith("scheduler."))
-    return (f"{r['trials']:>6} {r['wall_s']:>7.1f} {r['span_s']:>7.1f} {r['ideal_s']:>7.1f} "
+    return (f"{r['trials']:>6} {r['wall_s']:>7.1f} {r['start_s']:>6.1f} {r['span_s']:>7.1f} "
+            f"{r['end_s']:>6.1f} {r['ideal_s']:>7.1f} "
             f"{r['span_over_ideal']:>6.3f} {r['wall_over_ideal']:>6.3f} "
             f"{r['driver_cpu_s']:>7.1f} {r['peak_rss_mib']:>7.0f} "
             f"{r['mlflow_writes_per_s']:>7.1f} {sched:>7.2f} "
@@ -223,7 +228,8 @@ def line(r: dict) -> str:
             f"{len(r['rules_broken']):>5}")
 
 
-HEADER = (f"{'trials':>6} {'wall':>7} {'span':>7} {'ideal':>7} {'span/i':>6} {'wall/i':>6} "
+HEADER = (f"{'trials':>6} {'wall':>7} {'start':>6} {'span':>7} {'end':>6} {'ideal':>7} "
+          f"{'span/i':>6} {'wall/i':>6} "
           f"{'cpu s':>7} {'RSS MiB':>7} {'mlflw/s':>7} {'sched s':>7} {'ask ms':>7} "
           f"{'report':>6} {'broke':>5}")
 

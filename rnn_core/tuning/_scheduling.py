@@ -117,6 +117,7 @@ class PromotionASHA(FIFOScheduler):
         # PAUSED trials this scheduler hands out when a slot frees, in the order they came:
         # new ones held under the cap, and ones Ray restored PAUSED that did not pause here
         self.queued: dict[str, Trial] = {}
+        self._live: dict[str, Trial] = {}  # may be RUNNING or PENDING (``_live_counts``)
         self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
         self.state_file = Path(state_file) if state_file else None
         # rungs, promotions, waiting and speculative trials, the decision log: changed through
@@ -263,17 +264,42 @@ class PromotionASHA(FIFOScheduler):
         caps = [c for c in (self.slots, self.max_running) if c is not None]
         return min(caps) if caps else math.inf
 
-    def _starved(self, tune_controller) -> bool:
+    def _starved(self) -> bool:
         """A certain trial waits for a slot that every trial training holds."""
-        trials = tune_controller.get_trials()
-        waiting = self.resume or self._candidate() is not None or any(
-            t.status == Trial.PENDING and t.trial_id not in self.spec for t in trials)
-        return bool(waiting) and sum(
-            t.status == Trial.RUNNING for t in trials) >= self._capacity()
+        running, _, new_pending = self._live_counts()
+        waiting = self.resume or self._candidate() is not None or new_pending
+        return bool(waiting) and running >= self._capacity()
+
+    def _live_counts(self) -> tuple[int, int, bool]:
+        """Trials RUNNING, PENDING, and whether a new (not speculative) one is PENDING.
+
+        Only the trials that can be training are looked at (``_live``: added or handed out
+        since they last paused; Ray pauses a trial only on this scheduler's word, and hands
+        a paused one back only through it or by adding it again), not all of the sweep's:
+        Ray asks at every step of its loop."""
+        running = pending = 0
+        new_pending, gone = False, []
+        for tid, t in self._live.items():
+            if t.status == Trial.RUNNING:
+                running += 1
+            elif t.status == Trial.PENDING:
+                pending += 1
+                new_pending = new_pending or tid not in self.spec
+            else:  # paused (at a rung, held, yielded) or ended
+                gone.append(tid)
+        for tid in gone:
+            del self._live[tid]
+        return running, pending, new_pending
 
     def _training(self) -> int:
         """Trials training or about to (RUNNING, PENDING): what the cap counts."""
-        return sum(t.status in (Trial.RUNNING, Trial.PENDING) for t in self.trials.values())
+        running, pending, _ = self._live_counts()
+        return running + pending
+
+    def _hand_out(self, trial: Trial) -> Trial:
+        """A trial returned to Ray to run (Ray makes it PENDING)."""
+        self._live[trial.trial_id] = trial
+        return trial
 
     def takes_new_trial(self) -> bool:
         """Whether a new trial added now would start: a slot is free under the slots and the
@@ -324,7 +350,7 @@ class PromotionASHA(FIFOScheduler):
                 self._speculating(tid, m)
                 self._state.note("speculate", m, tid)
             self._save()
-            return self.trials[tid]
+            return self._hand_out(self.trials[tid])
         return None
 
     def _promote(self, m: int, tid: str) -> None:
@@ -388,6 +414,8 @@ class PromotionASHA(FIFOScheduler):
         if tid in self.trials:  # Ray re-adds a trial it requeues after a failure
             if self._parked(tid):  # failed while pausing: it stays paused
                 set_trial_status(tune_controller, trial, Trial.PAUSED)
+            else:
+                self._live[tid] = trial
             return
         # a first add: Ray files the trial under its status after this call, so statuses
         # are set directly
@@ -402,9 +430,11 @@ class PromotionASHA(FIFOScheduler):
         elif trial.status == Trial.PAUSED:
             self.queued[tid] = trial  # restored PAUSED, not paused here: handed out as new
         elif (self.max_running is not None and trial.status == Trial.PENDING
-              and self._training() - 1 >= self.max_running):  # itself counted: PENDING
+              and self._training() >= self.max_running):
             trial.set_status(Trial.PAUSED)  # held until a slot under the cap frees
             self.queued[tid] = trial
+        if trial.status in (Trial.RUNNING, Trial.PENDING):
+            self._live[tid] = trial
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
@@ -447,7 +477,7 @@ class PromotionASHA(FIFOScheduler):
             value = float(result.get(self._objective, math.nan))
             self._state.hold(tid, -math.inf if math.isnan(value) else self._sign * value)
             return TrialScheduler.PAUSE
-        if self._starved(tune_controller):
+        if self._starved():
             self._state.set_yielded(tid, True)
             return TrialScheduler.PAUSE
         return TrialScheduler.CONTINUE
@@ -466,31 +496,26 @@ class PromotionASHA(FIFOScheduler):
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
         self._confirm()
         self._stop_one(tune_controller)
-        live, new_pending = 0, False  # training (or about to), and new ones among them
-        for t in tune_controller.get_trials():
-            if t.status == Trial.RUNNING:
-                live += 1
-            elif t.status == Trial.PENDING:
-                live += 1
-                new_pending = new_pending or t.trial_id not in self.spec
+        running, pending, new_pending = self._live_counts()
+        live = running + pending
         if self.max_running is not None and live >= self.max_running:
             return None
         for tid in sorted(self.resume):  # confirmed while paused off a rung
             if self.trials[tid].status == Trial.PAUSED:
                 self._state.set_resume(tid, False)
                 self._save()
-                return self.trials[tid]
+                return self._hand_out(self.trials[tid])
         if (cand := self._candidate()) is not None:
             m, tid = cand
             if self.trials[tid].status == Trial.PAUSED:  # not while Ray still saves it
                 self._promote(m, tid)
                 self._save()
-                return self.trials[tid]
+                return self._hand_out(self.trials[tid])
         # a new trial held under max_running, or one restored PAUSED though not paused
         # here; Ray starts PENDING trials itself
         if (fresh := self._first_queued()) is not None:
             del self.queued[fresh.trial_id]
-            return fresh
+            return self._hand_out(fresh)
         if self._may_speculate(live, new_pending):
             return self._speculate()
         return None

@@ -130,6 +130,11 @@ class PromotionASHA(FIFOScheduler):
         self.stopped, self.log, self.spec = state.stopped, state.log, state.spec
         self.held, self.yielded, self.resume = state.held, state.yielded, state.resume
         self._order, self._at, self._spec_at = state.order, state.at, state.spec_at
+        # per rung past the first: trials promoted from the rung below that have not arrived
+        # and not ended (``_counts``), kept as they change rather than counted every time
+        self._on_way: dict[int, set[str]] = {
+            m: {t for t in self.promoted[below] if t not in self.rungs[m]}
+            for below, m in zip(self.milestones, self.milestones[1:], strict=False)}
         # found once per change of the state or the ended trials: (version, what was found)
         self._counted: tuple[tuple, list] = ((), [])  # ``_counts``
         self._left_out: tuple[tuple, list] = ((), [])  # ``_unspeculated``
@@ -161,6 +166,14 @@ class PromotionASHA(FIFOScheduler):
 
     def _record(self, m: int, tid: str, value: float) -> None:
         self._state.record(m, tid, value)
+        if m in self._on_way:
+            self._on_way[m].discard(tid)
+
+    def _promoted(self, m: int, tid: str) -> None:
+        self._state.promote(m, tid)
+        nxt = self._next(m)
+        if nxt in self._on_way and tid not in self.rungs[nxt] and tid not in self.ended:
+            self._on_way[nxt].add(tid)
 
     def _wait(self, tid: str, m: int) -> None:
         self._state.wait(tid, m)
@@ -217,8 +230,7 @@ class PromotionASHA(FIFOScheduler):
                 could = self.n_trials - self._ended_before[m]
             else:
                 below = self.milestones[i - 1]
-                on_way = sum(1 for t in self.promoted[below]
-                             if t not in self.rungs[m] and t not in self.ended)
+                on_way = len(self._on_way[m])
                 still = max(0, math.ceil(out[-1][1] / self.rf) - len(self.promoted[below]))
                 could = len(self.rungs[m]) + on_way + still
             out.append((len(self.rungs[m]), could))
@@ -249,7 +261,7 @@ class PromotionASHA(FIFOScheduler):
             m, tid = cand
             value, yielded = self.held.get(tid), tid in self.yielded
             self._unspec(tid)
-            self._state.promote(m, tid)
+            self._promoted(m, tid)
             self._state.note("confirm", m, tid)
             nxt = self._next(m)
             if value is not None and nxt in self.rungs:
@@ -355,7 +367,7 @@ class PromotionASHA(FIFOScheduler):
 
     def _promote(self, m: int, tid: str) -> None:
         self._unwait(tid)
-        self._state.promote(m, tid)
+        self._promoted(m, tid)
         early = len(self.promoted[m]) > len(self.rungs[m]) // self.rf
         self._state.note("early" if early else "promote", m, tid)
 
@@ -400,6 +412,8 @@ class PromotionASHA(FIFOScheduler):
         self._state.set_resume(tid, False)
         if tid not in self.ended:
             self.ended.add(tid)
+            for on_way in self._on_way.values():
+                on_way.discard(tid)
             for m in self.milestones:
                 self._ended_before[m] += tid not in self.rungs[m]
         # the sweep's last trial: the state file alone holds the whole state again

@@ -104,9 +104,10 @@ def _spec(n: int, cpus: int, scale: float, folder: Path):
                      local_cpus=cpus)
 
 
-def ideal_makespan(trials: list[dict], data: dict, slots: int) -> tuple[float, list[str]]:
-    """The makespan of ``trials`` (configurations, in the order they were asked) on the
-    simulated controller with the real scheduler and no overhead; the rules it broke."""
+def ideal_makespan(trials: list[dict], data: dict, slots: int):
+    """``trials`` (configurations, in the order they were asked) on the simulated controller
+    with the real scheduler and no overhead (``bench.sim.SimResult``: makespan, utilisation,
+    the rules it broke)."""
     from bench.replay import curve
     from bench.sim import Curves, SimConfig, simulate
     from rnn_core.tuning import PromotionASHA
@@ -121,7 +122,24 @@ def ideal_makespan(trials: list[dict], data: dict, slots: int) -> tuple[float, l
     res = simulate(lambda c: PromotionASHA(c.n_trials, c.grace, c.max_t, c.rf, metric="score",
                                            mode="max", slots=slots),
                    cfg, seed=0, curves=Curves.given(values, times))
-    return res.makespan, res.violations
+    return res
+
+
+def busy(client, runs, slots: int) -> tuple[float, float]:
+    """From the trials' epochs as MLflow holds them (each ends when it was logged and lasted
+    its ``epoch_seconds``): the share of the slots' time from the first epoch's start to the
+    last one's end spent in epochs, and the seconds until ``slots`` trials had started one
+    (the slots filling at the start: Ray's workers starting)."""
+    spans, firsts = [], []
+    for r in runs:
+        epochs = [(m.timestamp / 1e3 - m.value, m.timestamp / 1e3)
+                  for m in client.get_metric_history(r.info.run_id, "epoch_seconds")]
+        spans += epochs
+        firsts.append(min(a for a, _ in epochs))
+    start, end = min(a for a, _ in spans), max(b for _, b in spans)
+    firsts.sort()
+    return (sum(b - a for a, b in spans) / (slots * (end - start)),
+            firsts[min(slots, len(firsts)) - 1] - firsts[0])
 
 
 def _asked(storage: str, study: str, scale: float, max_epochs: int) -> list[dict]:
@@ -133,8 +151,9 @@ def _asked(storage: str, study: str, scale: float, max_epochs: int) -> list[dict
             for t in sorted(trials, key=lambda t: t.number)]
 
 
-def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
-    """One sweep of ``n`` trials in this process; its figures."""
+def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None = None) -> dict:
+    """One sweep of ``n`` trials in this process; its figures (``keep``: move its stores and
+    Ray folder there)."""
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -178,7 +197,9 @@ def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
         stats = calls.summary()  # before the simulation, which calls the scheduler too
         study, storage = outcome.optuna_study
         asked = _asked(storage, study, scale, EPOCHS)
-        ideal, sim_broken = ideal_makespan(asked, data, cpus)
+        sim = ideal_makespan(asked, data, cpus)
+        ideal = sim.makespan
+        utilisation, fill = busy(client, runs, cpus)
         state = json.loads(next((folder / "ray" / ".rnn_sweeps").glob("*/asha_rungs.json"))
                            .read_text())
         writes = sum(stats[f"mlflow.{w}"]["calls"] for w in WRITES)
@@ -186,17 +207,21 @@ def one(n: int, cpus: int, scale: float, profile: str | None) -> dict:
                 "epochs": outcome.epochs, "wall_s": outcome.seconds, "span_s": last - first,
                 "start_s": first - started, "end_s": ended - last,
                 "ideal_s": ideal, "span_over_ideal": (last - first) / ideal,
+                "utilisation": utilisation, "ideal_utilisation": sim.utilisation,
+                "fill_s": fill,
                 "wall_over_ideal": outcome.seconds / ideal,
                 "driver_cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024, "mlflow_writes": writes,
                 "mlflow_writes_per_s": writes / (last - first), "report_s": report_s,
                 "runs_complete": sum(r.info.status in ("FINISHED", "KILLED") for r in runs),
-                "rules_broken": check_log(state, RF, exact=True), "sim_broken": sim_broken,
+                "rules_broken": check_log(state, RF, exact=True), "sim_broken": sim.violations,
                 "calls": stats}
     finally:
         import ray
 
         ray.shutdown()
+        if keep:
+            shutil.move(str(folder), keep)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -208,6 +233,8 @@ def _child(n: int, args) -> dict:
            "--time-scale", str(args.time_scale), "--out", str(out)]
     if args.profile:
         cmd += ["--profile", args.profile]
+    if args.keep:
+        cmd += ["--keep", f"{args.keep}-{n}"]
     try:
         subprocess.run(cmd, check=True, env={**os.environ, "RAY_TMPDIR": str(ray_tmp),
                                              "PYTHONPATH": str(ROOT)})
@@ -219,19 +246,20 @@ def _child(n: int, args) -> dict:
 def line(r: dict) -> str:
     c = r["calls"]
     sched = sum(v["cpu_s"] for k, v in c.items() if k.startswith("scheduler."))
-    return (f"{r['trials']:>6} {r['wall_s']:>7.1f} {r['start_s']:>6.1f} {r['span_s']:>7.1f} "
-            f"{r['end_s']:>6.1f} {r['ideal_s']:>7.1f} "
-            f"{r['span_over_ideal']:>6.3f} {r['wall_over_ideal']:>6.3f} "
-            f"{r['driver_cpu_s']:>7.1f} {r['peak_rss_mib']:>7.0f} "
-            f"{r['mlflow_writes_per_s']:>7.1f} {sched:>7.2f} "
-            f"{c['searcher.suggest']['mean_ms']:>7.2f} {r['report_s']:>6.1f} "
+    return (f"{r['trials']:>6} {r['wall_s']:>6.1f} {r['start_s']:>5.1f} {r['span_s']:>6.1f} "
+            f"{r['end_s']:>4.1f} {r['ideal_s']:>6.1f} {r['span_over_ideal']:>6.3f} "
+            f"{r['wall_over_ideal']:>6.3f} {r['fill_s']:>5.1f} {r['utilisation']:>5.3f} "
+            f"{r['ideal_utilisation']:>5.3f} {r['driver_cpu_s']:>6.1f} "
+            f"{1e3 * r['driver_cpu_s'] / r['trials']:>6.0f} {r['peak_rss_mib']:>5.0f} "
+            f"{r['mlflow_writes_per_s']:>6.1f} {sched:>6.2f} "
+            f"{c['searcher.suggest']['mean_ms']:>6.1f} {r['report_s']:>6.1f} "
             f"{len(r['rules_broken']):>5}")
 
 
-HEADER = (f"{'trials':>6} {'wall':>7} {'start':>6} {'span':>7} {'end':>6} {'ideal':>7} "
-          f"{'span/i':>6} {'wall/i':>6} "
-          f"{'cpu s':>7} {'RSS MiB':>7} {'mlflw/s':>7} {'sched s':>7} {'ask ms':>7} "
-          f"{'report':>6} {'broke':>5}")
+HEADER = (f"{'trials':>6} {'wall':>6} {'start':>5} {'span':>6} {'end':>4} {'ideal':>6} "
+          f"{'span/i':>6} {'wall/i':>6} {'fill':>5} {'util':>5} {'i-util':>5} {'cpu s':>6} "
+          f"{'ms/tr':>6} {'RSS':>5} {'mlfl/s':>6} {'sched':>6} {'ask':>6} {'report':>6} "
+          f"{'broke':>5}")
 
 
 def main() -> None:
@@ -242,14 +270,19 @@ def main() -> None:
                    help="seconds slept per recorded second of an epoch")
     p.add_argument("--profile", help="write a cProfile of the (last) driver here")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--keep", help="keep each sweep's folder (stores, Ray results) as KEEP-N")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         Path(args.out).write_text(json.dumps(one(args.one, args.cpus, args.time_scale,
-                                                 args.profile)))
+                                                 args.profile, args.keep)))
         os._exit(0)  # Ray's and MLflow's exit hooks: nothing left to close
-    print(f"{args.cpus} logical CPUs, time scale {args.time_scale}; seconds unless named")
+    print(f"{args.cpus} logical CPUs, time scale {args.time_scale}; seconds unless named: "
+          "start/end before the first trial and after the last; fill until every slot had "
+          "a trial; util(isation) of the slots in the span, i-util the ideal's; ms/tr driver "
+          "CPU per trial; RSS peak MiB; mlfl/s MLflow writes per second; sched the "
+          "scheduler's CPU s; ask the searcher's mean ms")
     print(HEADER, flush=True)
     rows = []
     for n in args.trials:

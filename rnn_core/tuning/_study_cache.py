@@ -128,20 +128,15 @@ class StudyCache(BaseStorage):
             self._change(trial_id, change)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        def change(t: FrozenTrial) -> None:
-            t.user_attrs = {**t.user_attrs, key: value}
-
-        with self._lock:
-            self._db.set_trial_user_attr(trial_id, key, value)
-            self._change(trial_id, change)
+        self._set_attr(trial_id, "user_attrs", key, value, self._db.set_trial_user_attr)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        def change(t: FrozenTrial) -> None:
-            t.system_attrs = {**t.system_attrs, key: value}
+        self._set_attr(trial_id, "system_attrs", key, value, self._db.set_trial_system_attr)
 
+    def _set_attr(self, trial_id: int, attrs: str, key: str, value: Any, write) -> None:
         with self._lock:
-            self._db.set_trial_system_attr(trial_id, key, value)
-            self._change(trial_id, change)
+            write(trial_id, key, value)
+            self._change(trial_id, lambda t: setattr(t, attrs, {**getattr(t, attrs), key: value}))
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:

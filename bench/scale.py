@@ -204,6 +204,8 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
                            .read_text())
         writes = sum(stats[f"mlflow.{w}"]["calls"] for w in WRITES)
         return {"trials": n, "cpus": cpus, "time_scale": scale, "statuses": outcome.trials,
+                # the machine's load (1-minute average) at the end: other work on its cores
+                "load": os.getloadavg()[0],
                 "epochs": outcome.epochs, "wall_s": outcome.seconds, "span_s": last - first,
                 "start_s": first - started, "end_s": ended - last,
                 "ideal_s": ideal, "span_over_ideal": (last - first) / ideal,
@@ -253,13 +255,13 @@ def line(r: dict) -> str:
             f"{1e3 * r['driver_cpu_s'] / r['trials']:>6.0f} {r['peak_rss_mib']:>5.0f} "
             f"{r['mlflow_writes_per_s']:>6.1f} {sched:>6.2f} "
             f"{c['searcher.suggest']['mean_ms']:>6.1f} {r['report_s']:>6.1f} "
-            f"{len(r['rules_broken']):>5}")
+            f"{len(r['rules_broken']):>5} {r['load']:>5.1f}")
 
 
 HEADER = (f"{'trials':>6} {'wall':>6} {'start':>5} {'span':>6} {'end':>4} {'ideal':>6} "
           f"{'span/i':>6} {'wall/i':>6} {'fill':>5} {'util':>5} {'i-util':>5} {'cpu s':>6} "
           f"{'ms/tr':>6} {'RSS':>5} {'mlfl/s':>6} {'sched':>6} {'ask':>6} {'report':>6} "
-          f"{'broke':>5}")
+          f"{'broke':>5} {'load':>5}")
 
 
 def main() -> None:
@@ -282,7 +284,7 @@ def main() -> None:
           "start/end before the first trial and after the last; fill until every slot had "
           "a trial; util(isation) of the slots in the span, i-util the ideal's; ms/tr driver "
           "CPU per trial; RSS peak MiB; mlfl/s MLflow writes per second; sched the "
-          "scheduler's CPU s; ask the searcher's mean ms")
+          "scheduler's CPU s; ask the searcher's mean ms; load the machine's at the end")
     print(HEADER, flush=True)
     rows = []
     for n in args.trials:

@@ -125,11 +125,11 @@ def ideal_makespan(trials: list[dict], data: dict, slots: int):
     return res
 
 
-def busy(client, runs, slots: int) -> tuple[float, float]:
+def busy(client, runs, slots: int) -> tuple[float, float, float]:
     """From the trials' epochs as MLflow holds them (each ends when it was logged and lasted
     its ``epoch_seconds``): the share of the slots' time from the first epoch's start to the
-    last one's end spent in epochs, and the seconds until ``slots`` trials had started one
-    (the slots filling at the start: Ray's workers starting)."""
+    last one's end spent in epochs; the seconds until ``slots`` trials had started one (the
+    slots filling at the start, as Ray's workers start); the slot-seconds left idle then."""
     spans, firsts = [], []
     for r in runs:
         epochs = [(m.timestamp / 1e3 - m.value, m.timestamp / 1e3)
@@ -138,8 +138,9 @@ def busy(client, runs, slots: int) -> tuple[float, float]:
         firsts.append(min(a for a, _ in epochs))
     start, end = min(a for a, _ in spans), max(b for _, b in spans)
     firsts.sort()
-    return (sum(b - a for a, b in spans) / (slots * (end - start)),
-            firsts[min(slots, len(firsts)) - 1] - firsts[0])
+    fill = firsts[min(slots, len(firsts)) - 1] - firsts[0]
+    used = sum(max(0.0, min(b, start + fill) - a) for a, b in spans)
+    return sum(b - a for a, b in spans) / (slots * (end - start)), fill, slots * fill - used
 
 
 def _asked(storage: str, study: str, scale: float, max_epochs: int) -> list[dict]:
@@ -199,7 +200,7 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
         asked = _asked(storage, study, scale, EPOCHS)
         sim = ideal_makespan(asked, data, cpus)
         ideal = sim.makespan
-        utilisation, fill = busy(client, runs, cpus)
+        utilisation, fill, idle_fill = busy(client, runs, cpus)
         state = json.loads(next((folder / "ray" / ".rnn_sweeps").glob("*/asha_rungs.json"))
                            .read_text())
         writes = sum(stats[f"mlflow.{w}"]["calls"] for w in WRITES)
@@ -211,6 +212,9 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
                 "ideal_s": ideal, "span_over_ideal": (last - first) / ideal,
                 "utilisation": utilisation, "ideal_utilisation": sim.utilisation,
                 "fill_s": fill,
+                # the span less the makespan the slots' filling cost (its idle slot-time over
+                # the slots), against the ideal: the overhead once every worker has started
+                "filled_over_ideal": (last - first - idle_fill / cpus) / ideal,
                 "wall_over_ideal": outcome.seconds / ideal,
                 "driver_cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024, "mlflow_writes": writes,
@@ -250,7 +254,8 @@ def line(r: dict) -> str:
     sched = sum(v["cpu_s"] for k, v in c.items() if k.startswith("scheduler."))
     return (f"{r['trials']:>6} {r['wall_s']:>6.1f} {r['start_s']:>5.1f} {r['span_s']:>6.1f} "
             f"{r['end_s']:>4.1f} {r['ideal_s']:>6.1f} {r['span_over_ideal']:>6.3f} "
-            f"{r['wall_over_ideal']:>6.3f} {r['fill_s']:>5.1f} {r['utilisation']:>5.3f} "
+            f"{r['wall_over_ideal']:>6.3f} {r['fill_s']:>5.1f} {r['filled_over_ideal']:>6.3f} "
+            f"{r['utilisation']:>5.3f} "
             f"{r['ideal_utilisation']:>5.3f} {r['driver_cpu_s']:>6.1f} "
             f"{1e3 * r['driver_cpu_s'] / r['trials']:>6.0f} {r['peak_rss_mib']:>5.0f} "
             f"{r['mlflow_writes_per_s']:>6.1f} {sched:>6.2f} "
@@ -259,7 +264,8 @@ def line(r: dict) -> str:
 
 
 HEADER = (f"{'trials':>6} {'wall':>6} {'start':>5} {'span':>6} {'end':>4} {'ideal':>6} "
-          f"{'span/i':>6} {'wall/i':>6} {'fill':>5} {'util':>5} {'i-util':>5} {'cpu s':>6} "
+          f"{'span/i':>6} {'wall/i':>6} {'fill':>5} {'fill/i':>6} {'util':>5} {'i-util':>5} "
+          f"{'cpu s':>6} "
           f"{'ms/tr':>6} {'RSS':>5} {'mlfl/s':>6} {'sched':>6} {'ask':>6} {'report':>6} "
           f"{'broke':>5} {'load':>5}")
 
@@ -282,7 +288,8 @@ def main() -> None:
         os._exit(0)  # Ray's and MLflow's exit hooks: nothing left to close
     print(f"{args.cpus} logical CPUs, time scale {args.time_scale}; seconds unless named: "
           "start/end before the first trial and after the last; fill until every slot had "
-          "a trial; util(isation) of the slots in the span, i-util the ideal's; ms/tr driver "
+          "a trial; fill/i the span less the makespan the filling cost, over the ideal; "
+          "util(isation) of the slots in the span, i-util the ideal's; ms/tr driver "
           "CPU per trial; RSS peak MiB; mlfl/s MLflow writes per second; sched the "
           "scheduler's CPU s; ask the searcher's mean ms; load the machine's at the end")
     print(HEADER, flush=True)

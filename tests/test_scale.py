@@ -38,7 +38,11 @@ def sweep(tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_trial_ends_by_the_rules_and_is_complete_in_mlflow(sweep):
+    import os
+
     tmp, outcome = sweep
+    # the task's own trial function: its workers preload it, and no torch
+    assert os.environ["RAY_preload_python_modules"] == "rnn_core.tuning._task_trial,bench.replay"
     assert sum(outcome.trials.values()) == N
     assert set(outcome.trials) <= {"finished", "stopped_early"}
     state = json.loads(next((tmp / "ray").glob(".rnn_sweeps/*/asha_rungs.json")).read_text())

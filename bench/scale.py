@@ -1,7 +1,7 @@
 """The platform at scale, through real Ray: replay sweeps of 250, 500 and 1,000 trials.
 
-    python bench/scale.py                                  # 250, 500, 1000 trials
-    python bench/scale.py --trials 100 --cpus 16 --json scale.json
+    python bench/scale.py                                  # 250, 500, 1000 trials (~15 min)
+    python bench/scale.py --trials 100 --cpus 16 --time-scale 0.05 --json scale.json
     python bench/scale.py --trials 1000 --profile driver.prof   # cProfile of the driver
 
 Each sweep is a real one (``SweepSpec``, ``run_sweep``): Ray Tune on one local instance of
@@ -274,8 +274,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--cpus", type=int, default=64, help="the local instance's logical CPUs")
-    p.add_argument("--time-scale", type=float, default=0.25,
-                   help="seconds slept per recorded second of an epoch")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="seconds slept per recorded second of an epoch (epochs of 3-53 s at 1: "
+                        "the driver's work stays a fraction of the slots' on 2 cores)")
     p.add_argument("--profile", help="write a cProfile of the (last) driver here")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--keep", help="keep each sweep's folder (stores, Ray results) as KEEP-N")

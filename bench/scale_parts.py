@@ -1,7 +1,7 @@
 """The driver's costs that grew faster than the trial count, each as it was and as it is,
 measured side by side at 250, 500 and 1,000 trials (``docs/scale.md``).
 
-    python bench/scale_parts.py                  # ~3 min on 2 CPU cores
+    python bench/scale_parts.py                  # ~2 min on 2 CPU cores
     python bench/scale_parts.py --trials 250 1000 --json parts.json
 
 - ASHA's state saved after every change: a whole snapshot each time (as it was) against the

@@ -23,13 +23,17 @@ install: $(STAMP) system-deps
 # `make run` work on a fresh machine: Chromium and its driver (the report's PNG figures through
 # kaleido, and the browser tests of the MLflow UI and optuna-dashboard); espeak-ng and flite
 # speak the spoken digits' synthetic voices, asterisk-core-sounds-en-wav and saytime hold the two
-# recorded human voices, sox checks the mu-law decoding in a test. apt-get runs as root, or
+# recorded human voices, sox checks the mu-law decoding in a test; PostgreSQL is the database of
+# the tests' MLflow tracking server and Optuna studies (tests/_servers.py starts its own cluster
+# on a free port, as Debian's postgres user when run as root). apt-get runs as root, or
 # through sudo when sudo needs no password; otherwise one line names what to install, and the
-# tests that need a missing package skip with that reason (CI sets RNN_SWEEPS_REQUIRE_BROWSER=1
-# and RNN_SWEEPS_REQUIRE_AUDIO_TOOLS=1, which turn those skips into failures).
+# tests that need a missing package skip with that reason (CI sets RNN_SWEEPS_REQUIRE_BROWSER=1,
+# RNN_SWEEPS_REQUIRE_AUDIO_TOOLS=1 and RNN_SWEEPS_REQUIRE_POSTGRES=1, which turn those skips into
+# failures).
 BROWSER_APT := chromium chromium-driver fonts-liberation
 AUDIO_APT := espeak-ng flite sox asterisk-core-sounds-en-wav saytime
-SYSTEM_APT := $(BROWSER_APT) $(AUDIO_APT)
+DATABASE_APT := postgresql
+SYSTEM_APT := $(BROWSER_APT) $(AUDIO_APT) $(DATABASE_APT)
 system-deps:
 	@missing=""; for p in $(SYSTEM_APT); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \

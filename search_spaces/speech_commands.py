@@ -51,7 +51,7 @@ RECIPE: dict[str, object] = {
 SCHEDULER = "fifo"
 
 # Presets: how much data and how many epochs. ``grid`` replaces GRID axes where given. The
-# full preset is sized for 20-30 minutes on a 2-core CPU with the spoken digits (4,320
+# full preset is sized for 20-30 minutes on a 2-core CPU with the spoken digits (4,080
 # training clips of 32 frames; docs/speech.md has the measured times): 100 epochs is five
 # times the quick preset's, where the gated cells' validation accuracy has levelled off and
 # the plain cells' is still rising; Japanese Vowels (216 short utterances) takes minutes.

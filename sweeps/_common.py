@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rnn_core.tuning import SweepSpec
 
 SCHEDULERS = ("asha", "sha", "fifo")
+DEFAULT_TRACKING = "sqlite:///mlruns.db"  # --tracking-uri of a new sweep
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
@@ -159,19 +160,39 @@ def build_parser(doc: str | None, space: ModuleType,
                    help="GPUs per trial; fractions pack several trials on one GPU (default 0)")
     p.add_argument("--address", help="join a running Ray cluster: auto, or host:port")
     p.add_argument("--storage-path", default="ray_results",
-                   help="Ray Tune results and checkpoints (shared storage on a cluster)")
+                   help="Ray Tune results, checkpoints and the sweep's state: a folder, or a "
+                        "URI such as s3://bucket/prefix or gs://bucket/prefix (S3 server and "
+                        "credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...; "
+                        "docs/cluster.md)")
+    p.add_argument("--shared-storage", action="store_true",
+                   help="with --address: the --storage-path folder is a mount (NFS) every "
+                        "node sees at the same path; without it a folder is refused on a "
+                        "cluster of several nodes")
     p.add_argument("--seed", type=int, help="seeds the split, batching and weights (default 0)")
     p.add_argument("--data-path", help=task.data_help)
     for option in task.options:  # the task's own data options (its column names, ...)
         p.add_argument(option.flag, dest=option.dest, type=_option_type(option),
                        choices=option.choices, help=option.help)
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns.db", help="MLflow store")
+    p.add_argument("--tracking-uri",
+                   help=f"MLflow store: sqlite:///file.db (default {DEFAULT_TRACKING}), or a "
+                        "tracking server http(s)://host:port (docs/cluster.md); with "
+                        "--resume, the sweep's own store unless given")
+    p.add_argument("--tracking-outage-limit", type=_duration_arg, default=600,
+                   metavar="DURATION",
+                   help="how long the sweep goes on while MLflow does not answer, keeping "
+                        "what it logs to send when MLflow is back; past it the sweep stops "
+                        "as interrupted, for --resume (default 10m; docs/mlflow.md)")
+    p.add_argument("--optuna-storage", metavar="URL",
+                   help="random, tpe, nsga2: the Optuna study's database, any SQLAlchemy URL "
+                        "(postgresql://user@host:5432/optuna; default: optuna.db beside a "
+                        "sqlite:/// MLflow store, else in --storage-path); with --resume, "
+                        "the sweep's own unless given")
     p.add_argument("--experiment-name", default="rnn-sweeps", help="MLflow experiment")
     p.add_argument("--max-failures", type=int, default=0,
                    help="retry a failing trial this many times from its last checkpoint")
     p.add_argument("--resume", nargs="?", const="latest", metavar="DIR",
-                   help="continue an interrupted sweep: its Ray folder, or the newest "
-                        "unfinished one under --storage-path")
+                   help="continue an interrupted sweep: its Ray folder (a path or a URI), or "
+                        "the newest unfinished one under --storage-path")
     p.add_argument("--report-dir",
                    help="where the report goes (default: ./reports/<study>-<parent run id "
                         "prefix>); it is also attached to the parent run in MLflow")
@@ -230,6 +251,10 @@ def _check_search(spec: SweepSpec) -> None:
             if not isinstance(values, list | tuple) or set(values) - set(v.cases):
                 raise ConfigError(f"{key} depends on {v.on}, which must be a list or Choice "
                                   f"whose every value has a case in {sorted(v.cases)}")
+    if spec.optuna_storage is None:  # the study's SQLite file needs a folder on this machine
+        from rnn_core.tuning import local_folder
+
+        local_folder(spec.tracking_uri, spec.storage_path)
     points = n_points(space)
     if points <= 1:
         raise ConfigError(f"--search {search} needs a space with more than one "
@@ -279,7 +304,10 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
                           "puts two rungs on one epoch)")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures} must be 0 or more")
-    if args.resume not in (None, "latest") and not Path(args.resume).is_dir():
+    from rnn_core.tuning import is_uri
+
+    if (args.resume not in (None, "latest") and not is_uri(args.resume)
+            and not Path(args.resume).is_dir()):
         raise ConfigError(f"--resume {args.resume} is not a folder; expected a sweep's Ray "
                           "results folder, or --resume alone for the newest unfinished sweep")
     for flag, key in (("--optimizer", "optimizer"), ("--lr", "lr")):
@@ -295,9 +323,12 @@ def _running(args: argparse.Namespace) -> dict:
     line, ``--resume`` included."""
     return {"cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
             "max_failures": args.max_failures, "address": args.address,
-            "storage_path": args.storage_path, "tracking_uri": args.tracking_uri,
+            "storage_path": args.storage_path, "shared_storage": args.shared_storage,
+            "tracking_uri": args.tracking_uri or DEFAULT_TRACKING,
             "experiment_name": args.experiment_name, "verbose": int(args.verbose),
-            "keep_checkpoints": args.keep_checkpoints, "time_budget_s": args.time_budget}
+            "keep_checkpoints": args.keep_checkpoints, "time_budget_s": args.time_budget,
+            "optuna_storage": args.optuna_storage,
+            "tracking_outage_s": args.tracking_outage_limit}
 
 
 def run_study(study: str, args: argparse.Namespace, space: ModuleType,
@@ -322,8 +353,10 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
 
     resume = None
     if args.resume is not None:
-        resume = (tuning.find_resumable(args.storage_path, study) if args.resume == "latest"
-                  else Path(args.resume))
+        latest = args.resume == "latest"
+        where = _checked_storage(args, args.storage_path if latest else args.resume,
+                                 "--storage-path" if latest else "--resume")
+        resume = tuning.find_resumable(where, study) if latest else where.uri
         meta = tuning.sweep_meta(resume)
         if meta["sweep_params"].get("scheduler") == "sha":
             raise ConfigError(f"--resume {resume}: this sweep ran with --scheduler sha, whose "
@@ -331,16 +364,31 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
                               "sweeps resume)")
         spec = from_saved(meta["sweep_params"], args, axes, str(resume), study=study,
                           task=task, **{**_running(args),
-                                             "tracking_uri": meta["tracking_uri"]})
+                                        "tracking_uri": args.tracking_uri or meta["tracking_uri"]})
+        # the sweep's parent run and Optuna study are where this driver looks: before any work
+        tuning.check_resumed_stores(meta, spec.tracking_uri, spec.optuna_storage)
         print(f"resuming {resume} (MLflow parent run {meta['parent_run_id']})")
     else:
         spec = from_args(args, space, axes, task, study=study, source=dict(source or {}),
                          **_running(args))
+    if spec.optuna_storage is not None and spec.search in ("grid", "coefficient"):
+        raise ConfigError(f"--optuna-storage only applies to --search random, tpe or nsga2; "
+                          f"this sweep's search is {spec.search}, which keeps no Optuna study")
     _check_budget(spec)
     tuning.check_tracking(spec.tracking_uri, args.experiment_name)  # fails before any work
+    if resume is None:
+        _checked_storage(args, args.storage_path, "--storage-path")
+        if spec.optuna_storage is not None:
+            tuning.check_optuna_storage(spec.optuna_storage)
     data, data_info = task.prepare(spec.data_path, spec.seed, spec.data_options)
     release_memory()  # tokenizing (a cold cache) leaves hundreds of MB free in the heap
     outcome = tuning.run_sweep(spec, data, resume=resume, data_info=data_info)
+    if not outcome.trials:  # a budget spent before the first trial started: nothing to report
+        print(f"{study}: no trial started within the time budget of "
+              f"{_duration(spec.time_budget_s or outcome.seconds)}; nothing to report or "
+              f"register (MLflow parent run {outcome.parent_run_id}): give a larger "
+              "--time-budget", file=sys.stderr)
+        return 1
     from reports import _pngs
 
     _pngs.warm()  # the report's browser starts while the models are logged
@@ -371,6 +419,14 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         print("every trial failed; see the report's failed trials", file=sys.stderr)
         return 1
     return 0
+
+
+def _checked_storage(args: argparse.Namespace, where: str, what: str):
+    """The sweep's storage, refused before the data is prepared where it cannot serve (an
+    unreachable URI, a node-local folder on a cluster: ``tuning.open_storage``)."""
+    from rnn_core import tuning
+
+    return tuning.open_storage(where, args.address, args.shared_storage, what)
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from rnn_core.errors import ConfigError  # noqa: E402
 from search_spaces import bidirectional as space  # noqa: E402
-from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa: E402
+from sweeps._common import (  # noqa: E402
+    DEFAULT_TRACKING,
+    build_parser,
+    exit_now,
+    main_guard,
+    run_study,
+)
 
 STUDY = "bidirectional"
 
@@ -46,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(given) != 1:
         raise ConfigError("give the sweep whose best configuration to run: --from-run ID or "
                           "--from-experiment NAME (one of them)")
-    config, info = source_config(args.tracking_uri, args.from_run, args.from_experiment,
-                                 space.CONFIG_KEYS, STUDY, space.TASK)
+    config, info = source_config(args.tracking_uri or DEFAULT_TRACKING, args.from_run,
+                                 args.from_experiment, space.CONFIG_KEYS, STUDY, space.TASK)
     config.pop("bidirectional", None)
     print(f"configuration: {info['source_pick']} of sweep {info['source_run']}")
     study_space = SimpleNamespace(**{**{k: getattr(space, k) for k in space.__all__},

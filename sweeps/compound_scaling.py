@@ -36,9 +36,10 @@ def coefficient_space() -> SimpleNamespace:
 
 def _method(args) -> str:
     """The method asked for; a sweep folder given to --resume says its own."""
-    if args.resume not in (None, "latest") and Path(args.resume).is_dir():
-        from rnn_core import tuning
+    from rnn_core import tuning
 
+    if args.resume not in (None, "latest") and (tuning.is_uri(args.resume)
+                                                 or Path(args.resume).is_dir()):
         study = tuning.sweep_meta(args.resume).get("study")
         return "coefficient" if study == COEFFICIENT_STUDY else "grid"
     return args.method

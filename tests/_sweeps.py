@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,3 +162,85 @@ def interrupt_study(study: str, *args: str, own: str, cwd: Path, when: str = ": 
             break
     out, err = proc.communicate(timeout=180)
     return proc.returncode, "".join(seen) + out, err
+
+
+# A sweep to kill mid-way and resume: 4 trials, ASHA with rungs at epochs 1 and 2 of 4
+KILL_ARGS = ("--smoke-test", "--layers", "1", "--hidden", "16,32", "--embedding", "16,32",
+             "--train-subset", "2000", "--max-epochs", "4", "--reduction-factor", "2")
+
+
+def child_statuses(db: Path) -> list[tuple[str, str]]:
+    """(run status, trial_status tag) of child runs, read straight from SQLite."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute(
+                "SELECT r.status, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                "AND t.key = 'trial_status' WHERE r.run_uuid IN (SELECT run_uuid FROM tags "
+                "WHERE key = 'mlflow.parentRunId')").fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def epochs_logged(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM metrics WHERE key = 'val_acc'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill_mid_sweep(*args: str, own: str, cwd: Path, db: Path, env: dict | None = None) -> None:
+    """Start compound scaling with ``KILL_ARGS`` and ``args`` (its MLflow store ``db``), and
+    SIGKILL the driver and everything it started once three epochs are in the store; asserts
+    that some trials had not ended."""
+    driver = start_study("compound_scaling", *KILL_ARGS, *args, own=own, cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.time() + 240
+    while epochs_logged(db) < 3 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    before = child_statuses(db)
+    assert before and sum(s != "running" for _, s in before) < 4, "killed too late to test"
+
+
+def check_resumed(db: Path, asha: dict, epochs: list[list[int]], state: dict) -> None:
+    """What a ``kill_mid_sweep`` sweep holds once resumed: one child run per trial, each
+    ended, each epoch logged once; one parent, resumed once; no finished epoch ran twice
+    (``epochs``: the reported epochs in each result.json Ray's storage holds: the driver
+    writes them and uploads them every few seconds, so a trial that reported nothing after
+    the restart may have none); ASHA's rungs (``asha``) kept across the restart; the sweep's
+    state (``state``) finished."""
+    from mlflow.tracking import MlflowClient
+
+    after = child_statuses(db)
+    assert len(after) == 4  # no duplicate child runs
+    assert all(s in {"finished", "stopped_early"} for _, s in after)
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("rnn-sweeps")
+    parents = client.search_runs([exp.experiment_id], "tags.sweep = 'parent'")
+    assert len(parents) == 1 and parents[0].data.tags["resumed"] == "1"
+    assert parents[0].info.status == "FINISHED"
+    for r in client.search_runs([exp.experiment_id], "tags.sweep != 'parent'"):
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_acc")]
+        assert steps == list(range(1, len(steps) + 1))  # each epoch logged once
+    assert 1 <= len(epochs) <= 4
+    for reported in epochs:
+        assert reported == sorted(set(reported)), epochs
+    assert len(asha["rungs"]["1"]) == 4  # every trial's epoch-1 result kept across the restart
+    assert not asha["waiting"]  # every trial paused at a rung went on or stopped
+    # 4 trials, rf 2: 2 go past epoch 1 and 1 past epoch 2, however the restart fell
+    assert [len(asha["promoted"][m]) for m in ("1", "2")] == [2, 1]
+    # one trial trains to the last epoch by promotion; another may get there speculatively,
+    # in a slot left free while its rival had not reached epoch 2, and still be dropped
+    # then: it trained every epoch, so it is finished too
+    went_on = {tid for event, m, tid in asha["log"] if event == "speculate" and m == 2}
+    with sqlite3.connect(db) as con:
+        finished = {tid for (tid,) in con.execute(
+            "SELECT i.value FROM tags i JOIN tags t ON t.run_uuid = i.run_uuid "
+            "AND t.key = 'trial_status' WHERE i.key = 'ray_trial_id' AND t.value = 'finished'")}
+    assert set(asha["promoted"]["2"]) <= finished <= set(asha["promoted"]["2"]) | went_on
+    assert state["status"] == "finished"

@@ -1,6 +1,6 @@
 """Shared fixtures: the real IMDB corpus, encoded once per session into the data cache, and a
 small synthetic review corpus for unit tests of the training loop (seconds to encode, with no
-download, and no dependence on IMDB's contents)."""
+download, and no dependence on IMDB's contents); the servers of ``tests/_servers.py``."""
 
 from __future__ import annotations
 
@@ -63,3 +63,43 @@ def _remove_shared_sweeps():
     from tests._sweeps import remove_shared
 
     remove_shared()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS serving S3 on 127.0.0.1 for the session (tests/_servers.py); its ``env``
+    points a sweep at it."""
+    from tests._servers import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The session's PostgreSQL (tests/_servers.py)."""
+    from tests._servers import Postgres, require_postgres
+
+    server = Postgres(require_postgres())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    """The session's MLflow tracking server: runs in PostgreSQL, artifacts proxied to a
+    local folder (tests/_servers.py)."""
+    from tests._servers import MlflowServer
+
+    tmp = tmp_path_factory.mktemp("mlflow-server")
+    server = MlflowServer(postgres.new_database("mlflow"), str(tmp / "artifacts"),
+                          tmp / "server.log")
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -284,3 +284,38 @@ def test_speculation_with_failures_and_a_cap_breaks_no_rule(max_failures):
         assert res.violations == [], (seed, res.violations[:3])
         capped = simulate(_make_slots(), SimConfig(n_trials=27, slots=8, max_running=3), seed)
         assert capped.violations == [] and capped.peak_running == 3, seed
+
+
+def test_a_trial_ray_lost_with_a_killed_driver_is_forgotten(tmp_path):
+    """A searcher's trial ids are random: a trial started after Ray last saved its state, then
+    killed with the driver, is unknown to the resumed sweep, and its configuration comes back
+    as a new trial. The saved rungs drop it instead of waiting for it to be handed out."""
+    state = tmp_path / "asha.json"
+
+    def driver(names: str) -> tuple[PromotionASHA, list[Trial], _Controller]:
+        """A scheduler on the saved state, with Ray's trials ``names`` added and running."""
+        sched = PromotionASHA(2, 1, 3, 3, metric=METRIC, mode="max", state_file=state)
+        trials = [Trial("__sim", trial_id=t, stub=True) for t in names.split()]
+        ctl = _Controller(trials)
+        for t in trials:
+            sched.on_trial_add(ctl, t)
+            t.set_status(Trial.RUNNING)
+        return sched, trials, ctl
+
+    first, (a, lost), ctl = driver("a lost")
+    assert first.on_trial_result(ctl, lost, _result(1, 0.9)) == TrialScheduler.PAUSE
+    assert first.waiting == {"lost": 1}
+    # resumed: Ray restored a (paused at no rung) and a new trial for lost's configuration
+    again, (a, new), ctl = driver("a new")
+    assert again.on_trial_result(ctl, new, _result(1, 0.8)) == TrialScheduler.PAUSE
+    assert again.rungs[1] == {"new": 0.8} and again.waiting == {"new": 1}
+    assert ["forget", None, "lost"] in again.log
+    new.set_status(Trial.PAUSED)
+    # the rung's one promotion is between the two trials Ray has
+    assert again.on_trial_result(ctl, a, _result(1, 0.1)) == TrialScheduler.STOP
+    assert again.choose_trial_to_run(ctl) is new
+    # what a third driver would read back (the state file and the journal of changes since)
+    from rnn_core.tuning._asha_state import RungState
+    from rnn_core.tuning._storage import place
+
+    assert RungState(again.milestones, place(state)).rungs[1] == {"new": 0.8, "a": 0.1}

@@ -17,6 +17,7 @@ from rnn_core.data.dlstudio import read_dlstudio_archive, write_dlstudio_archive
 from rnn_core.tuning import check_tracking
 from sweeps import compound_scaling
 from sweeps._common import main_guard
+from tests._servers import BUCKET
 
 GOOD_CSV = "review,sentiment\n" + "".join(
     f"review number {i} was {'great' if i % 2 else 'awful'},{'positive' if i % 2 else 'negative'}\n"
@@ -63,7 +64,20 @@ CLI = [
     ("abbreviated-flag", ["--layer", "2"], "unrecognized arguments"),
     ("resume-missing", ["--resume", "/no/such/sweep"], "--resume /no/such/sweep is not a folder"),
     ("tracking-scheme", ["--tracking-uri", "ftp://host/x"], "is not supported"),
-    ("tracking-unreachable", ["--tracking-uri", "http://127.0.0.1:9"], "cannot be used"),
+    ("tracking-unreachable", ["--tracking-uri", "http://127.0.0.1:9"],
+     "--tracking-uri http://127.0.0.1:9: no MLflow tracking server answers there (connection "
+     "refused)"),
+    ("outage-limit-unitless", ["--tracking-outage-limit", "30"], "expected a duration above 0"),
+    ("optuna-storage-grid", ["--optuna-storage", "sqlite:///x.db"],
+     "--optuna-storage only applies to --search random, tpe or nsga2"),
+    ("optuna-storage-not-url", ["--search", "tpe", "--optuna-storage", "optuna.db"],
+     "--optuna-storage optuna.db is not a database URL"),
+    ("optuna-storage-unreachable", ["--search", "tpe", "--optuna-storage",
+                                    "postgresql://u:secret@127.0.0.1:9/optuna"],
+     "--optuna-storage postgresql://u@127.0.0.1:9/optuna cannot be opened"),
+    ("optuna-storage-no-driver", ["--search", "tpe", "--optuna-storage",
+                                  "mysql://u@127.0.0.1:9/optuna"],
+     "no database driver for mysql is installed"),
     ("tracking-no-folder", ["--tracking-uri", "sqlite:////no/such/dir/m.db"], "does not exist"),
     ("search-name", ["--search", "bayes"], "invalid choice: 'bayes'"),
     ("search-one-point", ["--search", "tpe", "--layers", "1", "--hidden", "16"],
@@ -72,6 +86,23 @@ CLI = [
      "--num-samples 5 exceeds the 4 configurations of the space"),
     ("nsga2-with-asha", ["--search", "nsga2", "--scheduler", "asha"],
      "--search nsga2 needs --scheduler fifo"),
+    ("storage-scheme", ["--storage-path", "nosuch://bucket/x"],
+     "Unrecognized filesystem type in URI: nosuch://bucket/x; expected a local folder or a URI"),
+    ("search-no-study-folder", ["--search", "tpe", "--tracking-uri", "http://127.0.0.1:9",
+                                "--storage-path", "s3://bucket/x"],
+     "nor --storage-path s3://bucket/x is a folder on this machine"),
+]
+
+# (id, argv, environment over the S3 server's, expected fragment): refused before any work
+S3 = [
+    ("no-bucket", ["--storage-path", "s3://no-such-bucket/x"], {},
+     "bucket 'no-such-bucket' does not exist on that server"),
+    ("wrong-secret", ["--storage-path", f"s3://{BUCKET}/x"], {"AWS_SECRET_ACCESS_KEY": "wrong"},
+     f"--storage-path s3://{BUCKET}/x cannot be used: "),
+    ("resume-not-a-sweep", ["--resume", f"s3://{BUCKET}/nothing-here"], {},
+     f"--resume s3://{BUCKET}/nothing-here: not a sweep folder"),
+    ("resume-none", ["--storage-path", f"s3://{BUCKET}/nothing-here", "--resume"], {},
+     f"no unfinished compound_scaling sweep under s3://{BUCKET}/nothing-here"),
 ]
 
 DATA = [
@@ -134,6 +165,16 @@ def test_bad_option(argv, fragment, store, tmp_path, capsys):
     _assert_refused(code, err, fragment)
     _assert_untouched(store)
     assert not (tmp_path / "ray").exists()
+
+
+@pytest.mark.slow  # the S3 server's start
+@pytest.mark.parametrize("argv, env, fragment", [c[1:] for c in S3], ids=[c[0] for c in S3])
+def test_unusable_s3_storage(argv, env, fragment, s3_server, store, capsys, monkeypatch):
+    for key, value in {**s3_server.env, **env}.items():
+        monkeypatch.setenv(key, value)
+    code, err = _cli(["--smoke-test", "--tracking-uri", store[0], *argv], capsys)
+    _assert_refused(code, err, fragment)
+    _assert_untouched(store)
 
 
 def test_resuming_a_sweep_of_the_earlier_asha_is_refused(store, tmp_path, capsys):

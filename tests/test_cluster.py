@@ -27,18 +27,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests._servers import free_port
 from tests._sweeps import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _session_of(pid: int) -> tuple[int, str] | None:
@@ -149,7 +144,7 @@ def cluster():
     # Short and outside pytest's tmp tree: Ray's Unix socket paths live under the temp dir and
     # must stay under 108 characters.
     temp = Path(tempfile.mkdtemp(prefix="rnnc-", dir="/tmp"))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(
         {
@@ -185,9 +180,10 @@ def sweep(cluster, tmp_path_factory):
     uri = f"sqlite:///{tmp}/m.db"
     nodes = cluster.nodes()
     t0 = time.perf_counter()
+    # both nodes run on this machine, so the folder is one they share, as a mount would be
     proc = run_study(
         "compound_scaling", "--smoke-test", "--scheduler", "asha", "--tracking-uri", uri,
-        "--storage-path", str(tmp / "ray"), "--address", cluster.address,
+        "--storage-path", str(tmp / "ray"), "--shared-storage", "--address", cluster.address,
         timeout=300, cwd=tmp, base_env=cluster.env, own="runs on a cluster of its own")
     seconds = time.perf_counter() - t0
     print(f"\ncluster up in {cluster.start_seconds:.1f} s; smoke sweep on it: {seconds:.1f} s wall")
@@ -239,6 +235,22 @@ def test_everything_landed_in_mlflow(sweep):
     assert any(c.data.tags["trial_status"] == "finished" for c in children)
     # Ray Tune's results went to --storage-path (the folder the parent run names).
     assert Path(parent.data.tags["ray_experiment_path"]).parent == (tmp / "ray").resolve()
+
+
+def test_a_node_local_folder_is_refused_on_the_cluster(cluster, tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_study(
+        "compound_scaling", "--smoke-test", "--tracking-uri", uri, "--storage-path",
+        str(tmp_path / "ray"), "--address", cluster.address, timeout=120, cwd=tmp_path,
+        base_env=cluster.env, own="refused on the cluster before any trial starts")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"--storage-path {tmp_path / 'ray'} is a folder on this machine" in last
+    assert "has 2 nodes" in last and "--shared-storage" in last and "s3://" in last
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "ray").exists()
+    exp = MlflowClient(uri).get_experiment_by_name("rnn-sweeps")
+    assert MlflowClient(uri).search_runs([exp.experiment_id]) == []  # no parent run
 
 
 def test_both_nodes_stop_and_leave_no_process(cluster, sweep):

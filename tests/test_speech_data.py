@@ -244,15 +244,23 @@ def small_digits(tmp_path_factory):
     return root, build_digits(root, n_espeak=11, flite_per_voice=1, takes=1)
 
 
-def test_built_digits_are_split_by_speaker_with_the_human_voices_apart(small_digits):
+def test_built_digits_are_split_by_voice_with_the_human_voices_apart(small_digits):
     root, info = small_digits
     classes, splits = scan(root, ("zero", "one", "two", "three", "four", "five", "six",
                                   "seven", "eight", "nine"))
     voices = {k: {speaker_of(r) for r in v} for k, v in splits.items()}
     assert info["synthetic_speakers"] == 16
     assert sum(len(voices[k]) for k in ("train", "val", "test")) == 16
+    # the build's record of each split's speakers, by their attributes: no espeak-ng variant
+    # family or flite voice in two splits (tests/test_speech_voices.py: the default's)
+    speakers = {k: [_voices.Speaker(*s) for s in v] for k, v in info["speakers"].items()}
+    assert {k: {s.name for s in v} for k, v in speakers.items()} == \
+        {k: voices[k] for k in ("train", "val", "test")}
+    identities = {k: {s.identity for s in v} for k, v in speakers.items()}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         assert not voices[a] & voices[b], (a, b)
+        assert not identities[a] & identities[b], (a, b)
+        assert not {s.variant for s in speakers[a]} & {s.variant for s in speakers[b]}
     assert voices["human"] == voices["human_aug"] == {"allison", "saytime"}
     assert not voices["human"] & (voices["train"] | voices["val"] | voices["test"])
     assert len(splits["human"]) == 20 and len(splits["human_aug"]) == 100
@@ -272,7 +280,7 @@ def test_built_digits_are_split_by_speaker_with_the_human_voices_apart(small_dig
 def test_synthetic_clips_are_deterministic_and_telephone_band(small_digits):
     from rnn_core.data.spoken_digits import _synthetic_clip
 
-    speaker = _voices.synthetic_speakers(3, 1, 0)[0]
+    speaker = _voices.synthetic_speakers(3, 1, 0, whispered=False)[0]
     a, b = _synthetic_clip(speaker, 7, 0, 0), _synthetic_clip(speaker, 7, 0, 0)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, _synthetic_clip(speaker, 7, 1, 0))  # another take

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.frames import model_picks, trials_frame, validation_pick
-from reports.speech import accuracy_table, confusion_frame, speech_frame, write_speech_report
+from reports.speech import (
+    accuracy_table,
+    confusion_frame,
+    recall_frame,
+    speech_frame,
+    write_speech_report,
+)
 from rnn_core.tasks import AUDIO
 
 
@@ -36,6 +42,7 @@ def _runs() -> pd.DataFrame:
         runs.loc[0, f"test_human_confusion_{key}"] = float(n)
     for d in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"):
         runs.loc[0, f"test_human_recall_{d}"] = confusion[f"{d}__{d}"] / 2
+        runs.loc[0, f"test_human_support_{d}"] = 2.0
     return runs
 
 
@@ -69,10 +76,17 @@ def test_confusion_matrix_of_the_pick_on_human_speech(tmp_path):
     summary = write_speech_report(runs, tmp_path, pngs=False)
     table = accuracy_table(speech_frame(runs))
     assert "human aug test uni (n=100)" in table.columns
-    # 18 of 20 human clips: the interval says how little 20 clips can pin down
-    assert "human test acc 0.9000 (95 % CI 0.6990-0.9721, n = 20)" in summary
-    assert "human aug test acc 0.8000 (95 % CI 0.7112-0.8666, n = 100)" in summary
-    assert table.loc[table["cell"] == "gru", "human test bi 95 % CI"].item() == "0.70-0.97"
+    # 18 of 20 human clips: counted, with the interval that says how little 20 clips can
+    # pin down
+    assert "human test 18 of 20 right (95 % CI 0.70-0.97)" in summary
+    assert "human aug test 80 of 100 right (95 % CI 0.71-0.87)" in summary
+    assert "test acc 0.9500 (95 % CI 0.9282-0.9654, n = 540)" in summary
+    gru = table.set_index("cell").loc["gru"]
+    assert gru["human test bi (n=20)"] == "18/20" and gru["human test bi 95 % CI"] == "0.70-0.97"
+    assert gru["human aug test bi (n=100)"] == "80/100"
+    assert "| 18/20 | 0.70-0.97 |" in summary
+    recall = recall_frame(runs, "gru-L3-H32-bi").set_index("class")["human test"]
+    assert recall["zero"] == "1/2" and recall["one"] == "2/2"  # of each digit's 2 clips
     assert "validation acc 1.0000 (loss 0.0500)" in summary
     assert "Confusion matrix of the validation pick (gru-L3-H32-bi) on the human test " \
            "(20 clips)" in summary

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-RUNNER = {"run_study", "start_study", "interrupt_study"}
+RUNNER = {"run_study", "start_study", "interrupt_study", "kill_mid_sweep"}
 # Tests that drive the sweep engine in-process rather than a study script, and why.
 IN_PROCESS = {
     "test_faults.py": "injects failing trials into run_sweep itself",

@@ -40,7 +40,9 @@ def test_a_spent_budget_stops_the_trials_where_they_are_and_reports_on_them(tmp_
     statuses = {c.data.tags["trial_status"] for c in children}
     assert statuses == {"stopped_by_budget"}, statuses
     assert int(parent.data.tags["time_budget_spent"]) == len(children) < 12
-    assert all(0 < int(c.data.tags["epochs_run"]) < 400 for c in children)
+    # a trial started in the budget's last seconds may be cut before its first epoch
+    epochs = [int(c.data.tags["epochs_run"]) for c in children]
+    assert all(0 <= e < 400 for e in epochs) and sum(epochs) > 0, epochs
     study = optuna.load_study(study_name=parent.data.params["optuna_study"],
                               storage=f"sqlite:///{tmp_path}/optuna.db")
     states = {t.state.name for t in study.trials}

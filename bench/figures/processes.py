@@ -90,9 +90,9 @@ def sweep_cmd(tmp: Path, tag: str, *extra: str) -> list[str]:
 
 
 def sweep_seconds(out: str) -> float | None:
-    """The seconds a sweep's output says it took."""
-    m = re.search(r"sweep finished in (\d+) s", out)
-    return float(m.group(1)) if m else None
+    """The seconds a sweep's output says it took (``42 s``, ``1 min 5 s``)."""
+    m = re.search(r"sweep finished in (?:(\d+) min )?(\d+) s", out)
+    return 60 * float(m.group(1) or 0) + float(m.group(2)) if m else None
 
 
 def memory_figure(sweeps: list[dict], which: str) -> dict:

@@ -12,28 +12,49 @@ from pathlib import Path
 import numpy as np
 
 from rnn_core.data._signal import decode_mulaw
+from rnn_core.data.features import disjoint_groups
 from rnn_core.errors import DataError
 
-__all__ = ["HUMAN", "Speaker", "check_tools", "human_clip", "synthetic_speakers", "synthesize",
-           "tool_versions"]
+__all__ = ["FAMILIES", "HUMAN", "VARIANTS", "WHISPERED", "Speaker", "check_tools", "human_clip",
+           "identity_splits", "synthetic_speakers", "synthesize", "tool_versions"]
 
 # espeak-ng's English accents (gmw voices; the mbrola ones need extra packages)
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
            "en-gb-x-gbcwmd", "en-us-nyc")
-# espeak-ng's voice variants (`espeak-ng --voices=variant`) but the whispered ones, which no
-# test voice resembles
+# espeak-ng's voice variants (`espeak-ng --voices=variant`; "Mr serious" is one, with a space)
 VARIANTS = (
     "adam Alex Alicia Andrea Andy Annie antonio aunty belinda benjamin boris caleb david "
     "Demonic Denis Diogo ed edward edward2 Gene Gene2 gustave announcer Henrique Hugo iven "
     "iven2 iven3 iven4 Jacky john kaukovalta Lee linda marcelo Marco Mario max Michael michel "
-    "miguel Mike Mr Nguyen pablo paul pedro quincy RicishayMax RicishayMax2 RicishayMax3 rob "
+    "miguel Mike Nguyen pablo paul pedro quincy RicishayMax RicishayMax2 RicishayMax3 rob "
     "robert robosoft robosoft2 robosoft3 robosoft4 robosoft5 robosoft6 robosoft7 robosoft8 "
     "steph steph2 steph3 Storm Tweaky UniRobot zac anika anikaRobot AnxiousAndy fast f1 f2 f3 "
     "f4 f5 grandpa grandma klatt klatt2 klatt3 klatt4 klatt5 klatt6 m1 m2 m3 m4 m5 m6 m7 m8 "
-    "norbert sandro shelby travis victor croak").split()
+    "norbert sandro shelby travis victor croak").split() + ["Mr serious"]
+WHISPERED = ("whisper", "whisperf")  # espeak-ng's whispered variants
+# One voice, many variants: variants with the same formant frequencies (one vocal tract; a
+# missing formant line is espeak-ng's 100 %), and numbered variants of a base one (iven2 of
+# iven), differ only in pitch, breath or voice quality. Each family is one voice identity,
+# which the splits keep apart (tests/test_speech_voices.py reads the installed variant files
+# and checks this table against them); every other variant is a family of its own.
+FAMILIES = (
+    ("robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5", "robosoft6", "robosoft7",
+     "robosoft8", "m8", "max", "RicishayMax", "RicishayMax2", "RicishayMax3"),
+    ("klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "adam", "caleb", "croak",
+     "fast", "john", "m6", "whisper"),  # espeak-ng's own formants, unchanged
+    ("Hugo", "Diogo", "Henrique", "michel", "miguel"),
+    ("iven", "iven2", "iven3", "iven4"),
+    ("f2", "f5", "whisperf"),
+    ("steph", "steph2", "steph3"),
+    ("Gene", "Gene2"),
+    ("anika", "anikaRobot"),
+    ("edward", "edward2"),
+)
 # flite's voices, each with the range of mean pitch (Hz) its speakers are drawn from
 FLITE = {"kal": (85, 150), "kal16": (85, 150), "awb": (85, 150), "rms": (80, 140),
          "slt": (150, 240)}
+FLITE_FAMILIES = (("kal", "kal16"),)  # one recorded speaker's diphones at 8 and 16 kHz
+_IDENTITY = {v: fam[0] for fam in FAMILIES + FLITE_FAMILIES for v in fam}
 
 TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite"}  # command -> Debian package
 ALLISON = Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits")  # {d}.wav, 8 kHz PCM
@@ -45,7 +66,8 @@ HUMAN = {"allison": (ALLISON, "{d}.wav", "asterisk-core-sounds-en-wav"),
 
 @dataclass(frozen=True)
 class Speaker:
-    """One synthetic voice identity: engine, voice (+ variant) and pitch."""
+    """One synthetic speaker: engine, voice (+ variant) and pitch; speakers of one variant
+    family share a voice identity (``identity``)."""
 
     engine: str  # espeak-ng | flite
     voice: str  # en-gb-scotland+klatt3 | slt
@@ -54,21 +76,53 @@ class Speaker:
     @property
     def name(self) -> str:
         """The file-name speaker (no ``_``: Speech Commands names are ``<speaker>_nohash_``)."""
-        return f"{self.engine}-{self.voice.replace('+', '-')}-p{self.pitch}".replace("_", "-")
+        name = f"{self.engine}-{self.voice.replace('+', '-')}-p{self.pitch}"
+        return name.replace("_", "-").replace(" ", "-")
+
+    @property
+    def variant(self) -> str:
+        """espeak-ng's voice variant (``klatt3`` of ``en-gb-scotland+klatt3``); flite's voice."""
+        return self.voice.split("+", 1)[-1]
+
+    @property
+    def identity(self) -> str:
+        """The voice behind the speaker: engine and variant family (``FAMILIES``), the same
+        for every accent and pitch of it; the splits keep each identity in one split."""
+        return f"{self.engine}:{_IDENTITY.get(self.variant, self.variant)}"
 
 
-def synthetic_speakers(n_espeak: int, flite_per_voice: int, seed: int) -> list[Speaker]:
+def synthetic_speakers(n_espeak: int, flite_per_voice: int, seed: int, whispered: bool
+                       ) -> list[Speaker]:
     """A seeded sample of ``n_espeak`` espeak-ng accent+variant pairs, each at a drawn pitch,
-    and ``flite_per_voice`` pitches of each flite voice."""
+    and ``flite_per_voice`` pitches of each flite voice.
+
+    The pairs are drawn from every variant, the whispered ones included; ``whispered=False``
+    then leaves those out, so the other speakers are the same either way."""
     rng = np.random.default_rng(seed)
-    pairs = [(a, v) for a in ACCENTS for v in VARIANTS]
+    pairs = [(a, v) for a in ACCENTS for v in (*VARIANTS, *WHISPERED)]
     chosen = rng.choice(len(pairs), size=min(n_espeak, len(pairs)), replace=False)
     out = [Speaker("espeak-ng", f"{pairs[i][0]}+{pairs[i][1]}", int(rng.integers(20, 81)))
            for i in sorted(chosen)]
+    if not whispered:
+        out = [s for s in out if s.variant not in WHISPERED]
     for voice, (lo, hi) in FLITE.items():
         pitches = np.linspace(lo, hi, flite_per_voice) if flite_per_voice > 1 else [(lo + hi) / 2]
         out += [Speaker("flite", voice, int(round(p))) for p in pitches]
     return out
+
+
+def identity_splits(fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Voice identity (``Speaker.identity``) -> split, dealt from the whole inventory of
+    voices, not from a sample of speakers: each engine's families are dealt whole, weighed
+    by their number of variants, largest first (``features.disjoint_groups``), so every split
+    hears both engines, no variant or flite voice is in two splits, and the deal is the same
+    whatever speakers are sampled from it."""
+    voices = [Speaker("espeak-ng", v, 0) for v in (*VARIANTS, *WHISPERED)]
+    voices += [Speaker("flite", v, 0) for v in FLITE]
+    identities = np.array([v.identity for v in voices])
+    parts = disjoint_groups(identities, fractions, seed,
+                            strata=np.array([v.engine for v in voices]))
+    return {identities[i]: split for split, idx in parts.items() for i in idx}
 
 
 def check_tools() -> None:

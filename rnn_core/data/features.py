@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FeatureSet", "FeatureSplit", "from_sequences", "speaker_disjoint",
+__all__ = ["FeatureSet", "FeatureSplit", "disjoint_groups", "from_sequences",
            "stratified_holdout"]
 
 
@@ -130,22 +130,34 @@ def stratified_holdout(groups: np.ndarray, fraction: float, seed: int
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
 
 
-def speaker_disjoint(speakers: np.ndarray, fractions: dict[str, float], seed: int
-                     ) -> dict[str, np.ndarray]:
-    """Indices per split, with each speaker's every clip in exactly one split.
+def disjoint_groups(groups: np.ndarray, fractions: dict[str, float], seed: int,
+                    strata: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Indices per split, with each group's every item (a voice's every variant or clip) in
+    exactly one split.
 
-    Speakers are shuffled (seeded) and dealt to the splits in ``fractions``' order until each
-    has its share of speakers (the last split takes the rest), so no voice is heard in two.
+    Within each stratum (an engine; all items one stratum by default) the groups are dealt
+    largest first (ties in a seeded order), each to the split furthest below its share of the
+    stratum's items, so the small splits are made of many small groups rather than one large
+    one; while no more groups are left than splits without one, those splits come first, so
+    every split has each stratum where it has enough groups.
     """
-    names = np.unique(speakers)
-    order = np.random.default_rng(seed).permutation(names)
+    groups = np.asarray(groups)
+    strata = np.zeros(len(groups), dtype=int) if strata is None else np.asarray(strata)
     total = sum(fractions.values())
-    out, start = {}, 0
-    items = list(fractions.items())
-    for i, (split, frac) in enumerate(items):
-        stop = len(order) if i == len(items) - 1 else start + max(
-            1, int(round(frac / total * len(order))))
-        chosen = set(order[start:stop])
-        out[split] = np.flatnonzero(np.isin(speakers, list(chosen)))
-        start = stop
-    return out
+    rng = np.random.default_rng(seed)
+    owner: dict[tuple, str] = {}
+    for stratum in np.unique(strata):
+        names, sizes = np.unique(groups[strata == stratum], return_counts=True)
+        # what each split still lacks of its share of the stratum's items
+        short = {s: f / total * sizes.sum() for s, f in fractions.items()}
+        empty = list(fractions)  # the splits with no group of this stratum yet
+        order = np.lexsort((rng.permutation(len(names)), -sizes))
+        for k, i in enumerate(order):
+            pool = empty if len(order) - k <= len(empty) else list(fractions)
+            split = max(pool, key=short.__getitem__)
+            owner[(stratum, names[i])] = split
+            short[split] -= int(sizes[i])
+            if split in empty:
+                empty.remove(split)
+    split_of = np.array([owner[(s, g)] for s, g in zip(strata, groups, strict=True)])
+    return {split: np.flatnonzero(split_of == split) for split in fractions}

@@ -4,10 +4,9 @@ trained on.
 
 Synthetic speakers: a seeded sample of espeak-ng's English accents x voice variants, each at
 a drawn pitch, and flite's five voices at spread pitches. Each says every digit ``takes``
-times, each take at a drawn speed (0.8-1.25x), resampled by a drawn factor (0.88-1.12: another
-vocal tract length, formants and pitch moved together), after a drawn lead silence (0-0.3 s:
-the time shift), with white noise at a drawn signal-to-noise ratio (15-60 dB) and a drawn
-peak level.
+times, each take drawn by the ``Recipe``: a speed (0.8-1.25x), a resampling factor (0.88-1.12:
+another vocal tract length, formants and pitch moved together), a lead silence (0-0.3 s: the
+time shift), white noise at a signal-to-noise ratio (15-60 dB) and a peak level.
 Every clip then goes through an 8 kHz telephone channel (``_signal.telephone``): the human
 recordings are 8 kHz telephone-band audio, and train and test must hear the same band.
 
@@ -16,9 +15,11 @@ Human voices: Allison (asterisk-core-sounds-en-wav) and saytime's voice, ten dig
 ``HUMAN_AUG`` seeded variations of each (speed 0.9-1.1x by resampling, which moves pitch
 with it, lead silence, noise at 20-35 dB): more clips, but of the same 20 recordings.
 
-Splits are by speaker (``features.speaker_disjoint``): no synthetic voice is in two of
-train, validation and test. The set is written in Speech Commands v0.02's layout under the
-data cache (``spoken_digits/<BUILD>``) and read by ``rnn_core.data.speech_commands``.
+Splits are by voice identity (``_voices.identity_splits``): an espeak-ng variant family or a
+flite voice is in one of train, validation and test, with all its accents and pitches, so
+validation and test voices are unheard in training, not only their accent or pitch. The
+set is written in Speech Commands v0.02's layout under the data cache
+(``spoken_digits/<BUILD>``) and read by ``rnn_core.data.speech_commands``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +41,33 @@ from rnn_core.data import _voices
 from rnn_core.data._signal import place, resample, telephone, trim
 from rnn_core.data.cache import cache_dir
 from rnn_core.data.clips import CLIP_SAMPLES, SAMPLE_RATE
-from rnn_core.data.features import speaker_disjoint
 from rnn_core.data.speech_commands import LISTS, WORD_SETS
 
-__all__ = ["BUILD", "HUMAN_AUG", "SPLIT", "build_digits", "digits_root"]
+__all__ = ["BUILD", "HUMAN_AUG", "RECIPE", "SPLIT", "Recipe", "build_digits", "digits_root"]
 
 log = logging.getLogger(__name__)
 
-BUILD = "digits-v2"  # the recipe's name in the cache: a new recipe gets a new name
+BUILD = "digits-v3"  # the recipe's name in the cache: a new recipe gets a new name
 DIGITS = WORD_SETS["digits"]
-SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}  # shares of the synthetic speakers
+SPLIT = {"train": 0.8, "val": 0.1, "test": 0.1}  # shares of the synthetic voice identities
 N_ESPEAK, FLITE_PER_VOICE, TAKES, HUMAN_AUG = 240, 6, 2, 5
+# espeak-ng's whispered variants among the speakers: validation does not tell them in or out
+# (docs/speech.md), and out keeps the build those measurements describe
+WHISPERED = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How each synthetic take is drawn (seeded by the clip's name): its speed, a resampling
+    factor (``warp``: another vocal tract length, formants and pitch moved together; None:
+    none) and the white noise's signal-to-noise ratio in dB."""
+
+    speed: tuple[float, float] = (0.8, 1.25)
+    warp: tuple[float, float] | None = (0.88, 1.12)
+    snr_db: tuple[float, float] = (15.0, 60.0)
+
+
+RECIPE = Recipe()
 
 
 def digits_root() -> Path:
@@ -72,18 +90,19 @@ def _write(path: Path, y: np.ndarray) -> None:
     sf.write(str(path), np.clip(y, -1, 1), SAMPLE_RATE, subtype="PCM_16")
 
 
-def _synthetic_clip(speaker: _voices.Speaker, digit: int, take: int, seed: int) -> np.ndarray:
+def _synthetic_clip(speaker: _voices.Speaker, digit: int, take: int, seed: int,
+                    recipe: Recipe = RECIPE) -> np.ndarray:
     rng = _rng(seed, speaker.name, digit, take)
-    speed = float(rng.uniform(0.8, 1.25))
+    speed = float(rng.uniform(*recipe.speed))
     y, rate = _voices.synthesize(speaker, DIGITS[digit], speed)
     word = trim(resample(y, rate, SAMPLE_RATE), SAMPLE_RATE)
-    # another vocal tract: the word read at a rate 12 % off at most (in 2 % steps), which
-    # moves its formants and pitch together (speed perturbation)
-    warp = round(rng.uniform(0.88, 1.12) * 50) / 50
-    word = resample(word, int(SAMPLE_RATE * warp), SAMPLE_RATE)
-    # noise from clearly audible (15 dB) to as clean as the recordings (60 dB)
+    if recipe.warp is not None:
+        # another vocal tract: the word read at another rate (in 2 % steps, which keeps the
+        # resampling ratio's terms small), moving its formants and pitch together
+        warp = round(rng.uniform(*recipe.warp) * 50) / 50
+        word = resample(word, int(SAMPLE_RATE * warp), SAMPLE_RATE)
     clip = place(word, rng, SAMPLE_RATE, lead=(0.0, 0.3), tail=(0.05, 0.25),
-                 snr_db=(15.0, 60.0), peak=(0.3, 0.9), limit=CLIP_SAMPLES)
+                 snr_db=recipe.snr_db, peak=(0.3, 0.9), limit=CLIP_SAMPLES)
     return telephone(clip, SAMPLE_RATE)
 
 
@@ -106,24 +125,27 @@ def _human_clips(seed: int) -> Iterator[tuple[str, int, str, np.ndarray]]:
 
 def build_digits(root: str | Path, n_espeak: int = N_ESPEAK,
                  flite_per_voice: int = FLITE_PER_VOICE, takes: int = TAKES,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, recipe: Recipe = RECIPE, whispered: bool = WHISPERED) -> dict:
     """Write the set into ``root`` (a fresh folder, renamed into place when complete) and
-    return what ``build.json`` records: the recipe, tool versions, counts and seconds."""
+    return what ``build.json`` records: the recipe, the speakers of each split, tool
+    versions, counts and seconds.
+
+    ``recipe`` and ``whispered`` are the build's choices (``bench/speech_defaults.py`` builds
+    the alternatives): neither moves a voice to another split."""
     root = Path(root)
     _voices.check_tools()
     t0 = time.perf_counter()
     tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    speakers = _voices.synthetic_speakers(n_espeak, flite_per_voice, seed)
+    speakers = _voices.synthetic_speakers(n_espeak, flite_per_voice, seed, whispered)
+    owner = _voices.identity_splits(SPLIT, seed)
+    split_of = [owner[s.identity] for s in speakers]  # the split of each speaker
     jobs = [(s, d, t) for s in speakers for d in range(10) for t in range(takes)]
-    names = np.array([s.name for s, _, _ in jobs])
-    parts = speaker_disjoint(names, SPLIT, seed)
-    split_of = {int(i): split for split, idx in parts.items() for i in idx}
 
     def one(i: int) -> str:
         s, d, t = jobs[i]
         rel = f"{DIGITS[d]}/{s.name}_nohash_{t}.wav"
-        _write(tmp / rel, _synthetic_clip(s, d, t, seed))
+        _write(tmp / rel, _synthetic_clip(s, d, t, seed, recipe))
         return rel
 
     log.info("building spoken digits: %d synthetic speakers x 10 digits x %d takes into %s "
@@ -132,9 +154,9 @@ def build_digits(root: str | Path, n_espeak: int = N_ESPEAK,
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         rels = list(pool.map(one, range(len(jobs))))
     lists: dict[str, list[str]] = {"val": [], "test": [], "human": [], "human_aug": []}
-    for i, rel in enumerate(rels):
-        if split_of[i] != "train":
-            lists[split_of[i]].append(rel)
+    for (s, _, _), rel in zip(jobs, rels, strict=True):
+        if owner[s.identity] != "train":
+            lists[owner[s.identity]].append(rel)
     for split, digit, stem, y in _human_clips(seed):
         rel = f"{DIGITS[digit]}/{stem}.wav"
         _write(tmp / rel, y)
@@ -143,8 +165,12 @@ def build_digits(root: str | Path, n_espeak: int = N_ESPEAK,
         (tmp / LISTS[split]).write_text("".join(f"{e}\n" for e in sorted(entries)))
     clips = {"train": len(rels) - len(lists["val"]) - len(lists["test"]),
              **{k: len(v) for k, v in lists.items()}}
-    info = {"build": BUILD, "seed": seed, "synthetic_speakers": len(speakers),
-            "speakers_per_split": {k: len(np.unique(names[v])) for k, v in parts.items()},
+    info = {"build": BUILD, "seed": seed, "recipe": asdict(recipe), "whispered": whispered,
+            "synthetic_speakers": len(speakers),
+            "speakers_per_split": {k: split_of.count(k) for k in SPLIT},
+            # each split's speakers as (engine, voice, pitch): what tests check apart
+            "speakers": {k: [[s.engine, s.voice, s.pitch] for s in speakers
+                             if owner[s.identity] == k] for k in SPLIT},
             "takes": takes, "clips": clips, "tools": _voices.tool_versions(),
             "seconds": round(time.perf_counter() - t0, 1)}
     (tmp / "build.json").write_text(json.dumps(info, indent=1) + "\n")

@@ -2,11 +2,14 @@
 
 Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
 ``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
-``_sweep`` (a sweep from start to end, and its resumption), ``_search`` (the grid, and
+``_sweep`` (a sweep from start to end, and its resumption), ``_outbox`` (the sweep's MLflow
+writes, kept through a tracking server's outage), ``_stores`` (the Optuna study's database,
+and the stores a resumed sweep is given), ``_search`` (the grid, and
 Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
 winners as MLflow models that take raw input, the validation pick registered), ``_ray``
 (starting and leaving Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest
-does not).
+does not), ``_storage`` (the sweep's files on a local folder or any pyarrow filesystem: s3://,
+gs://).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
 ``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch
@@ -18,6 +21,8 @@ import importlib
 import sys
 
 from rnn_core.tuning._models import log_models, model_usage
+from rnn_core.tuning._storage import is_uri, local_folder, open_storage
+from rnn_core.tuning._stores import check_optuna_storage, check_resumed_stores
 from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
 from rnn_core.tuning._tracking import (
     SweepRecord,
@@ -30,10 +35,11 @@ from rnn_core.tuning._tracking import (
     trial_name,
 )
 
-__all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_tracking",
-           "fetch_sweep", "fetch_test_outputs", "find_resumable", "find_sweeps", "flush_stores",
-           "leave_ray", "log_models", "log_report", "make_searcher", "model_usage", "run_name",
-           "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
+__all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_optuna_storage",
+           "check_resumed_stores", "check_tracking", "fetch_sweep", "fetch_test_outputs",
+           "find_resumable", "find_sweeps", "flush_stores", "is_uri", "leave_ray", "local_folder",
+           "log_models", "log_report", "make_searcher", "model_usage", "open_storage",
+           "run_name", "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its

@@ -3,23 +3,27 @@ speculative trials and its decision log, saved after every change at a cost that
 with the sweep.
 
 Every change is an operation (``_apply``), the same one whether it happens live or is read
-back on ``--resume``. The state file (``asha_rungs.json``) is a snapshot; the operations since
-it are appended to a journal beside it (``asha_rungs.jsonl``, one JSON line each, numbered).
-Once the journal holds as many operations as the snapshot, or the sweep's last trial has
-ended, the snapshot is rewritten (beside the file, then renamed over it) and the journal
-emptied: each save appends what changed, and the snapshots' total size stays proportional to
-the operations, where a snapshot after every change grew with the square of the trial count.
-A driver killed mid-write leaves a last journal line that does not parse, which is dropped (the
-change before it survives, as a whole snapshot did); lines the snapshot already holds (killed
-between the rename and the emptying) are skipped by number.
+back on ``--resume``. The state file (``asha_rungs.json``, local or on the sweep's storage:
+``_storage.Place``) is a snapshot; the operations since it are journaled beside it, one JSON
+line each, numbered: appended to ``asha_rungs.jsonl`` where the file is local, and where it is
+in an object store (which cannot append) each save's lines are an object of their own,
+``asha_rungs.jsonl.<first number>``. Once the journal holds as many operations as the
+snapshot, or the sweep's last trial has ended, the snapshot is rewritten whole (replacing the
+file in one write) and the journal emptied: each save writes what changed, and the snapshots'
+total size stays proportional to the operations, where a snapshot after every change grew with
+the square of the trial count. A driver killed mid-write leaves a last journal line that does
+not parse, which is dropped (the change before it survives, as a whole snapshot did); lines
+the snapshot already holds (killed between its write and the journal's emptying) are skipped
+by number.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import os
 from pathlib import Path
+
+from rnn_core.tuning._storage import Place
 
 __all__ = ["RungState"]
 
@@ -41,7 +45,7 @@ class RungState:
     best, a trial's rank and the trials below a cut are read off it without a sort.
     """
 
-    def __init__(self, milestones: list[int], path: Path | None = None) -> None:
+    def __init__(self, milestones: list[int], path: Place | None = None) -> None:
         self.rungs: dict[int, dict[str, float]] = {m: {} for m in milestones}
         self.order: dict[int, dict[str, int]] = {m: {} for m in milestones}
         self.promoted: dict[int, set[str]] = {m: set() for m in milestones}
@@ -55,14 +59,16 @@ class RungState:
         self.yielded: set[str] = set()
         self.resume: set[str] = set()
         self.ranked: dict[int, list[tuple[float, int, str]]] = {m: [] for m in milestones}
+        self._arrivals = dict.fromkeys(milestones, 0)  # the next arrival's place, per rung
         self.path = path
-        self.journal = Path(f"{path}l") if path else None
+        self.loaded = False  # read back from a saved state (``--resume``)
         self._done = 0  # operations applied, numbered from 1
         self._snapshot = 0  # of them, those the snapshot holds
         self._pending: list[list] = []
         self._file = None
         if path is not None and path.exists():
             self._load()
+            self.loaded = True
 
     def __getstate__(self) -> dict:
         return {**vars(self), "_file": None}  # Ray pickles the scheduler with its state
@@ -91,6 +97,12 @@ class RungState:
 
     def stop(self, tid: str) -> None:
         self._do("stopped", tid)
+
+    def forget(self, tid: str) -> None:
+        """Drop ``tid`` from every rung, pool and set (a trial Ray's restored state does not
+        know), logged ``forget``."""
+        self._do("forget", tid)
+        self.note("forget", None, tid)
 
     def note(self, event: str, m, tid: str) -> None:
         """An entry of the decision log."""
@@ -139,7 +151,8 @@ class RungState:
         if op == "record":
             m, tid, value = args
             self.rungs[m][tid] = value
-            self.order[m][tid] = len(self.order[m])
+            self.order[m][tid] = self._arrivals[m]
+            self._arrivals[m] += 1
         elif op == "wait":
             tid, m = args
             if (was := self.waiting.get(tid)) is not None:  # waited there already
@@ -176,6 +189,17 @@ class RungState:
             (self.yielded.add if op == "yield" else self.yielded.discard)(args[0])
         elif op in ("resume", "unresume"):
             (self.resume.add if op == "resume" else self.resume.discard)(args[0])
+        elif op == "forget":
+            tid = args[0]
+            if tid in self.waiting:
+                self._apply("unwait", (tid,))
+            self._apply("unspec", (tid,))
+            for m in self.rungs:
+                self.rungs[m].pop(tid, None)
+                self.order[m].pop(tid, None)
+                self.promoted[m].discard(tid)
+            self.stopped.discard(tid)
+            self.resume.discard(tid)
         else:
             raise ValueError(f"unknown ASHA state operation {op!r}")
 
@@ -190,26 +214,54 @@ class RungState:
                 "resume": sorted(self.resume), "operations": self._done}
 
     def save(self, whole: bool = False) -> None:
-        """Append the changes since the last save to the journal; rewrite the snapshot
-        instead once the journal is as long as it, or where ``whole``."""
+        """Journal the changes since the last save; rewrite the snapshot instead once the
+        journal is as long as it, or where ``whole``."""
         if self.path is None or not (self._pending or whole):
             self._pending.clear()
             return
         journal = self._done - self._snapshot
         if whole or not self.path.exists() or journal >= max(_MIN_JOURNAL, self._snapshot):
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.snapshot()))
-            os.replace(tmp, self.path)
+            self.path.write_text(json.dumps(self.snapshot()))
             self._snapshot = self._done
-            if self._file is not None:
-                self._file.close()
-            self._file = self.journal.open("w")  # emptied: the snapshot holds it all
+            self._empty_journal()
         else:
-            if self._file is None:
-                self._file = self.journal.open("a")
-            self._file.write("".join(json.dumps(p) + "\n" for p in self._pending))
-            self._file.flush()
+            self._append("".join(json.dumps(p) + "\n" for p in self._pending))
         self._pending.clear()
+
+    # the journal: one file appended to where the state file is local, else numbered objects
+
+    def _journal_file(self) -> Path:
+        return Path(f"{self.path.path}l")
+
+    def _chunks(self) -> list[Place]:
+        """The journal's objects on an object store, in order."""
+        prefix = f"{self.path.name}l."
+        found = [f for f in self.path.parent.files() if f.name.startswith(prefix)]
+        return sorted(found, key=lambda f: int(f.name[len(prefix):]))
+
+    def _append(self, lines: str) -> None:
+        if not self.path.local:
+            (self.path.parent / f"{self.path.name}l.{self._pending[0][0]}").write_text(lines)
+            return
+        if self._file is None:
+            self._file = self._journal_file().open("a")
+        self._file.write(lines)
+        self._file.flush()
+
+    def _empty_journal(self) -> None:
+        if not self.path.local:
+            for chunk in self._chunks():
+                chunk.delete()
+            return
+        if self._file is not None:
+            self._file.close()
+        self._file = self._journal_file().open("w")  # emptied: the snapshot holds it all
+
+    def _journal_lines(self) -> list[str]:
+        if not self.path.local:
+            return [ln for chunk in self._chunks() for ln in chunk.read_text().splitlines()]
+        journal = self._journal_file()
+        return journal.read_text().splitlines() if journal.exists() else []
 
     def _load(self) -> None:
         saved = json.loads(self.path.read_text())
@@ -227,9 +279,7 @@ class RungState:
         self.yielded.update(saved.get("yielded", []))
         self.resume.update(saved.get("resume", []))
         self._done = self._snapshot = int(saved.get("operations", 0))
-        if not self.journal.exists():
-            return
-        for line in self.journal.read_text().splitlines():
+        for line in self._journal_lines():
             try:
                 n, op, *args = json.loads(line)
             except ValueError:

@@ -56,6 +56,11 @@ def connect(address: str | None, preload: str = PRELOAD, num_cpus: int | None = 
                                      else {}))
 
 
+def alive_nodes() -> int:
+    """The nodes of the connected cluster that are up."""
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
 def owns_instance() -> bool:
     """Whether this process started the Ray instance it is connected to."""
     from rnn_core.tuning._compat_ray import started_local_instance

@@ -21,6 +21,7 @@ from rnn_core.tuning._compat_ray import (
     one_bracket,
     set_trial_status,
 )
+from rnn_core.tuning._storage import Place, place
 from rnn_core.tuning._tracking import TrialRuns
 
 log = logging.getLogger(__name__)
@@ -100,11 +101,11 @@ class PromotionASHA(FIFOScheduler):
     and a log of every decision are saved to ``state_file`` after every change (a snapshot
     and a journal of the changes since, ``_asha_state``) and reloaded on ``--resume`` (Ray
     does not persist scheduler state: ray-project/ray#30838); a trial restored while waiting
-    stays paused.
+    stays paused, and one the saved state names that Ray's does not is forgotten.
     """
 
     def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
-                 state_file: str | Path | None = None, metric: str | None = None,
+                 state_file: str | Path | Place | None = None, metric: str | None = None,
                  mode: str | None = None, time_attr: str = "training_iteration",
                  max_running: int | None = None, slots: int | None = None) -> None:
         super().__init__()
@@ -119,7 +120,8 @@ class PromotionASHA(FIFOScheduler):
         self.queued: dict[str, Trial] = {}
         self._live: dict[str, Trial] = {}  # may be RUNNING or PENDING (``_live_counts``)
         self._ended_before: dict[int, int] = dict.fromkeys(self.milestones, 0)
-        self.state_file = Path(state_file) if state_file else None
+        # a local file or one on the sweep's storage (``_storage``): read back on --resume
+        self.state_file = place(state_file) if state_file else None
         # rungs, promotions, waiting and speculative trials, the decision log: changed through
         # ``_state`` (saved and reloaded there), read through these names; a speculative
         # promotion (see the class docstring) is in ``spec`` (-> the rung it left
@@ -142,6 +144,11 @@ class PromotionASHA(FIFOScheduler):
         # keep theirs in private attributes, which its ``metric`` property reads
         self._objective, self._direction = metric, mode
         self._sign = 1.0 if mode != "min" else -1.0
+        # the trials the saved state names, checked against Ray's once it has restored them
+        self._unchecked = ({*self.waiting, *self.stopped, *self.spec, *self.yielded,
+                            *self.resume, *(t for m in self.milestones for t in self.rungs[m]),
+                            *(t for m in self.milestones for t in self.promoted[m])}
+                           if state.loaded else set())
 
     @property
     def metric(self) -> str | None:
@@ -174,6 +181,21 @@ class PromotionASHA(FIFOScheduler):
         nxt = self._next(m)
         if nxt in self._on_way and tid not in self.rungs[nxt] and tid not in self.ended:
             self._on_way[nxt].add(tid)
+
+    def _forget_lost(self) -> None:
+        """Forget the trials the saved state names and Ray's restored state does not: with
+        a searcher's random trial ids, a trial started after Ray last saved its state, before
+        the driver was killed, is unknown to the resumed sweep, and its configuration goes to
+        a new trial (``_search.StudySearch``), which comes through the rungs itself. Called
+        once Ray has added every trial it restored (the first result or choice)."""
+        lost, self._unchecked = self._unchecked - self.trials.keys(), set()
+        for tid in sorted(lost):
+            self._state.forget(tid)  # logged ``forget``
+            self.to_stop.discard(tid)
+            for on_way in self._on_way.values():
+                on_way.discard(tid)
+        if lost:
+            self._save()
 
     def _wait(self, tid: str, m: int) -> None:
         self._state.wait(tid, m)
@@ -452,6 +474,7 @@ class PromotionASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
+        self._forget_lost()
         self._confirm()
         if tid in self.spec:
             decision = self._speculative_result(tune_controller, tid, m, result)
@@ -508,6 +531,7 @@ class PromotionASHA(FIFOScheduler):
         self._end(trial)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        self._forget_lost()
         self._confirm()
         self._stop_one(tune_controller)
         running, pending, new_pending = self._live_counts()
@@ -610,16 +634,29 @@ def _error_text(trial) -> str:
     return (lines[-1][:500] + "\n\n" + text.strip()[-4000:]) if lines else text
 
 
-def _checkpoint_dir(trial) -> str | None:
-    ckpt = trial.checkpoint
-    return ckpt.path if ckpt is not None and Path(ckpt.path).is_dir() else None
-
-
 class MlflowTrialsCallback(tune.Callback):
-    """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver)."""
+    """Feeds Ray Tune's trial events to ``TrialRuns`` (runs on the driver); stops the sweep
+    as Ctrl-C does once MLflow has been unreachable past the outage limit (``_outbox``), and
+    fails it on a write MLflow refused."""
 
     def __init__(self, runs: TrialRuns) -> None:
         self.runs = runs
+        self.stopping = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        outbox = self.runs.outbox
+        if outbox.error is not None:
+            raise outbox.error
+        if outbox.expired and not self.stopping:
+            self.stopping = True
+            log.warning("stopping the sweep: %s", outbox.outage())
+            import signal
+
+            # Ray Tune's own handler (wrapped by ``_progress.InterruptWatch``): it stops the
+            # trials where they are and saves its state, so --resume continues the sweep
+            handler = signal.getsignal(signal.SIGINT)
+            if callable(handler):
+                handler(signal.SIGINT, None)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.runs.start(trial.trial_id, trial.config)
@@ -631,10 +668,10 @@ class MlflowTrialsCallback(tune.Callback):
         self.runs.recover(trial.trial_id, trial.config, _error_text(trial))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial))
+        self.runs.complete(trial.trial_id, trial.config, trial.checkpoint)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.runs.complete(trial.trial_id, trial.config, _checkpoint_dir(trial),
+        self.runs.complete(trial.trial_id, trial.config, trial.checkpoint,
                            error=_error_text(trial))
 
 

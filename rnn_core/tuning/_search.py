@@ -43,12 +43,10 @@ SIZE_METRIC, SIZE_MODE = "n_params", "min"
 
 def optuna_storage_url(tracking_uri: str, storage_path: str | Path) -> str:
     """``sqlite:///<folder of the MLflow SQLite file>/optuna.db``, or beside Ray's results
-    when MLflow is not a local SQLite file."""
-    if tracking_uri.startswith("sqlite:///"):
-        folder = Path(tracking_uri[len("sqlite:///"):]).resolve().parent
-    else:
-        folder = Path(storage_path).resolve()
-    return f"sqlite:///{folder / OPTUNA_FILE}"
+    when MLflow is not a local SQLite file (``_storage.local_folder``)."""
+    from rnn_core.tuning._storage import local_folder
+
+    return f"sqlite:///{local_folder(tracking_uri, storage_path) / OPTUNA_FILE}"
 
 
 def grid_param_space(space: dict[str, Any]) -> dict[str, Any]:

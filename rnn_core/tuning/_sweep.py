@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,10 @@ from typing import Any
 from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
+from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox
 from rnn_core.tuning._sqlite import checkpoint
+from rnn_core.tuning._storage import Place, check_reachable, open_storage, place
+from rnn_core.tuning._stores import check_resumed_stores, public_url
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
 from search_spaces.distributions import from_json, to_json
 from search_spaces.grids import count_given, point_keys
@@ -29,7 +30,7 @@ STATE_FILE = "sweep.json"  # parent run, store, status, the sweep's options
 ASHA_FILE = "asha_rungs.json"
 
 
-def _sidecar(folder: Path) -> Path:
+def _sidecar(folder: Place) -> Place:
     return folder.parent / SIDECAR / folder.name
 
 
@@ -66,11 +67,17 @@ class SweepSpec:
     storage_path: str = "ray_results"
     tracking_uri: str = "sqlite:///mlruns.db"
     experiment_name: str = "rnn-sweeps"
+    # a local storage_path is a mount every node of the cluster sees (``_storage``)
+    shared_storage: bool = False
     max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
     local_cpus: int | None = None  # a local Ray instance's logical CPUs (None: the machine's)
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
-    optuna_storage: str | None = None  # sampled: the study's SQLite URL (default ``_search``)
+    # sampled: the study's database, any SQLAlchemy URL (default: a SQLite file, ``_search``)
+    optuna_storage: str | None = None
+    # how long MLflow may stay unreachable while the sweep goes on (``_outbox``); past it the
+    # sweep stops as interrupted, its waiting writes kept for --resume
+    tracking_outage_s: float = 600
     # this driver's wall-clock budget: when it is spent, no trial starts or goes on (Ray's
     # time_budget_s); the trials it stops are ``stopped_by_budget``; None: no limit
     time_budget_s: float | None = None
@@ -143,46 +150,48 @@ class SweepOutcome:
     tracking_uri: str
     trials: dict[str, int]  # trial status -> count
     seconds: float
-    path: str  # the Ray experiment folder (what --resume takes)
+    path: str  # the Ray experiment folder, a path or a URI (what --resume takes)
     optuna_study: tuple[str, str] | None = None  # sampled: (study name, storage URL)
     epochs: int = 0  # trial-epochs the trials reported, failed ones included
 
 
-def find_resumable(storage_path: str | Path, study: str) -> Path:
-    """The newest unfinished sweep of ``study`` under ``storage_path``."""
-    root = Path(storage_path)
+def find_resumable(storage_path: str | Path | Place, study: str) -> str:
+    """The newest unfinished sweep of ``study`` under ``storage_path`` (a folder or a URI):
+    its folder's path or URI."""
+    root = place(storage_path, "--storage-path")
     found = []
-    for state in root.glob(f"{SIDECAR}/{study}-*/{STATE_FILE}"):
-        meta = json.loads(state.read_text())
-        if meta.get("status") != FINISHED and (root / state.parent.name).is_dir():
-            found.append((state.stat().st_mtime, root / state.parent.name))
+    for side in (root / SIDECAR).folders():
+        if not side.name.startswith(f"{study}-") or not (side / STATE_FILE).exists():
+            continue
+        meta = json.loads((side / STATE_FILE).read_text())
+        if meta.get("status") != FINISHED and (root / side.name).is_dir():
+            found.append(((side / STATE_FILE).mtime(), (root / side.name).uri))
     if not found:
-        raise ConfigError(f"--resume: no unfinished {study} sweep under {root.resolve()}")
+        raise ConfigError(f"--resume: no unfinished {study} sweep under {root}")
     return max(found)[1]
 
 
-def sweep_meta(folder: str | Path) -> dict:
-    """What a sweep folder records about its sweep (parent run, store, the sweep's options)."""
-    path = _sidecar(Path(folder).resolve()) / STATE_FILE
-    if not path.exists():
+def sweep_meta(folder: str | Path | Place) -> dict:
+    """What a sweep folder (a path or a URI) records about its sweep (parent run, store, the
+    sweep's options)."""
+    where = place(folder, "--resume")
+    check_reachable(where, "--resume")
+    side = _sidecar(where)
+    if not (side / STATE_FILE).exists():
         raise ConfigError(f"--resume {folder}: not a sweep folder (no {STATE_FILE} in it)")
-    rungs = path.with_name(ASHA_FILE)
+    rungs = side / ASHA_FILE
     if rungs.exists() and isinstance(json.loads(rungs.read_text()), list):
         raise ConfigError(f"--resume {folder}: this sweep ran with Ray's ASHAScheduler (its "
                           "rungs are saved as a list of brackets), whose rungs ASHA by "
                           "promotion cannot take over; start it again")
-    return json.loads(path.read_text())
+    return json.loads((side / STATE_FILE).read_text())
 
 
-def _write_state(folder: Path, meta: dict) -> None:
-    side = _sidecar(folder)
-    side.mkdir(parents=True, exist_ok=True)
-    tmp = side / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, side / STATE_FILE)
+def _write_state(folder: Place, meta: dict) -> None:
+    (_sidecar(folder) / STATE_FILE).write_text(json.dumps(meta, indent=1))
 
 
-def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
+def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = None,
               data_info: dict | None = None) -> SweepOutcome:
     """Run a sweep, or continue the interrupted one in folder ``resume``.
 
@@ -195,6 +204,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     t0 = time.perf_counter()
     task = get_task(spec.task)
     axes = _axes(spec)  # refuses a bad spec before any work
+    root = open_storage(spec.storage_path if resume is None else resume, spec.address,
+                        spec.shared_storage, "--storage-path" if resume is None else "--resume")
     from ray import tune
 
     from rnn_core.tuning._compat_ray import give_restored_tuner
@@ -211,15 +222,17 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     from rnn_core.tuning._search import make_searcher, optuna_storage_url
 
     if resume is not None:
-        folder = Path(resume).resolve()
-        if not tune.Tuner.can_restore(str(folder)):
+        folder = root
+        if not tune.Tuner.can_restore(folder.uri):
             raise ConfigError(f"--resume {resume}: not a resumable sweep folder (no Ray "
                               "experiment state in it)")
         meta = sweep_meta(folder)
-        client, exp_id = check_tracking(meta["tracking_uri"], meta["experiment_name"])
+        # the stores this driver was given (the saved ones unless told otherwise)
+        client, exp_id = check_resumed_stores(meta, spec.tracking_uri, spec.optuna_storage)
+        meta["tracking_uri"] = spec.tracking_uri
+        if spec.optuna_storage and "optuna_study" in meta:
+            meta["optuna_storage"] = public_url(spec.optuna_storage)
         parent_id = meta["parent_run_id"]
-        client.update_run(parent_id, status="RUNNING")
-        client.set_tag(parent_id, "resumed", str(int(meta.get("resumed", 0)) + 1))
         meta["resumed"] = int(meta.get("resumed", 0)) + 1
     else:
         client, exp_id = check_tracking(spec.tracking_uri, spec.experiment_name)
@@ -229,19 +242,23 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                   "objective": task.objective, "mode": task.mode})
         parent_id = parent.info.run_id
         log_params(client, parent_id, {**spec.params(), **(data_info or {})})
-        folder = Path(spec.storage_path).resolve() / f"{spec.study}-{parent_id[:8]}"
+        folder = root / f"{spec.study}-{parent_id[:8]}"
         meta = {"parent_run_id": parent_id, "experiment_id": exp_id, "study": spec.study,
                 "tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                 "max_epochs": spec.max_epochs, "sweep_params": spec.params()}
         if spec.search not in ("grid", "coefficient"):  # an Optuna study
-            meta["optuna_storage"] = spec.optuna_storage or optuna_storage_url(
-                spec.tracking_uri, spec.storage_path)
+            meta["optuna_storage"] = public_url(spec.optuna_storage or optuna_storage_url(
+                spec.tracking_uri, spec.storage_path))
             meta["optuna_study"] = folder.name
             log_params(client, parent_id,
                        {k: meta[k] for k in ("optuna_storage", "optuna_study")})
+    outbox = Outbox(client, exp_id, parent_id, _sidecar(folder) / OUTBOX_FILE,
+                    spec.tracking_outage_s, root=folder)
+    # with its password: the study's URL as given (the saved one has none)
+    optuna_url = spec.optuna_storage or meta.get("optuna_storage")
     meta["status"] = RUNNING
     _write_state(folder, meta)
-    client.set_tag(parent_id, "ray_experiment_path", str(folder))
+    outbox.tag(PARENT, ray_experiment_path=folder.uri)
 
     base = {**spec.base_config, **task_keys(task), "max_epochs": spec.max_epochs,
             "threads": max(1, int(spec.cpus_per_trial)), "gpus": spec.gpus_per_trial,
@@ -256,13 +273,17 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                                    spec.num_samples, seed)
     else:
         searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
-                                 spec.num_samples, seed, meta.get("optuna_storage"),
+                                 spec.num_samples, seed, optuna_url,
                                  meta.get("optuna_study", folder.name),
                                  rungs=spec.scheduler in ("asha", "sha"))
-    runs = TrialRuns(client, exp_id, parent_id, base, meta["max_epochs"], task,
+    runs = TrialRuns(outbox, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:
-        runs.adopt()
+        runs.adopt()  # the child runs it made, one a trial
+        outbox.send_kept()  # what it could not write to them
+        runs.adopt()  # their epochs, those just sent included
+        outbox.end(PARENT, "RUNNING")
+        outbox.tag(PARENT, resumed=str(meta["resumed"]))
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
                            spec.reduction_factor)
     watch = InterruptWatch()
@@ -279,7 +300,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:
-            tuner = tune.Tuner.restore(str(folder), trainable, resume_unfinished=True,
+            tuner = tune.Tuner.restore(folder.uri, trainable, resume_unfinished=True,
                                        resume_errored=False)
             # Ray pickled the first driver's scheduler and callbacks into tuner.pkl: replace
             # them with live ones (the callback's MLflow state, ASHA's reloaded rungs); the
@@ -306,7 +327,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                                            if spec.scheduler == "fifo" else None),
                     time_budget_s=spec.time_budget_s),
                 run_config=tune.RunConfig(
-                    name=folder.name, storage_path=str(folder.parent), callbacks=callbacks,
+                    name=folder.name, storage_path=folder.parent.uri, callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                     # two, not one: Ray deletes the previous checkpoint when it registers a
                     # new one and saves its experiment state after that, so a driver killed in
@@ -315,18 +336,18 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
                     verbose=spec.verbose),
             )
         if spec.time_budget_s is not None:
-            client.set_tag(parent_id, "time_budget_s", f"{spec.time_budget_s:g}")
+            outbox.tag(PARENT, time_budget_s=f"{spec.time_budget_s:g}")
         fit_start = time.perf_counter()
         with sigterm_as_sigint():
             grid = tuner.fit()
     except BaseException as exc:
-        client.set_tag(parent_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-        client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt)
-                              else "FAILED")
+        outbox.tag(PARENT, error=f"{type(exc).__name__}: {exc}"[:5000])
+        outbox.end(PARENT, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         for tid in runs.live - set(runs.status):
             runs.interrupt(tid)
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
+        outbox.close(drain_s=outbox.wait_s)
         checkpoint()
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
@@ -337,14 +358,13 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
              and time.perf_counter() - fit_start >= spec.time_budget_s)
     ended_before = set(runs.status)
     _settle(runs, grid, skip=unfinished, status=STOPPED_BY_BUDGET if spent else None)
-    checkpoint()  # the stores' files whole again (_sqlite)
     if spent:
         cut = sorted(set(runs.status) - ended_before)
-        client.set_tag(parent_id, "time_budget_spent", str(len(cut)))
+        outbox.tag(PARENT, time_budget_spent=str(len(cut)))
         if "optuna_study" in meta:
             from rnn_core.tuning._search import close_running_trials
 
-            close_running_trials(meta["optuna_storage"], meta["optuna_study"])
+            close_running_trials(optuna_url, meta["optuna_study"])
         log.info("time budget of %.0f s spent: %d trials stopped where they were",
                  spec.time_budget_s, len(cut))
     if unfinished:
@@ -352,20 +372,33 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
         # by a scheduler nor finished, and the sweep is not complete (no report, --resume)
         for tid in unfinished:
             runs.interrupt(tid)
-        client.set_tag(parent_id, "interrupted", str(len(unfinished)))
-        client.set_terminated(parent_id, "KILLED")
+        outbox.tag(PARENT, interrupted=str(len(unfinished)))
+        outbox.end(PARENT, "KILLED")
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
-        ended = len(runs.status)
+        ended, outage = len(runs.status), outbox.expired
+        outbox.close(drain_s=outbox.wait_s)
+        checkpoint()
+        why = f" because {outbox.outage()}" if outage else ""
         raise SweepInterrupted(
             f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended} of "
-            f"{spec.n_trials} trials ended; its state is saved in {folder}: continue it with "
-            "--resume")
+            f"{spec.n_trials} trials ended{why}; its state is saved in {folder}: continue it "
+            "with --resume" + (" once MLflow answers again" if outage else ""))
     counts: dict[str, int] = {}
     for s in runs.status.values():
         counts[s] = counts.get(s, 0) + 1
-    client.set_tag(parent_id, "trial_counts", json.dumps(counts))
-    client.set_terminated(parent_id, "FINISHED")
+    outbox.tag(PARENT, trial_counts=json.dumps(counts))
+    outbox.end(PARENT, "FINISHED")
+    if not outbox.drain():  # every trial ended, and MLflow has been away past the limit
+        meta["status"] = INTERRUPTED
+        _write_state(folder, meta)
+        outbox.close(drain_s=outbox.wait_s)
+        checkpoint()
+        raise SweepInterrupted(
+            f"every trial ended, but {outbox.outage()}: continue the sweep with --resume "
+            f"{folder} once MLflow answers again, which sends them and writes the report")
+    outbox.close()
+    checkpoint()  # the SQLite stores' files whole again (``_sqlite``)
     meta["status"] = FINISHED
     _write_state(folder, meta)
     if not spec.keep_checkpoints:
@@ -375,7 +408,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | None = None,
     study = ((meta["optuna_study"], meta["optuna_storage"]) if "optuna_study" in meta
              else None)
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
-                        time.perf_counter() - t0, str(folder), study,
+                        time.perf_counter() - t0, folder.uri, study,
                         sum(runs.last_epoch.values()))
 
 
@@ -456,7 +489,7 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
     return axes
 
 
-def _scheduler(spec: SweepSpec, folder: Path, slots: int):
+def _scheduler(spec: SweepSpec, folder: Place, slots: int):
     from ray.tune.schedulers import FIFOScheduler
 
     from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
@@ -503,14 +536,15 @@ def _slots(spec: SweepSpec) -> int:
     return max(1, min(counts, default=1))
 
 
-def _remove_checkpoints(folder: Path) -> int:
+def _remove_checkpoints(folder: Place) -> int:
     """Delete the epoch checkpoints of a finished sweep (what only ``--resume`` needs: two per
     trial, ~2x the model with the optimizer state); returns the bytes freed."""
     freed = 0
-    for ckpt in folder.glob("*/checkpoint_*"):
-        if ckpt.is_dir():
-            freed += sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
-            shutil.rmtree(ckpt, ignore_errors=True)
+    for trial in folder.folders():
+        for ckpt in trial.folders():
+            if ckpt.name.startswith("checkpoint_"):
+                freed += ckpt.size()
+                ckpt.remove()
     return freed
 
 
@@ -525,8 +559,7 @@ def _settle(runs: TrialRuns, grid, skip: set[str] = frozenset(),
         if status is not None and tid not in runs.runs:
             continue  # stopped before it started: no work to record
         cfg = result.config or {}
-        ckpt = result.checkpoint.path if result.checkpoint is not None else None
         if result.metrics:
             runs.result(tid, cfg, result.metrics)
-        runs.complete(tid, cfg, ckpt, error=str(result.error) if result.error else None,
-                      status=status)
+        runs.complete(tid, cfg, result.checkpoint,
+                      error=str(result.error) if result.error else None, status=status)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,10 +20,13 @@ from rnn_core.statuses import (
     STOPPED_EARLY,
 )
 from rnn_core.tasks import Task, task_of
+from rnn_core.tuning._outbox import Outbox, now_ms
 
 # a finished trial's per-example test results (NumPy arrays, ``np.savez_compressed``), saved
 # beside its best state and kept in MLflow under ``checkpoint/``
 TEST_OUTPUTS = "test_outputs.npz"
+# what a child run keeps of its trial's last checkpoint (test outputs: finished trials only)
+CHECKPOINT_FILES = ("best.pt", "config.json", TEST_OUTPUTS)
 
 
 def trial_name(config: dict, extra: tuple[str, ...] = ()) -> str:
@@ -107,8 +109,13 @@ def check_tracking(tracking_uri: str, experiment_name: str) -> tuple[Any, str]:
 
         write_ahead(tracking_uri)
     if scheme in {"http", "https"}:
+        # a write that fails is tried again by the sweep's outbox, which keeps the sweep going
+        # meanwhile; MLflow's own retries would hold the driver for minutes
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        # MLflow prints two lines with links at every run's end; the sweep prints its own
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        _check_server(tracking_uri)
     client = client_for(tracking_uri)
     try:
         exp = client.get_experiment_by_name(experiment_name)
@@ -119,6 +126,21 @@ def check_tracking(tracking_uri: str, experiment_name: str) -> tuple[Any, str]:
         first = text.splitlines()[0][:200] if text else type(exc).__name__
         raise ConfigError(f"--tracking-uri {tracking_uri} cannot be used: {first}") from exc
     return client, exp_id
+
+
+def _check_server(tracking_uri: str) -> None:
+    """A tracking server answers at ``tracking_uri``: ConfigError in one sentence where
+    nothing does (MLflow's own error names a URL and three nested exceptions)."""
+    import requests
+
+    from rnn_core.tuning._outbox import unreachable
+
+    try:
+        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=10)
+    except requests.RequestException as exc:
+        raise ConfigError(f"--tracking-uri {tracking_uri}: no MLflow tracking server answers "
+                          f"there ({unreachable(exc)}); start one (docs/cluster.md) or give "
+                          "another URI") from None
 
 
 def _seed_sqlite_store(db: Path) -> None:
@@ -150,73 +172,90 @@ def _ray_result_keys() -> frozenset[str]:
                       "epoch"})
 
 class TrialRuns:
-    """One MLflow child run per Ray trial, written on the driver.
+    """One MLflow child run per Ray trial, written on the driver through the sweep's
+    ``Outbox`` (in order, and kept through a tracking outage).
 
     On a resumed sweep it adopts the child runs already under the parent, so no trial gets a
     second run and no epoch is logged twice.
     """
 
-    def __init__(self, client, experiment_id: str, parent_run_id: str, base: dict,
-                 max_epochs: int, task: Task,
+    def __init__(self, outbox: Outbox, base: dict, max_epochs: int, task: Task,
                  trial_tags: Callable[[str], dict[str, str]] | None = None,
                  name_extra: tuple[str, ...] = ()) -> None:
-        self.client, self.exp_id, self.parent = client, experiment_id, parent_run_id
+        self.outbox, self.client = outbox, outbox.client
+        self.exp_id, self.parent = outbox.exp_id, outbox.parent
         self.trial_tags = trial_tags  # more tags for a new child run (its Optuna trial)
         self.name_extra = name_extra  # keys appended to run names (``trial_name``)
         self.base, self.max_epochs, self.task = base, max_epochs, task
-        self.runs: dict[str, str] = {}  # trial_id -> run_id
+        self.runs: set[str] = set()  # trials with a child run (made, or on its way)
         self.last_epoch: dict[str, int] = {}
         self.status: dict[str, str] = {}
         self.retries: dict[str, int] = {}
         self.live: set[str] = set()  # trials whose run this driver has created or reopened
         self.node: dict[str, str] = {}  # trial_id -> the Ray node it last reported from
+        # adopted runs of Optuna trials that had not ended: Optuna trial number -> trial id
+        self.asked: dict[str, str] = {}
 
     def adopt(self) -> None:
         """Load the child runs an interrupted sweep already made."""
+        found: dict[str, list] = {}
         for r in self.client.search_runs([self.exp_id],
                                          f"tags.mlflow.parentRunId = '{self.parent}'",
                                          max_results=5000):
-            tid = r.data.tags.get("ray_trial_id")
-            if tid is None:
-                continue
-            self.runs[tid] = r.info.run_id
-            hist = self.client.get_metric_history(r.info.run_id, self.task.objective)
-            self.last_epoch[tid] = max((m.step for m in hist), default=0)
+            if "ray_trial_id" in r.data.tags:
+                found.setdefault(r.data.tags["ray_trial_id"], []).append(r)
+        for tid, made in found.items():
+            epochs = {r.info.run_id: max((m.step for m in self.client.get_metric_history(
+                r.info.run_id, self.task.objective)), default=0) for r in made}
+            r = max(made, key=lambda r: epochs[r.info.run_id])
+            for spare in made:  # made twice in an outage that ended with the driver: empty
+                if spare is not r:
+                    self.client.delete_run(spare.info.run_id)
+            self.runs.add(tid)
+            self.outbox.ids[tid] = r.info.run_id
+            self.last_epoch[tid] = epochs[r.info.run_id]
             if r.data.tags.get("trial_status") in CLOSED:
                 self.status[tid] = r.data.tags["trial_status"]
+            elif "optuna_trial" in r.data.tags:
+                self.asked[r.data.tags["optuna_trial"]] = tid
 
     def start(self, trial_id: str, config: dict) -> None:
         if trial_id in self.runs:
             if trial_id not in self.status and trial_id not in self.live:
-                self.client.update_run(self.runs[trial_id], status="RUNNING")  # adopted
-                self.client.set_tag(self.runs[trial_id], "trial_status", RUNNING)
+                self.outbox.end(trial_id, "RUNNING")  # adopted
+                self.outbox.tag(trial_id, trial_status=RUNNING)
                 self.live.add(trial_id)
             return
         cfg = {**self.base, **config}
-        run = self.client.create_run(self.exp_id, run_name=trial_name(cfg, self.name_extra), tags={
-            "mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
-            "trial_status": RUNNING,
-            **(self.trial_tags(trial_id) if self.trial_tags else {})})
-        self.runs[trial_id] = run.info.run_id
+        tags = {"mlflow.parentRunId": self.parent, "ray_trial_id": trial_id,
+                "trial_status": RUNNING,
+                **(self.trial_tags(trial_id) if self.trial_tags else {})}
+        lost = self.asked.pop(tags.get("optuna_trial", ""), None)
+        if lost is not None and lost != trial_id and lost not in self.live:
+            # its Ray trial started after Ray last saved its state before the driver died: Ray
+            # knows it no more, and the Optuna trial goes to this new trial, from its start
+            self.outbox.put(["delete", lost])
+            self.runs.discard(lost)
+            self.last_epoch.pop(lost, None)
+        self.outbox.put(["create", trial_id, trial_name(cfg, self.name_extra), tags,
+                         {k: str(v)[:6000] for k, v in cfg.items()}, now_ms()])
+        self.runs.add(trial_id)
         self.live.add(trial_id)
         self.last_epoch[trial_id] = 0
-        log_params(self.client, run.info.run_id, cfg)
 
     def result(self, trial_id: str, config: dict, result: dict) -> None:
-        from mlflow.entities import Metric, RunTag
-
         self.start(trial_id, config)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         if epoch <= self.last_epoch.get(trial_id, 0):
             return  # already logged before an interruption
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
+        now = now_ms()
+        metrics = [[k, float(v), now, epoch] for k, v in result.items()
                    if k not in _ray_result_keys() and isinstance(v, (int, float))
                    and not isinstance(v, bool)]
         node = str(result.get("node_id") or "")
-        tags = [RunTag("ray_node_id", node)] if node and node != self.node.get(trial_id) else []
-        # one transaction per epoch: the trial waits for the driver before its next epoch
-        self.client.log_batch(self.runs[trial_id], metrics=metrics, tags=tags)
+        tags = {"ray_node_id": node} if node and node != self.node.get(trial_id) else {}
+        # one write per epoch: while MLflow answers, the trial waits for it before its next
+        self.outbox.put(["batch", trial_id, metrics, {}, tags])
         self.last_epoch[trial_id] = epoch
         if tags:
             self.node[trial_id] = node
@@ -225,26 +264,24 @@ class TrialRuns:
         """A failed trial that Ray will retry from its last checkpoint."""
         self.start(trial_id, config)
         self.retries[trial_id] = self.retries.get(trial_id, 0) + 1
-        run_id = self.runs[trial_id]
-        self.client.set_tag(run_id, "retries", str(self.retries[trial_id]))
-        self.client.set_tag(run_id, f"error_attempt_{self.retries[trial_id]}", error[:5000])
+        n = self.retries[trial_id]
+        self.outbox.tag(trial_id, **{"retries": str(n), f"error_attempt_{n}": error[:5000]})
 
     def interrupt(self, trial_id: str) -> None:
         """The sweep stopped before this trial ended: its run says so, and ``adopt`` reopens
         it on ``--resume`` (only ended trials carry an end status)."""
         if trial_id in self.runs and trial_id not in self.status:
-            self.client.set_tag(self.runs[trial_id], "trial_status", INTERRUPTED)
-            self.client.set_terminated(self.runs[trial_id], "KILLED")
+            self.outbox.tag(trial_id, trial_status=INTERRUPTED)
+            self.outbox.end(trial_id, "KILLED")
             self.live.discard(trial_id)
 
-    def complete(self, trial_id: str, config: dict, checkpoint_dir: str | None,
+    def complete(self, trial_id: str, config: dict, checkpoint=None,
                  error: str | None = None, status: str | None = None) -> None:
         """Close a trial's run: failed, finished (every epoch), else stopped early, or
-        ``status`` for a trial that did not reach the end (``stopped_by_budget``)."""
-        from mlflow.entities import RunTag
-
+        ``status`` for a trial that did not reach the end (``stopped_by_budget``).
+        ``checkpoint``: the trial's last Ray checkpoint, whose ``CHECKPOINT_FILES`` the run
+        keeps (None: it has none)."""
         self.start(trial_id, config)
-        run_id = self.runs[trial_id]
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:
             status, mlflow_status = FAILED, "FAILED"
@@ -252,15 +289,11 @@ class TrialRuns:
             status, mlflow_status = status or STOPPED_EARLY, "KILLED"
         else:
             status, mlflow_status = FINISHED, "FINISHED"
-        tags = {"trial_status": status, "epochs_run": str(epochs),
-                **({"error": error[:5000]} if error is not None else {})}
-        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        if checkpoint_dir and Path(checkpoint_dir, "best.pt").exists():
-            for name in ("best.pt", "config.json", TEST_OUTPUTS):
-                if Path(checkpoint_dir, name).exists():  # test outputs: finished trials only
-                    self.client.log_artifact(run_id, str(Path(checkpoint_dir, name)),
-                                             "checkpoint")
-        self.client.set_terminated(run_id, mlflow_status)
+        self.outbox.tag(trial_id, trial_status=status, epochs_run=str(epochs),
+                        **({"error": error[:5000]} if error is not None else {}))
+        if checkpoint is not None:
+            self.outbox.files(trial_id, checkpoint, CHECKPOINT_FILES, "checkpoint")
+        self.outbox.end(trial_id, mlflow_status)
         self.status[trial_id] = status
 
 

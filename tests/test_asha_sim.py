@@ -318,4 +318,6 @@ def test_a_trial_ray_lost_with_a_killed_driver_is_forgotten(tmp_path):
     from rnn_core.tuning._asha_state import RungState
     from rnn_core.tuning._storage import place
 
-    assert RungState(again.milestones, place(state)).rungs[1] == {"new": 0.8, "a": 0.1}
+    third = RungState(again.milestones, place(state))
+    assert third.rungs[1] == {"new": 0.8, "a": 0.1}
+    assert check_log(third.snapshot(), 3) == []  # the forgotten trial out of its rung

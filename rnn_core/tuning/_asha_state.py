@@ -14,7 +14,8 @@ total size stays proportional to the operations, where a snapshot after every ch
 the square of the trial count. A driver killed mid-write leaves a last journal line that does
 not parse, which is dropped (the change before it survives, as a whole snapshot did); lines
 the snapshot already holds (killed between its write and the journal's emptying) are skipped
-by number.
+by number. A state read back with a journal is rewritten whole at its first save, so that
+nothing is appended after a line cut off.
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ class RungState:
         self._snapshot = 0  # of them, those the snapshot holds
         self._pending: list[list] = []
         self._file = None
+        # the snapshot is on the storage (one existence check, not one a save); a journal
+        # read back is replaced at the first save
+        self._written = self._rewrite = False
         if path is not None and path.exists():
             self._load()
-            self.loaded = True
+            self.loaded = self._written = True
 
     def __getstate__(self) -> dict:
         return {**vars(self), "_file": None}  # Ray pickles the scheduler with its state
@@ -220,9 +224,11 @@ class RungState:
             self._pending.clear()
             return
         journal = self._done - self._snapshot
-        if whole or not self.path.exists() or journal >= max(_MIN_JOURNAL, self._snapshot):
+        if (whole or self._rewrite or not self._written
+                or journal >= max(_MIN_JOURNAL, self._snapshot)):
             self.path.write_text(json.dumps(self.snapshot()))
             self._snapshot = self._done
+            self._written, self._rewrite = True, False
             self._empty_journal()
         else:
             self._append("".join(json.dumps(p) + "\n" for p in self._pending))
@@ -279,7 +285,9 @@ class RungState:
         self.yielded.update(saved.get("yielded", []))
         self.resume.update(saved.get("resume", []))
         self._done = self._snapshot = int(saved.get("operations", 0))
-        for line in self._journal_lines():
+        lines = self._journal_lines()
+        self._rewrite = bool(lines)
+        for line in lines:
             try:
                 n, op, *args = json.loads(line)
             except ValueError:

@@ -22,7 +22,7 @@ import pytest
 
 from bench.sim import check_log
 from bench.sim.rules import CERTAIN
-from rnn_core.tuning._scheduling import PromotionASHA
+from rnn_core.tuning._asha import PromotionASHA
 
 N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials
 QUALITY = [random.Random(5 + i).random() for i in range(N)]

@@ -25,7 +25,7 @@ def budget_epochs(scheduler: str, n_trials: int, grace_period: int, max_epochs: 
     """Trial-epochs the sweep trains at most: every trial to the end under FIFO; under
     ASHA/SHA, ``ceil(n / rf)`` of a rung's trials go on to the next (27 trials, grace 1,
     rf 3, 5 epochs: 27 x 1 + 9 x 2 + 3 x 2 = 51)."""
-    from rnn_core.tuning._scheduling import rung_epochs
+    from rnn_core.tuning._asha import rung_epochs
 
     if scheduler == "fifo":
         return n_trials * max_epochs

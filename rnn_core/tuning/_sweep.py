@@ -463,7 +463,7 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
 
     Raises ConfigError for a spec no sweep can run, before any work.
     """
-    from rnn_core.tuning._scheduling import rung_epochs
+    from rnn_core.tuning._asha import rung_epochs
 
     given = _given_points(spec.param_space)
     axes = {} if given else {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
@@ -492,7 +492,8 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
 def _scheduler(spec: SweepSpec, folder: Place, slots: int):
     from ray.tune.schedulers import FIFOScheduler
 
-    from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
+    from rnn_core.tuning._asha import PromotionASHA
+    from rnn_core.tuning._scheduling import SuccessiveHalving
 
     n = spec.n_trials
     if spec.scheduler == "asha":
@@ -510,8 +511,8 @@ def _asked_as_slots_free(searcher, scheduler, slots: int):
     front, and under FIFO or SHA Ray's own limit holds."""
     from ray.tune.search import Searcher
 
+    from rnn_core.tuning._asha import PromotionASHA
     from rnn_core.tuning._asks import AskWhenFree
-    from rnn_core.tuning._scheduling import PromotionASHA
 
     if isinstance(searcher, Searcher) and isinstance(scheduler, PromotionASHA):
         return AskWhenFree(searcher, scheduler, slots)

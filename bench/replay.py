@@ -7,8 +7,9 @@ exceed the table's 27 configurations) seeds noise of sd ``NOISE`` on every epoch
 accuracy, as the simulator's replay curves do beyond the table (``bench.sim.curves``). Each
 epoch sleeps its recorded seconds times the trial's ``time_scale`` and reports what the
 training loop reports for it: that epoch's validation accuracy, the best so far (the
-objective), the parameter count, the epoch's seconds, and at the last epoch the test accuracy
-of the best epoch.
+objective), the parameter count, the epoch's seconds, at the last epoch the test accuracy
+of the best epoch, and ``torch_in_worker`` (1 where the trial's worker has torch loaded: it
+must not, see below).
 
 It is a real task of the platform (``rnn_core.tasks.register``): a sweep of it goes through
 ``SweepSpec`` and ``run_sweep`` (Ray Tune, ASHA, the Optuna searcher, MLflow, the report) as a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from typing import Any
 
@@ -71,7 +73,8 @@ def replay_trial(config: dict, data: dict, report, state: dict | None) -> None:
         if val[epoch - 1] > best:
             best, best_epoch = val[epoch - 1], epoch
         metrics = {"epoch": epoch, "val_acc": val[epoch - 1], "best_val_acc": best,
-                   "n_params": data["n_params"][key], "epoch_seconds": seconds[epoch - 1]}
+                   "n_params": data["n_params"][key], "epoch_seconds": seconds[epoch - 1],
+                   "torch_in_worker": float("torch" in sys.modules)}
         if epoch == max_epochs:
             metrics["test_acc"] = data["test"][key][best_epoch - 1]
         report(metrics, {"epoch": epoch, "best": best, "best_epoch": best_epoch})

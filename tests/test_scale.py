@@ -56,6 +56,7 @@ def test_every_trial_ends_by_the_rules_and_is_complete_in_mlflow(sweep):
                               f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'",
                               max_results=1000)
     assert len(runs) == N
+    assert {r.data.metrics["torch_in_worker"] for r in runs} == {0.0}  # what each worker held
     for r in runs:
         epochs = [m.step for m in client.get_metric_history(r.info.run_id, "best_val_acc")]
         assert epochs == list(range(1, len(epochs) + 1))  # each epoch once, none missing
@@ -90,3 +91,21 @@ def test_tpe_is_asked_as_slots_free_and_models_most_trials(sweep):
     modelled = sum(s >= STARTUP for s in seen)
     assert len(asked) == N
     assert modelled >= N - CAP - STARTUP - 10, seen
+
+
+def test_the_replay_trial_imports_no_torch():
+    """What a worker of a replay sweep imports (the trial function's module, the task's trial
+    seam, the replay) and runs, in a fresh interpreter: no torch (~300 MB a worker)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import rnn_core.tuning._scheduling, rnn_core.tuning._task_trial; "
+            "from bench.replay import TASK, replay_trial; data, _ = TASK.prepare(None, 0, {}); "
+            "out = []; config = {'num_layers': 1, 'hidden_size': 32, 'embedding_dim': 16, "
+            "'replica': 0.5, 'time_scale': 0.0, 'max_epochs': 4}; "
+            "replay_trial(config, data, lambda m, s: out.append((m, s)), None); "
+            "print(len(out), out[-1][0]['torch_in_worker'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.split() == ["4", "0.0", "False"]

@@ -29,6 +29,8 @@ def sweep(tmp_path_factory):
         reduction_factor=RF, num_samples=N, search="tpe", storage_path=str(tmp / "ray"),
         tracking_uri=f"sqlite:///{tmp}/m.db", local_cpus=CPUS, max_concurrent_trials=CAP)
     data, info = TASK.prepare(None, 0, {})
+    if ray.is_initialized():  # left by another test: its workers preload that sweep's task
+        ray.shutdown()
     try:
         outcome = tuning.run_sweep(spec, data, data_info=info)
     finally:

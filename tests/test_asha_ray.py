@@ -86,13 +86,20 @@ def _sweep(tmp: Path, max_running: int | None, slots: int | None = None, late: f
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory):
+    import os
+
     import ray
 
+    # Ray's own result files, which the tests read: a sweep run earlier in this process
+    # (``_scheduling.trial_callbacks``) turns Ray's default loggers off process-wide
+    off = os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
     try:
         capped = _sweep(tmp_path_factory.mktemp("capped"), 3)
         speculative = _sweep(tmp_path_factory.mktemp("speculative"), None, slots=8, late=2.0)
     finally:
         ray.shutdown()
+        if off is not None:
+            os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = off
     return {"capped": capped, "speculative": speculative}
 
 

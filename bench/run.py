@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "overhead (default: on without --quick)")
     parser.add_argument("--search-sweeps", action=argparse.BooleanOptionalAction, default=None,
                         help="the search-efficiency figure's sweeps (ASHA, SHA and the full "
-                             "grid per seed: ~5 min a seed on 2 cores, the heaviest part; "
+                             "grid per seed: ~10 min a seed on 2 cores, the heaviest part; "
                              "default: on without --quick, or where --only names search)")
     parser.add_argument("--full-study", type=Path, metavar="DIR",
                         help="bench/full_study.py's --out folder: its measured wall time, "

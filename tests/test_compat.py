@@ -220,6 +220,22 @@ def test_ray_check_names_optuna_search_without_its_study(monkeypatch):
     _names(exc, "Ray", ray.__version__, "OptunaSearch._ot_study")
 
 
+def test_ray_check_names_a_node_that_no_longer_reads_its_switches(monkeypatch):
+    from ray._private.node import Node
+
+    real = Node.start_head_processes
+
+    def always_monitored(self):  # a Ray whose head node reads no switch for its monitor
+        return real(self)
+
+    monkeypatch.setattr(Node, "start_head_processes", always_monitored)
+    with pytest.raises(IncompatibleLibrary) as exc:
+        _compat_ray.check()
+    _names(exc, "Ray", ray.__version__, "self._ray_params.no_monitor")
+    with pytest.raises(IncompatibleLibrary), _compat_ray.lean_local_instance():
+        pass
+
+
 # -- Optuna
 
 

@@ -25,7 +25,7 @@ def connect(address: str | None) -> None:
     """Start a local Ray instance (``address`` None) or join a running cluster."""
     if ray.is_initialized():
         return
-    from rnn_core.tuning._compat_ray import share_prestarted_workers
+    from rnn_core.tuning._compat_ray import lean_local_instance, share_prestarted_workers
 
     _export_project_path()
     # the prestarted workers (one per CPU) have imported torch and the trial code by the time
@@ -33,8 +33,12 @@ def connect(address: str | None) -> None:
     # and make each sweep wait ~2 s for new workers
     share_prestarted_workers()
     os.environ.setdefault("RAY_preload_python_modules", PRELOAD)
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    # a local instance without the API server, autoscaler monitor and log monitor: ~1 s of
+    # ray.init waiting for the API server, and three processes importing Ray beside the
+    # trials' workers (for Ray's dashboard, start Ray with `ray start --head` and join it)
+    with lean_local_instance():
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
 
 
 def alive_nodes() -> int:

@@ -293,3 +293,14 @@ def test_mlflow_check_names_a_missing_internal(monkeypatch, tmp_path):
         _compat_mlflow.seed_sqlite_store(tmp_path / "m.db", tmp_path / "templates")
     _names(exc, "MLflow", mlflow.__version__, "SqlAlchemyStore._create_default_experiment")
     assert not list(tmp_path.iterdir())
+
+
+def test_mlflow_check_names_a_requirement_check_without_its_module_map(monkeypatch):
+    from mlflow.utils import requirements_utils
+
+    monkeypatch.delattr(requirements_utils, "_MODULES_TO_PACKAGES")
+    with pytest.raises(IncompatibleLibrary) as exc:
+        _compat_mlflow.check()
+    _names(exc, "MLflow", mlflow.__version__, "requirements_utils._MODULES_TO_PACKAGES")
+    with pytest.raises(IncompatibleLibrary), _compat_mlflow.pinned_requirements(["torch"]):
+        pass

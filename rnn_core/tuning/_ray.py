@@ -33,9 +33,9 @@ def connect(address: str | None) -> None:
     # and make each sweep wait ~2 s for new workers
     share_prestarted_workers()
     os.environ.setdefault("RAY_preload_python_modules", PRELOAD)
-    # a local instance without the API server, autoscaler monitor and log monitor: ~1 s of
-    # ray.init waiting for the API server, and three processes importing Ray beside the
-    # trials' workers (for Ray's dashboard, start Ray with `ray start --head` and join it)
+    # a local instance without the API server (which ray.init waits for), the autoscaler's
+    # monitor and the log monitor: three processes importing Ray beside the trials' workers
+    # (docs/performance.md); for Ray's dashboard, `ray start --head` and join it (--address)
     with lean_local_instance():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False)

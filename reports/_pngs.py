@@ -49,7 +49,8 @@ def _start() -> None:
     import kaleido
 
     try:
-        kaleido.start_sync_server(silence_warnings=True)
+        # no MathJax (no figure has LaTeX): kaleido's page would fetch it from a CDN each time
+        kaleido.start_sync_server(silence_warnings=True, mathjax=False)
         # a first render proves the browser answers; it runs in a thread of its own because
         # kaleido's call blocks for good if its server thread died
         probe = threading.Thread(target=_probe, name="kaleido-probe", daemon=True)

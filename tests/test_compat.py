@@ -220,6 +220,22 @@ def test_ray_check_names_optuna_search_without_its_study(monkeypatch):
     _names(exc, "Ray", ray.__version__, "OptunaSearch._ot_study")
 
 
+def test_ray_check_names_a_node_that_no_longer_reads_its_switches(monkeypatch):
+    from ray._private.node import Node
+
+    real = Node.start_head_processes
+
+    def always_monitored(self):  # a Ray whose head node reads no switch for its monitor
+        return real(self)
+
+    monkeypatch.setattr(Node, "start_head_processes", always_monitored)
+    with pytest.raises(IncompatibleLibrary) as exc:
+        _compat_ray.check()
+    _names(exc, "Ray", ray.__version__, "self._ray_params.no_monitor")
+    with pytest.raises(IncompatibleLibrary), _compat_ray.lean_local_instance():
+        pass
+
+
 # -- Optuna
 
 
@@ -277,3 +293,14 @@ def test_mlflow_check_names_a_missing_internal(monkeypatch, tmp_path):
         _compat_mlflow.seed_sqlite_store(tmp_path / "m.db", tmp_path / "templates")
     _names(exc, "MLflow", mlflow.__version__, "SqlAlchemyStore._create_default_experiment")
     assert not list(tmp_path.iterdir())
+
+
+def test_mlflow_check_names_a_requirement_check_without_its_module_map(monkeypatch):
+    from mlflow.utils import requirements_utils
+
+    monkeypatch.delattr(requirements_utils, "_MODULES_TO_PACKAGES")
+    with pytest.raises(IncompatibleLibrary) as exc:
+        _compat_mlflow.check()
+    _names(exc, "MLflow", mlflow.__version__, "requirements_utils._MODULES_TO_PACKAGES")
+    with pytest.raises(IncompatibleLibrary), _compat_mlflow.pinned_requirements(["torch"]):
+        pass

@@ -10,7 +10,7 @@ import pytest
 
 from rnn_core.data.batching import bucket_batches, iterate_batches, padded_batch
 from rnn_core.data.imdb import load_imdb, source_id
-from rnn_core.data.text import PAD, UNK, Split, TextOptions, encode_corpus, tokenize
+from rnn_core.data.text import PAD, UNK, Split, TextOptions, encode_corpus, stop_words, tokenize
 from rnn_core.errors import DataError
 
 
@@ -71,6 +71,14 @@ def test_encoding_is_cached_and_reloaded(tmp_path, monkeypatch):
 def test_tokenize_lowercases_and_drops_stop_words():
     assert tokenize("The movie was GREAT, and I loved it!") == ["movie", "great", "loved"]
     assert tokenize("The movie", remove_stop_words=False) == ["the", "movie"]
+
+
+def test_stop_words_are_scikit_learns():
+    """The copy the pipeline uses (a driver need not import scikit-learn for it) is
+    scikit-learn's list, word for word."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    assert stop_words() == ENGLISH_STOP_WORDS
 
 
 def test_csv_source_reads_and_cleans(tmp_path):

@@ -5,6 +5,8 @@ smoke sweep's end to end is tests/test_models_sweep.py)."""
 from __future__ import annotations
 
 import math
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,7 +110,17 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     torch.save(ckpt, tmp_path / "best.pt")
     client.log_artifact(child.run_id, str(tmp_path / "best.pt"), "checkpoint")
 
+    # the requirements pin the versions installed here; MLflow checks them without mapping
+    # every installed distribution to its modules first (seconds of a sweep's end)
+    from mlflow.utils import requirements_utils
+
+    scans = []
+    real_scan = requirements_utils.importlib_metadata.packages_distributions
+    monkeypatch.setattr(requirements_utils.importlib_metadata, "packages_distributions",
+                        lambda: scans.append(1) or real_scan())
     logged = tuning.log_models(uri, parent.run_id, "study_x", corpus, [child.run_id])
+    assert scans == []
+    monkeypatch.undo()
     # the registry name carries the preset: a smoke model is never a version of the full study
     assert [(m["name"], m["version"]) for m in logged] == [("study_x-smoke", "1")]
     version = client.get_model_version("study_x-smoke", "1")
@@ -117,6 +129,9 @@ def test_logged_model_loads_from_the_registry_and_predicts(tmp_path, monkeypatch
     assert client.get_registered_model("study_x-smoke").aliases == {"champion": 1}
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    requirements = Path(mlflow.pyfunc.get_model_dependencies("models:/study_x-smoke@champion"))
+    assert requirements.read_text().split() == [
+        f"{p}=={metadata.version(p).split('+')[0]}" for p in ("mlflow", "torch", "numpy", "pandas")]
     model = mlflow.pyfunc.load_model("models:/study_x-smoke@champion")
     assert model.metadata.get_input_schema().input_names() == ["review"]
     out = model.predict(pd.DataFrame({"review": [*TEXTS, None, 7]}))

@@ -75,6 +75,19 @@ def test_trials_start_in_the_workers_ray_prestarts(smoke):
 
 
 @pytest.mark.slow
+def test_local_ray_instance_starts_no_api_server_nor_monitors(smoke):
+    """A sweep's local Ray instance has no API server (ray.init would wait for it), no
+    autoscaler monitor and no log monitor: each a process importing Ray that no sweep uses.
+    Each process Ray starts leaves its log files, as the raylet and its agents do here."""
+    *_, ray_tmp = smoke
+    logs = ray_tmp / "ray" / "session_latest" / "logs"
+    assert (logs / "raylet.out").exists() and list(logs.glob("dashboard_agent.*"))
+    started = sorted(f.name for name in ("dashboard", "monitor", "log_monitor")
+                     for f in logs.glob(f"{name}.*"))
+    assert started == []
+
+
+@pytest.mark.slow
 def test_smoke_sweep_lands_in_mlflow(smoke):
     tmp, uri, *_ = smoke
     client = MlflowClient(uri)

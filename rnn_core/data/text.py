@@ -118,12 +118,10 @@ def tokenize(text: str, remove_stop_words: bool = True) -> list[str]:
 
 @cache
 def stop_words() -> frozenset[str]:
-    """The English stop words ``tokenize`` drops (scikit-learn's list)."""
-    # imported here: scikit-learn takes ~0.8 s to import, and Ray trial workers (which import
-    # this module for the corpus type) never tokenize
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    """The English stop words ``tokenize`` drops (scikit-learn's list, copied)."""
+    from rnn_core.data._stop_words import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS)
+    return ENGLISH_STOP_WORDS
 
 
 def _cache_key(source: str, opts: TextOptions) -> str:

@@ -17,6 +17,12 @@ What has no public API in MLflow 3.17, and why it is needed:
   (``mlflow.store.db.utils._all_tables_exist``) and making a missing Default experiment
   (``SqlAlchemyStore._initialize_store_state`` with ``_create_default_experiment``).
   MLflow's client can only mark the Default experiment deleted, which the store keeps.
+- Saving a model, MLflow checks its pip requirements against this environment, and first maps
+  every installed distribution to its modules (``importlib.metadata.packages_distributions``,
+  which reads and stats every file of every distribution: ~1 s, once per process) into
+  ``mlflow.utils.requirements_utils._MODULES_TO_PACKAGES``; a sweep's models pin the versions
+  installed here, which always match, so ``pinned_requirements`` gives MLflow a map of just
+  those packages while they are saved (it reads each one's version as before).
 """
 
 from __future__ import annotations
@@ -25,22 +31,25 @@ import contextlib
 import inspect
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 from rnn_core.errors import IncompatibleLibrary
 
-__all__ = ["check", "seed_sqlite_store"]
+__all__ = ["check", "seed_sqlite_store", "pinned_requirements"]
 
 _SEED = "start a new SQLite store as a copy of an empty one (rnn_core/tuning/_tracking.py)"
+_PINNED = ("save a sweep's models without MLflow mapping every installed distribution "
+           "(rnn_core/tuning/_models.py)")
 
 
-def _fail(internal: str, problem: str) -> NoReturn:
+def _fail(internal: str, problem: str, purpose: str = _SEED) -> NoReturn:
     import mlflow
 
     raise IncompatibleLibrary(
         f"MLflow {mlflow.__version__}: {internal} {problem}; rnn-sweeps relies on it to "
-        f"{_SEED}. Install the MLflow version pyproject.toml pins, or adapt "
+        f"{purpose}. Install the MLflow version pyproject.toml pins, or adapt "
         "rnn_core/tuning/_compat_mlflow.py to this one.")
 
 
@@ -95,8 +104,40 @@ def seed_sqlite_store(db: Path, templates: Path) -> None:
         return
 
 
+def _requirements_utils():
+    """MLflow's ``requirements_utils``, after checking that its requirement check builds its
+    module map only where none is set."""
+    from mlflow.utils import requirements_utils as utils
+
+    if "_MODULES_TO_PACKAGES" not in vars(utils):
+        _fail("mlflow.utils.requirements_utils._MODULES_TO_PACKAGES", "is gone", _PINNED)
+    for name, reads in (("_init_modules_to_packages_map", "if _MODULES_TO_PACKAGES is None"),
+                        ("_check_requirement_satisfied", "_init_packages_to_modules_map()")):
+        fn = getattr(utils, name, None)
+        if not callable(fn) or reads not in inspect.getsource(fn):
+            _fail(f"mlflow.utils.requirements_utils.{name} with {reads!r}", "is gone", _PINNED)
+    return utils
+
+
+@contextlib.contextmanager
+def pinned_requirements(packages: Iterable[str]) -> Iterator[None]:
+    """While models whose pip requirements pin this environment's ``packages`` are saved:
+    MLflow's map of installed modules holds just those (and MLflow), instead of one built from
+    every installed distribution. A map this process built already is left as it is."""
+    utils = _requirements_utils()
+    if utils._MODULES_TO_PACKAGES is not None:
+        yield
+        return
+    utils._MODULES_TO_PACKAGES = {p: [p] for p in (*packages, "mlflow")}
+    try:
+        yield
+    finally:
+        utils._MODULES_TO_PACKAGES = None  # built in full where anything else needs it
+
+
 def check() -> None:
     """Check every MLflow internal this package uses; IncompatibleLibrary names the first
     missing. (That a seeded store is the one MLflow builds, row for row, is
     ``tests/test_tracking.py``'s to show: it builds two stores, seconds.)"""
     _experiments_table()
+    _requirements_utils()

@@ -27,16 +27,23 @@ What has no public API in Ray 2.60, and why each is needed:
 - ``ray.tune.execution.class_cache.DEFAULT_ENV_VARS``: the runtime env Tune gives every
   trainable, whose one variable keeps trial actors out of a local instance's prestarted
   workers.
+- ``ray._private.node.Node`` (``RayParams.no_monitor``, ``.include_log_monitor``,
+  ``Node.start_api_server``): ``ray.init`` starts every local instance with an API server
+  (with ``include_dashboard=False`` it serves usage statistics alone, and ``ray.init`` waits
+  for it to come up), the autoscaler's monitor and a log monitor, three Python processes
+  that import Ray; a sweep's local instance uses none of them (``lean_local_instance``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from rnn_core.errors import IncompatibleLibrary
 
-__all__ = ["check", "started_local_instance", "share_prestarted_workers",
+__all__ = ["check", "started_local_instance", "share_prestarted_workers", "lean_local_instance",
            "give_restored_tuner", "set_trial_status", "one_bracket", "add_to_bracket",
            "hyperband_objective_set", "optuna_search_study", "optuna_search_trials"]
 
@@ -94,6 +101,57 @@ def share_prestarted_workers() -> None:
         _fail("ray.tune.execution.class_cache.DEFAULT_ENV_VARS", "is gone or not a dict",
               _PRESTARTED)
     env.pop("PL_DISABLE_FORK", None)
+
+
+_LEAN = "start a local Ray instance without the processes a sweep never uses"
+
+
+def _node_class():
+    """Ray's ``Node``, after checking that ``ray.init`` builds one and what it reads."""
+    from ray._private import node, parameter, worker
+
+    base = getattr(node, "Node", None)
+    if base is None or "ray._private.node.Node(" not in inspect.getsource(worker.init):
+        _fail("ray.init building ray._private.node.Node", "is gone", _LEAN)
+    for method, reads in (("start_head_processes", ("self._ray_params.no_monitor",
+                                                    "self.start_api_server(")),
+                          ("start_ray_processes", ("self._ray_params.include_log_monitor",))):
+        fn = getattr(base, method, None)
+        source = inspect.getsource(fn) if callable(fn) else ""
+        for read in reads:
+            if read not in source:
+                _fail(f"Node.{method} with {read}", "is gone", _LEAN)
+    _has_params(getattr(base, "start_api_server", None), {"include_dashboard", "raise_on_failure"},
+                "Node.start_api_server", _LEAN)
+    _has_params(parameter.RayParams, {"no_monitor", "include_log_monitor"}, "RayParams", _LEAN)
+    return node, base
+
+
+@contextlib.contextmanager
+def lean_local_instance() -> Iterator[None]:
+    """While ``ray.init`` starts a local instance, start it without its API server, the
+    autoscaler's monitor (a local instance never scales) and the log monitor (a sweep's driver
+    takes no worker output, ``log_to_driver=False``); unless ``include_dashboard`` is False,
+    they start as before. Joining a running cluster is unchanged: its processes are its own."""
+    module, base = _node_class()
+
+    class LeanNode(base):
+        def __init__(self, ray_params, head: bool = False, **kwargs):
+            if head and kwargs.get("ray_init_cluster") and ray_params.include_dashboard is False:
+                ray_params.no_monitor = True
+                ray_params.include_log_monitor = False
+            super().__init__(ray_params, head=head, **kwargs)
+
+        def start_api_server(self, *, include_dashboard, raise_on_failure):
+            if include_dashboard is not False:
+                super().start_api_server(include_dashboard=include_dashboard,
+                                         raise_on_failure=raise_on_failure)
+
+    module.Node = LeanNode
+    try:
+        yield
+    finally:
+        module.Node = base
 
 
 # -- a restored Tuner
@@ -275,6 +333,7 @@ def check() -> None:
 
     _has_params(Node, {"head"}, "ray._private.node.Node(head=...)", _OWNS)
     started_local_instance()
+    _node_class()
     from ray.tune.execution import class_cache
 
     if not isinstance(getattr(class_cache, "DEFAULT_ENV_VARS", None), dict):

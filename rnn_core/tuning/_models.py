@@ -61,10 +61,13 @@ def log_models(
     from mlflow.models import Model
 
     from rnn_core import serving
+    from rnn_core.tuning._compat_mlflow import pinned_requirements
 
     bundle = {"format": serving.FORMAT, **task_keys(task), **task.serving.bundle(data)}
     logged: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    # the requirements pin the versions installed here: MLflow need not map every installed
+    # distribution to check them against this environment (~1 s)
+    with tempfile.TemporaryDirectory() as tmp, pinned_requirements(_REQUIREMENTS):
         code = Path(tmp, "code", "rnn_core")
         shutil.copytree(
             Path(serving.__file__).parent,

@@ -37,7 +37,7 @@ def connect(address: str | None, preload: str = PRELOAD, num_cpus: int | None = 
     machine's) whose workers import ``preload`` when they start, or join a running cluster."""
     if ray.is_initialized():
         return
-    from rnn_core.tuning._compat_ray import share_prestarted_workers
+    from rnn_core.tuning._compat_ray import lean_local_instance, share_prestarted_workers
 
     _export_project_path()
     # the prestarted workers (one per CPU) have imported torch and the trial code by the time
@@ -51,9 +51,13 @@ def connect(address: str | None, preload: str = PRELOAD, num_cpus: int | None = 
     if os.environ.get(_PRELOAD_ENV) in (None, *_set_here):
         os.environ[_PRELOAD_ENV] = preload
         _set_here.add(preload)
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False, **({"num_cpus": num_cpus} if address is None and num_cpus
-                                     else {}))
+    # a local instance without the API server (which ray.init waits for), the autoscaler's
+    # monitor and the log monitor: three processes importing Ray beside the trials' workers
+    # (docs/performance.md); for Ray's dashboard, `ray start --head` and join it (--address)
+    with lean_local_instance():
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False, **({"num_cpus": num_cpus} if address is None and num_cpus
+                                         else {}))
 
 
 def alive_nodes() -> int:

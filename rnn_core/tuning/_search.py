@@ -23,8 +23,6 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from rnn_core.tuning._compat_ray import optuna_search_study, optuna_search_trials
-from rnn_core.tuning._sqlite import write_ahead
-from rnn_core.tuning._study_cache import StudyCache
 from search_spaces.distributions import (
     Choice,
     Conditional,
@@ -159,6 +157,7 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
     ``make_sampler``."""
     if search == "grid":
         return None
+    import optuna
 
     sampled, conditional, _ = optuna_space(space)
     sampler = make_sampler(search, num_samples, seed, sampled, conditional, rungs)
@@ -166,8 +165,7 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
         metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
     else:
         metric, mode_ = objective, mode
-    write_ahead(storage_url)
-    storage = StudyCache(storage_url)  # the study file, read from memory (one writer)
+    storage = optuna.storages.RDBStorage(storage_url)
     draw = DrawConditional(sampled, conditional) if conditional else sampled
     searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
                            study_name=study_name, storage=storage)

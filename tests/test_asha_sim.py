@@ -321,3 +321,17 @@ def test_a_trial_ray_lost_with_a_killed_driver_is_forgotten(tmp_path):
     third = RungState(again.milestones, place(state))
     assert third.rungs[1] == {"new": 0.8, "a": 0.1}
     assert check_log(third.snapshot(), 3) == []  # the forgotten trial out of its rung
+
+
+@pytest.mark.parametrize("slots", [None, 8])
+def test_a_trial_ray_pauses_unasked_gets_its_slot_back(slots):
+    """On --resume Ray applies the decisions it had cached for trials still saving at the
+    interrupt, so a trial the saved rungs have promoted since can be paused against the
+    scheduler's word. It is handed out again (``repause``), ahead of anything else: no
+    trial left paused with nothing running, no rule broken."""
+    make = _make_slots() if slots else _make()
+    for seed in range(6):
+        cfg = SimConfig(n_trials=27, slots=8, unasked_pause_p=0.15)
+        res = simulate(make, cfg, seed)
+        assert res.violations == [], (seed, res.violations[:3])
+        assert res.best_reached_last, seed

@@ -64,6 +64,9 @@ class SimConfig:
     rho: float = 0.5  # synthetic: correlation of epoch 1's value with the final one
     check_rules: bool = True  # the referee (PromotionASHA's rules)
     save_share: float = 0.02  # a paused trial's checkpoint save, a share of its epoch time
+    # per epoch told to go on: Ray pauses the trial anyway, as it does on --resume with a
+    # decision it had cached for a trial that was saving when the sweep was interrupted
+    unasked_pause_p: float = 0.0
 
 
 @dataclass
@@ -309,6 +312,8 @@ class SimController:
             if e >= self.cfg.max_t:
                 self._call("on_trial_complete", self, trial, result)
                 self._release(trial, Trial.TERMINATED)
+            elif self.cfg.unasked_pause_p and self.rng.random() < self.cfg.unasked_pause_p:
+                self._at(self.cfg.save_share * self.speed[self.idx[tid]], "saved", tid)
             else:
                 self._at(self._epoch_time(tid), "epoch", tid)
 

@@ -85,8 +85,21 @@ class FreeSlots:
             else:  # paused (at a rung, held, yielded) or ended
                 gone.append(tid)
         for tid in gone:
-            del self._live[tid]
+            trial = self._live.pop(tid)
+            if (trial.status == Trial.PAUSED and not self._parked(tid)
+                    and tid not in self.ended and tid not in self.stopped):
+                self._unasked_pause(tid)
         return running, pending, new_pending
+
+    def _unasked_pause(self, tid: str) -> None:
+        """A trial Ray paused that this scheduler told to go on: Ray restores the decisions
+        it had cached for trials still saving when the sweep was interrupted
+        (``TuneController._cached_trial_decisions``) and applies them on ``--resume``,
+        though the saved rungs have since promoted the trial. It had a slot: it gets it back
+        first (``resume``), else it would wait paused for a hand-out that never comes."""
+        self._state.set_resume(tid, True)
+        self._state.note("repause", None, tid)
+        self._save()
 
     def _training(self) -> int:
         """Trials training or about to (RUNNING, PENDING): what the cap counts."""

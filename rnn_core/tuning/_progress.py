@@ -116,9 +116,12 @@ class ProgressCallback(tune.Callback):
         value = result.get(objective)
         text = f"{self._name(trial)}: epoch {epoch}/{self.runs.max_epochs}"
         if isinstance(value, (int, float)):
-            best = self.best.get(trial.trial_id)
+            # the trial's own best (kept in its checkpoint) where it reports one: a trial
+            # resumed in a new driver has a best from before, which this printer never saw
+            best = result.get(self.runs.task.best_metric, self.best.get(trial.trial_id))
             if best is None or sign * value > sign * best:
-                self.best[trial.trial_id] = best = float(value)
+                best = value
+            self.best[trial.trial_id] = best = float(best)
             text += f", {objective} {value:.4f} (best {best:.4f})"
         self.done += 1
         self._say(text)

@@ -1,6 +1,7 @@
 """Performance figures of the project, each against its goal (docs/performance.md).
 
-    python bench/run.py --quick --json perf.json   # ~7 min on 2 CPU cores
+    python bench/run.py --quick --json perf.json   # no sweep but the smoke one's
+    python bench/run.py --quick --search-sweeps    # ... and the search sweeps of seed 0
     python bench/run.py --json perf.json           # every grid config, 3 seeds, ~40-45 min (est.)
 
 Every figure is a ratio of two things measured side by side in this one run (interleaved
@@ -81,6 +82,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset-sweep", action=argparse.BooleanOptionalAction, default=None,
                         help="also run the quick-preset sweep (5-12 min) and account its "
                              "overhead (default: on without --quick)")
+    parser.add_argument("--search-sweeps", action=argparse.BooleanOptionalAction, default=None,
+                        help="the search-efficiency figure's sweeps (ASHA, SHA and the full "
+                             "grid per seed: ~10 min a seed on 2 cores, the heaviest part; "
+                             "default: on without --quick, or where --only names search)")
     parser.add_argument("--full-study", type=Path, metavar="DIR",
                         help="bench/full_study.py's --out folder: its measured wall time, "
                              "memory and overhead replace the estimate")
@@ -92,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "bench/full_study.py --out DIR first")
     if args.preset_sweep is None:
         args.preset_sweep = not args.quick
+    if args.search_sweeps is None:
+        args.search_sweeps = not args.quick or "search" in (args.only or "").split(",")
     return args
 
 
@@ -119,7 +126,7 @@ def run_figures(args: argparse.Namespace) -> list[dict]:
         if "lm" in only:
             print("language-model training efficiency ...", flush=True)
             figs.append(lm_figure(6 if args.quick else 12))
-        if "search" in only:
+        if "search" in only and args.search_sweeps:
             print("search efficiency ...", flush=True)
             seeds = SEARCH_SEEDS["quick" if args.quick else "full"]
             search_figs, sw, accounts = search_efficiency(tmp, corpus, seeds, loop_fixed)
@@ -139,7 +146,8 @@ def run_figures(args: argparse.Namespace) -> list[dict]:
         if sweeps:
             ran = [k for k, on in (("the quick preset", "overhead" in only and args.preset_sweep),
                                    ("smoke", "overhead" in only),
-                                   ("ASHA/SHA/FIFO search", "search" in only)) if on]
+                                   ("ASHA/SHA/FIFO search",
+                                    "search" in only and args.search_sweeps)) if on]
             figs.append(memory_figure(sweeps, ", ".join(ran)))
         if args.full_study:
             figs += full_study_figures(args.full_study, loop_fixed)

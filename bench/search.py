@@ -38,10 +38,9 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 import numpy as np  # noqa: E402
 
+from bench.sim.table import KEYS, TABLE, load_table  # noqa: E402
 from reports.frames import hypervolume  # noqa: E402
 
-TABLE = ROOT / "bench" / "data" / "search_table.csv"
-KEYS = ("num_layers", "hidden_size", "embedding_dim")
 SEEDS = (0, 1, 2)
 TPE_SHARE, NSGA_SHARE = 0.25, 0.5  # the goals' compute, a share of the grid's
 COLUMNS = ("grid_index", *KEYS, "n_params", "epoch", "val_acc", "epoch_test_acc",
@@ -81,22 +80,6 @@ def record_table(tracking_uri: str, out: Path, parent_run_id: str | None = None,
         w.writeheader()
         w.writerows(rows)
     return len(rows)
-
-
-def load_table(path: Path = TABLE):
-    """The recorded table as ``bench.sim.Table``."""
-    from bench.sim import Table
-
-    val, test, sec, n_params, order = {}, {}, {}, {}, {}
-    with path.open() as f:
-        for r in sorted(csv.DictReader(f), key=lambda r: (int(r["grid_index"]),
-                                                          int(r["epoch"]))):
-            key = tuple(int(r[k]) for k in KEYS)
-            val.setdefault(key, []).append(float(r["val_acc"]))
-            test.setdefault(key, []).append(float(r["epoch_test_acc"]))
-            sec.setdefault(key, []).append(float(r["epoch_seconds"]))
-            n_params[key], order[key] = int(r["n_params"]), int(r["grid_index"])
-    return Table(KEYS, val, test, sec, n_params, order)
 
 
 def _front_share(table, configs: list[tuple]) -> float:

@@ -503,6 +503,7 @@ def exit_now(code: int) -> NoReturn:
         if "rnn_core.tuning" in sys.modules:
             from rnn_core import tuning
 
+            tuning.flush_stores()
             tuning.leave_ray()
         if "reports._pngs" in sys.modules:  # the report's browser, a process of its own
             from reports import _pngs

@@ -150,15 +150,16 @@ def start_study(study: str, *args: str, own: str, cwd: Path, env: dict | None = 
 
 
 def interrupt_study(study: str, *args: str, own: str, cwd: Path, when: str = ": epoch 1/",
-                    sig: int = 2) -> tuple[int, str, str]:
-    """Start ``python sweeps/<study>.py ARGS``, send ``sig`` (SIGINT) once a line containing
-    ``when`` is printed, and wait: (exit code, stdout, stderr)."""
+                    sig: int = 2, nth: int = 1) -> tuple[int, str, str]:
+    """Start ``python sweeps/<study>.py ARGS``, send ``sig`` (SIGINT) once the ``nth`` line
+    containing ``when`` is printed, and wait: (exit code, stdout, stderr)."""
     proc = start_study(study, *args, own=own, cwd=cwd, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if when in line:
+        nth -= when in line
+        if nth == 0:
             proc.send_signal(sig)
             break
     out, err = proc.communicate(timeout=180)

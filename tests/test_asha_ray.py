@@ -22,7 +22,7 @@ import pytest
 
 from bench.sim import check_log
 from bench.sim.rules import CERTAIN
-from rnn_core.tuning._scheduling import PromotionASHA
+from rnn_core.tuning._asha import PromotionASHA
 
 N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials
 QUALITY = [random.Random(5 + i).random() for i in range(N)]
@@ -86,13 +86,20 @@ def _sweep(tmp: Path, max_running: int | None, slots: int | None = None, late: f
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory):
+    import os
+
     import ray
 
+    # Ray's own result files, which the tests read: a sweep run earlier in this process
+    # (``_scheduling.trial_callbacks``) turns Ray's default loggers off process-wide
+    off = os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
     try:
         capped = _sweep(tmp_path_factory.mktemp("capped"), 3)
         speculative = _sweep(tmp_path_factory.mktemp("speculative"), None, slots=8, late=2.0)
     finally:
         ray.shutdown()
+        if off is not None:
+            os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = off
     return {"capped": capped, "speculative": speculative}
 
 

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.sim import check_log
 from bench.sim.rules import CERTAIN
-from rnn_core.tuning._scheduling import rung_epochs
+from rnn_core.tuning._asha import rung_epochs
 from tests._sweeps import run_study
 
 ROOT = Path(__file__).resolve().parents[1]

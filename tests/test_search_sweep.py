@@ -35,7 +35,9 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
     args = ["--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
     code, out, err = interrupt_study("compound_scaling", "--smoke-test", "--search", "tpe",
                                      "--num-samples", "4", "--max-epochs", "6", *args,
-                                     cwd=tmp_path, own="interrupts and resumes it")
+                                     cwd=tmp_path, own="interrupts and resumes it", nth=2)
+    # at the second trial's first epoch: that trial is pausing at its rung, and Ray keeps the
+    # PAUSE it had not yet applied with its state, to apply on --resume (``_unasked_pause``)
     assert code == 130 and "sweep interrupted after" in err, out + err[-3000:]
     assert "continue it with --resume" in err
     # the trials that never started are not errors: no line per trial about missing results
@@ -46,7 +48,8 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
     assert not client.list_artifacts(parent.info.run_id, "report")  # no report of a part
     assert "interrupted" in {c.data.tags["trial_status"] for c in children}
     before = _study(tmp_path).trials
-    assert before and all(t.state.name == "RUNNING" for t in before)  # none told a value
+    # none told a value by the interrupt (one the scheduler stopped is PRUNED)
+    assert before and all(t.state.name in ("RUNNING", "PRUNED") for t in before), before
     state = next((tmp_path / "ray" / ".rnn_sweeps").glob("compound_scaling-*/sweep.json"))
     saved = json.loads(state.read_text())
     assert saved["optuna_study"] == _study(tmp_path).study_name

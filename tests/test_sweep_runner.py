@@ -18,6 +18,7 @@ IN_PROCESS = {
     "test_asha_ray.py": "the scheduler alone on real Ray, with a trainable of its own",
     "test_sweep_spec.py": "run_sweep's refusals of a bad spec, before Ray starts",
     "test_toy_task.py": "a task defined in the test module itself, which no study script has",
+    "test_scale.py": "100 trials of bench's torch-free replay task, which no study script runs",
 }
 SCRIPT = re.compile(r"(^|/)sweeps/\w+\.py$")
 

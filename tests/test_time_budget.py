@@ -26,23 +26,24 @@ def test_a_budget_without_a_unit_or_above_zero_is_refused(text):
 
 @pytest.mark.slow
 def test_a_spent_budget_stops_the_trials_where_they_are_and_reports_on_them(tmp_path):
-    """Trials of 400 tiny epochs cannot end within 10 s: the budget stops the sweep, the
+    """Trials of 3,000 tiny epochs cannot end within 40 s: the budget stops the sweep, the
     trials that trained are ``stopped_by_budget`` (not the scheduler's ``stopped_early``),
     none is left RUNNING in the Optuna study, and the sweep still reports and keeps a model."""
     uri = f"sqlite:///{tmp_path}/m.db"
     done = run_study("sentiment_search", "--smoke-test", "--num-samples", "12", "--max-epochs",
-                     "400", "--scheduler", "fifo", "--time-budget", "10s", "--tracking-uri",
+                     "3000", "--scheduler", "fifo", "--time-budget", "40s", "--tracking-uri",
                      uri, "--storage-path", str(tmp_path / "ray"), cwd=tmp_path,
                      own="a sweep cut by its time budget")
     assert done.returncode == 0, done.stderr[-3000:]
     client, parent, children = sweep_runs(uri)
-    assert parent.data.tags["time_budget_s"] == "10" and parent.info.status == "FINISHED"
+    # 40 s, not less: Ray starts trial workers at nice 15, which a loaded machine starves
+    assert parent.data.tags["time_budget_s"] == "40" and parent.info.status == "FINISHED"
     statuses = {c.data.tags["trial_status"] for c in children}
     assert statuses == {"stopped_by_budget"}, statuses
     assert int(parent.data.tags["time_budget_spent"]) == len(children) < 12
     # a trial started in the budget's last seconds may be cut before its first epoch
     epochs = [int(c.data.tags["epochs_run"]) for c in children]
-    assert all(0 <= e < 400 for e in epochs) and sum(epochs) > 0, epochs
+    assert all(0 <= e < 3000 for e in epochs) and sum(epochs) > 0, epochs
     study = optuna.load_study(study_name=parent.data.params["optuna_study"],
                               storage=f"sqlite:///{tmp_path}/optuna.db")
     states = {t.state.name for t in study.trials}

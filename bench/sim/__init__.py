@@ -10,7 +10,9 @@ They measure and test the product (``bench/asha_sim.py``, ``bench/asha_slots.py`
 from bench.sim.controller import METRIC, SimConfig, SimController, SimResult, simulate
 from bench.sim.curves import Curves
 from bench.sim.rules import Referee, check_log, sha_budget
-from bench.sim.tabular import Replay, Table, replay
+from bench.sim.table import Table, load_table
+from bench.sim.tabular import Replay, replay
 
 __all__ = ["METRIC", "Curves", "Referee", "Replay", "SimConfig", "SimController", "SimResult",
-           "Table", "check_log", "replay", "sha_budget", "simulate"]
+           "Table", "check_log", "load_table", "replay", "sha_budget",
+           "simulate"]

@@ -63,6 +63,10 @@ class SimConfig:
     curves: str = "flat"  # flat | synthetic | replay (``bench.sim.curves``)
     rho: float = 0.5  # synthetic: correlation of epoch 1's value with the final one
     check_rules: bool = True  # the referee (PromotionASHA's rules)
+    save_share: float = 0.02  # a paused trial's checkpoint save, a share of its epoch time
+    # per epoch told to go on: Ray pauses the trial anyway, as it does on --resume with a
+    # decision it had cached for a trial that was saving when the sweep was interrupted
+    unasked_pause_p: float = 0.0
 
 
 @dataclass
@@ -111,12 +115,13 @@ class _GcClock:
 class SimController:
     """The part of Ray's ``TuneController`` a scheduler sees, in simulated time."""
 
-    def __init__(self, scheduler: TrialScheduler, cfg: SimConfig, seed: int) -> None:
+    def __init__(self, scheduler: TrialScheduler, cfg: SimConfig, seed: int,
+                 curves: Curves | None = None) -> None:
         self.sched, self.cfg, self.rng = scheduler, cfg, random.Random(seed)
         self.rungs = rung_epochs(cfg.grace, cfg.rf, cfg.max_t)[:-1]
         self.ref = Referee(self.rungs, cfg.rf, cfg.n_trials, max_t=cfg.max_t)
-        self.curves = self._curves()
-        # an epoch's mean time per trial (a checkpoint save takes 2 % of it)
+        self.curves = curves if curves is not None else self._curves()
+        # an epoch's mean time per trial (a checkpoint save takes ``save_share`` of it)
         self.speed = dict(enumerate(self.curves.speed))
         self.logged = 0  # scheduler log entries the referee has read
         self.faults: list[str] = []  # the controller's own findings: a hang, trials left
@@ -300,13 +305,15 @@ class SimController:
         if decision == TrialScheduler.STOP:
             self.stop_trial(trial)
         elif decision == TrialScheduler.PAUSE:
-            self._at(0.02 * self.speed[self.idx[tid]], "saved", tid)
+            self._at(self.cfg.save_share * self.speed[self.idx[tid]], "saved", tid)
         else:
             if e in self.ref.arrived:
                 self.ref.promote(e, tid)
             if e >= self.cfg.max_t:
                 self._call("on_trial_complete", self, trial, result)
                 self._release(trial, Trial.TERMINATED)
+            elif self.cfg.unasked_pause_p and self.rng.random() < self.cfg.unasked_pause_p:
+                self._at(self.cfg.save_share * self.speed[self.idx[tid]], "saved", tid)
             else:
                 self._at(self._epoch_time(tid), "epoch", tid)
 
@@ -363,7 +370,9 @@ class SimController:
         )
 
 
-def simulate(make_scheduler, cfg: SimConfig, seed: int) -> SimResult:
+def simulate(make_scheduler, cfg: SimConfig, seed: int, curves: Curves | None = None
+             ) -> SimResult:
     """One simulated sweep: ``make_scheduler(cfg)`` builds the scheduler under test (its
-    metric is ``score``, mode ``max``)."""
-    return SimController(make_scheduler(cfg), cfg, seed).run()
+    metric is ``score``, mode ``max``); ``curves``: given trials' (``Curves.given``), else
+    drawn from ``cfg`` and ``seed``."""
+    return SimController(make_scheduler(cfg), cfg, seed, curves).run()

@@ -25,28 +25,20 @@ that two schedulers run on one seed see the same trials, values and epoch times.
 
 from __future__ import annotations
 
-import csv
 import math
 import random
-from pathlib import Path
 
-TABLE = Path(__file__).resolve().parents[1] / "data" / "search_table.csv"
+from bench.sim.table import load_table
+
 REPLAY_NOISE = 0.005
 TREND = 0.05
 
 
-def _read_table(path: Path = TABLE) -> tuple[list[list[float]], list[list[float]]]:
+def _read_table() -> tuple[list[list[float]], list[list[float]]]:
     """Per configuration, in grid order: validation accuracy and seconds per epoch."""
-    val: dict[int, dict[int, float]] = {}
-    sec: dict[int, dict[int, float]] = {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            g, e = int(row["grid_index"]), int(row["epoch"])
-            val.setdefault(g, {})[e] = float(row["val_acc"])
-            sec.setdefault(g, {})[e] = float(row["epoch_seconds"])
-    keys = sorted(val)
-    return ([[val[g][e] for e in sorted(val[g])] for g in keys],
-            [[sec[g][e] for e in sorted(sec[g])] for g in keys])
+    table = load_table()
+    keys = sorted(table.val, key=table.order.get)
+    return [table.val[k] for k in keys], [table.seconds[k] for k in keys]
 
 
 class Curves:
@@ -73,6 +65,16 @@ class Curves:
         else:
             self.times = [[s * j for j in jit] for s, jit in zip(speed, jitter, strict=True)]
         self.speed = [sum(t) / len(t) for t in self.times]
+
+    @classmethod
+    def given(cls, values: list[list[float]], times: list[list[float]]) -> Curves:
+        """The curves of given trials: per trial, what it reports after each epoch and each
+        epoch's seconds (a real sweep's trials, replayed in simulated time)."""
+        curves = cls.__new__(cls)
+        curves.kind, curves.max_t = "given", min(len(v) for v in values)
+        curves.values, curves.times = values, times
+        curves.speed = [sum(t) / len(t) for t in times]
+        return curves
 
     @staticmethod
     def _synthetic(rng: random.Random, max_t: int, rho: float) -> list[float]:

@@ -37,16 +37,33 @@ def check_log(state: dict, rf: float, exact: bool = True) -> list[str]:
     speculative) trial; no trial is left waiting or speculative. ``exact=False`` when a trial
     failed for good: one that could still arrive when an early promotion was given then never
     did, so the rung's final top can be smaller than the one the promotion was sure of.
+
+    A ``forget`` (a trial the saved state names and a resumed driver's Ray does not know)
+    takes the trial out of every rung, its arrival and promotions included, as the scheduler
+    does. The saved rungs no longer hold its objective, so before it is forgotten it counts
+    in its rungs' arrivals and promotions but is ranked against no trial; and an early
+    promotion given before the last ``forget`` is held to no final top (it was sure of a top
+    that counted the trial since lost, as one of ``exact=False``).
     """
+    log = state["log"]
+    lost = {tid for event, _, tid in log if event == "forget"}
+    last_forget = max((i for i, (event, _, _) in enumerate(log) if event == "forget"),
+                      default=-1)
     rungs = state["rungs"]
     final = {m: len(r) for m, r in rungs.items()}
     order = {m: {t: i for i, t in enumerate(r)} for m, r in rungs.items()}
     below = dict(zip(list(rungs)[1:], list(rungs), strict=False))
     waiting: dict[str, set[str]] = {m: set() for m in rungs}
     spec: dict[str, set[str]] = {m: set() for m in rungs}
-    arrived, promoted = dict.fromkeys(rungs, 0), dict.fromkeys(rungs, 0)
+    arrived: dict[str, set[str]] = {m: set() for m in rungs}
+    promoted: dict[str, set[str]] = {m: set() for m in rungs}
     out = []
-    for event, m, tid in state["log"]:
+    for i, (event, m, tid) in enumerate(log):
+        if event == "forget":
+            for kept in (*waiting.values(), *spec.values(), *arrived.values(),
+                         *promoted.values()):
+                kept.discard(tid)
+            continue
         m = str(m)
         if m not in rungs:  # a stop of a trial restored as unfinished after it was stopped
             continue
@@ -58,39 +75,39 @@ def check_log(state: dict, rf: float, exact: bool = True) -> list[str]:
             if m in below and tid in spec[below[m]]:
                 out.append(f"{tid} counted at rung {m} while speculative from rung {below[m]}")
             waiting[m].add(tid)
-            arrived[m] += 1
+            arrived[m].add(tid)
             continue
         if event in ("confirm", "unspeculate") or (event == "end" and tid in spec[m]):
             if tid not in spec[m]:
                 out.append(f"{event} of {tid} at rung {m}, which it had not left speculatively")
                 continue
-            pool = waiting[m] | spec[m]
+            pool = (waiting[m] | spec[m]) - lost
             spec[m].discard(tid)
         else:
             if tid not in waiting[m]:
                 out.append(f"{event} of {tid} at rung {m}, where it was not waiting")
                 continue
-            pool = waiting[m] | spec[m]
+            pool = (waiting[m] | spec[m]) - lost
             waiting[m].discard(tid)
         if event in ("stop", "end", "unspeculate"):
             continue
         if event == "speculate":
-            if min(pool - spec[m], key=rank) != tid:
+            if tid not in lost and min(pool - spec[m], key=rank) != tid:
                 out.append(f"{tid} speculated at rung {m} over a better waiting trial")
             spec[m].add(tid)
             continue
-        if min(pool, key=rank) != tid:
+        if tid not in lost and min(pool, key=rank) != tid:
             out.append(f"{tid} promoted at rung {m} over a better (or earlier equal) trial")
-        promoted[m] += 1
-        quota = math.ceil(final[m] / rf)
-        if event == "promote" and promoted[m] > arrived[m] // rf:
-            out.append(f"{tid}: promotion {promoted[m]} at rung {m} after {arrived[m]} arrivals")
-        if (exact and event != "promote" and promoted[m] > arrived[m] // rf
+        promoted[m].add(tid)
+        quota, given, came = math.ceil(final[m] / rf), len(promoted[m]), len(arrived[m])
+        if event == "promote" and given > came // rf:
+            out.append(f"{tid}: promotion {given} at rung {m} after {came} arrivals")
+        if (exact and i > last_forget and event != "promote" and given > came // rf
                 and tid not in sorted(rungs[m], key=rank)[:quota]):
             out.append(f"{tid} promoted early at rung {m}, not in its final top {quota}")
     for m in rungs:
-        if promoted[m] > math.ceil(final[m] / rf):
-            out.append(f"rung {m}: {promoted[m]} promotions of {final[m]} arrivals")
+        if len(promoted[m]) > math.ceil(final[m] / rf):
+            out.append(f"rung {m}: {len(promoted[m])} promotions of {final[m]} arrivals")
         if waiting[m]:
             out.append(f"rung {m}: {sorted(waiting[m])[:3]} left waiting")
         if spec[m]:

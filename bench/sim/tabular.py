@@ -23,38 +23,12 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from bench.sim.controller import SimConfig, SimController
+from bench.sim.table import Table
 from rnn_core.tuning import PromotionASHA
 
-__all__ = ["Table", "Replay", "replay"]
+__all__ = ["Replay", "replay"]
 
 OBJECTIVE, SIZE = "best_val_acc", "n_params"
-
-
-@dataclass(frozen=True)
-class Table:
-    """Per configuration (a tuple of ``keys``' values): per-epoch validation and test
-    accuracy and seconds, its parameter count, and its place in the grid's order."""
-
-    keys: tuple[str, ...]
-    val: dict[tuple, list[float]]
-    test: dict[tuple, list[float]]
-    seconds: dict[tuple, list[float]]
-    n_params: dict[tuple, int]
-    order: dict[tuple, int]
-
-    @property
-    def max_epochs(self) -> int:
-        return min(len(v) for v in self.val.values())
-
-    def space(self) -> dict[str, list]:
-        """The grid as a study's space: each key's values, as lists."""
-        return {k: sorted({c[i] for c in self.val}) for i, k in enumerate(self.keys)}
-
-    def best_epoch(self, config: tuple, upto: int) -> int:
-        """The best-on-validation epoch (1-based) within the first ``upto``: the first that
-        reaches the best value, as the training loop keeps only strictly better states."""
-        vals = self.val[config][:upto]
-        return vals.index(max(vals)) + 1
 
 
 @dataclass

@@ -104,6 +104,11 @@ class Task:
         chance: ``(in words, value)`` of the training loss of a model that learned nothing
             (a two-class classifier: ``("ln 2", 0.6931)``); reports name trials stuck there.
         options: the task's own data options (``TaskOption``), on every study script of it.
+        trial: ``"module:function"`` of a trial that is not the platform's training loop (a
+            replay of recorded curves, a trainer of its own): ``fn(config, data, report,
+            state)``, called as ``rnn_core.training.train`` is, with a ``state`` that is
+            JSON-able (checkpointed as JSON after every report). The sweep's Ray workers then
+            never import torch. None: the training loop, with ``trainer``.
     """
 
     name: str
@@ -121,10 +126,13 @@ class Task:
     table_train: bool = False
     chance: tuple[str, float] | None = None
     options: tuple[TaskOption, ...] = ()
+    trial: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("max", "min") or not self.objective.startswith("val_"):
             raise ValueError(f"task {self.name!r}: objective must be val_* with mode max|min")
+        if not (self.trainer or self.trial):
+            raise ValueError(f"task {self.name!r}: a trainer or a trial function is needed")
 
     @property
     def measure(self) -> str:
@@ -148,3 +156,7 @@ class Task:
     def load_trainer(self) -> type:
         """The trainer class (imports torch: call it in trial workers, not on the driver)."""
         return _import(self.trainer)
+
+    def load_trial(self) -> Callable[..., Any] | None:
+        """The task's own trial function (``trial``; None: it trains with the loop)."""
+        return _import(self.trial) if self.trial else None

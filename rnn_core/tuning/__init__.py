@@ -1,15 +1,19 @@
 """The one place that imports Ray Tune, MLflow and Optuna (their APIs move between releases).
 
 Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
-``_scheduling`` (Ray Tune: the trial function, ASHA that survives a restart, the callback),
+``_scheduling`` (Ray Tune: the trial function, synchronous halving, the callback), ``_asha``
+(ASHA by promotion, which survives a restart: its rule in ``_asha_rules``, free slots and the
+cap in ``_asha_slots``, its saved state in ``_asha_state``; ``_asks``: the searcher asked as
+slots free),
 ``_sweep`` (a sweep from start to end, and its resumption), ``_outbox`` (the sweep's MLflow
 writes, kept through a tracking server's outage), ``_stores`` (the Optuna study's database,
 and the stores a resumed sweep is given), ``_search`` (the grid, and
 Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
 winners as MLflow models that take raw input, the validation pick registered), ``_ray``
 (starting and leaving Ray), ``_trial`` (what runs in a trial's worker; imports torch, the rest
-does not), ``_storage`` (the sweep's files on a local folder or any pyarrow filesystem: s3://,
-gs://).
+does not; ``_task_trial`` for a task's own trial function, without torch), ``_storage`` (the
+sweep's files on a local folder or any pyarrow filesystem: s3://, gs://), ``_study_cache`` and
+``_sqlite`` (the sweep's Optuna study read from memory; SQLite stores in write-ahead mode).
 
 Layout in MLflow: one parent run per sweep; one child run per trial, nested under it with the
 ``mlflow.parentRunId`` tag, named by its config, holding the flat config as params, per-epoch
@@ -37,14 +41,14 @@ from rnn_core.tuning._tracking import (
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_optuna_storage",
            "check_resumed_stores", "check_tracking", "fetch_sweep", "fetch_test_outputs",
-           "find_resumable", "find_sweeps", "is_uri", "leave_ray", "local_folder", "log_models",
-           "log_report", "make_searcher", "model_usage", "open_storage", "run_name", "run_sweep",
-           "rung_epochs", "sweep_meta", "trial_name"]
+           "find_resumable", "find_sweeps", "flush_stores", "is_uri", "leave_ray", "local_folder",
+           "log_models", "log_report", "make_searcher", "model_usage", "open_storage",
+           "run_name", "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its
 # rungs and the searcher a sweep builds, which the simulators in bench/ drive.
-_LAZY = {"PromotionASHA": "_scheduling", "rung_epochs": "_scheduling",
+_LAZY = {"PromotionASHA": "_asha", "rung_epochs": "_asha",
          "make_searcher": "_search"}
 
 
@@ -52,6 +56,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(f"rnn_core.tuning.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def flush_stores() -> None:
+    """Call before exiting a process that ran sweeps: the SQLite stores it wrote hold all
+    their commits in their own files again (``_sqlite``: the write-ahead log)."""
+    from rnn_core.tuning._sqlite import checkpoint
+
+    checkpoint()
 
 
 def leave_ray() -> None:

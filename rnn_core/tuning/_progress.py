@@ -25,7 +25,7 @@ def budget_epochs(scheduler: str, n_trials: int, grace_period: int, max_epochs: 
     """Trial-epochs the sweep trains at most: every trial to the end under FIFO; under
     ASHA/SHA, ``ceil(n / rf)`` of a rung's trials go on to the next (27 trials, grace 1,
     rf 3, 5 epochs: 27 x 1 + 9 x 2 + 3 x 2 = 51)."""
-    from rnn_core.tuning._scheduling import rung_epochs
+    from rnn_core.tuning._asha import rung_epochs
 
     if scheduler == "fifo":
         return n_trials * max_epochs
@@ -51,7 +51,12 @@ def first_line(error: str) -> str:
 
 class ProgressCallback(tune.Callback):
     """Prints trial events and a progress line with the time left, estimated from the
-    trial-epochs this driver has seen finish so far (all slots together)."""
+    trial-epochs this driver has seen finish so far (all slots together).
+
+    It follows the trials it has seen start (at most the slots' worth) and those it has seen
+    pause, not every trial of the sweep: Ray calls it at every step of its loop, and a scan
+    of a 1,000-trial sweep there grew with the square of the trial count.
+    """
 
     def __init__(self, runs: TrialRuns, budget: int, n_trials: int,
                  out: TextIO | None = None) -> None:
@@ -60,9 +65,12 @@ class ProgressCallback(tune.Callback):
         self.t0 = time.monotonic()
         self.done_before = sum(runs.last_epoch.values())  # adopted on --resume
         self.done = self.done_before
-        self.seen: dict[str, str] = {}  # trial id -> the Ray status last seen
+        self.started: set[str] = set()  # trials seen to start
+        self.running: dict[str, Trial] = {}  # seen to start, not seen to pause or end since
+        self.paused: set[str] = set()  # seen paused, not seen to start or end since
         self.ever_paused: set[str] = set()
         self.best: dict[str, float] = {}
+        self._looked = False  # the trials Ray restored paused, counted at the first step
 
     def _name(self, trial: Trial) -> str:
         return trial_name({**self.runs.base, **trial.config}, self.runs.name_extra)
@@ -72,10 +80,8 @@ class ProgressCallback(tune.Callback):
               flush=True)
 
     def _progress(self, trials: list[Trial]) -> None:
-        count = {Trial.RUNNING: 0, Trial.PAUSED: 0}
-        for t in trials:
-            if t.status in count and t.trial_id not in self.runs.status:
-                count[t.status] += 1
+        count = {Trial.RUNNING: sum(t.status == Trial.RUNNING for t in self.running.values()),
+                 Trial.PAUSED: len(self.paused)}
         ended = len(self.runs.status)  # MLflow's callback closes the run before this one runs
         share = self.done / self.budget if self.budget else 1.0
         new = self.done - self.done_before
@@ -96,11 +102,13 @@ class ProgressCallback(tune.Callback):
         if tid in self.ever_paused:
             epoch = self.runs.last_epoch.get(tid, 0)
             self._say(f"{self._name(trial)}: promoted, continues after epoch {epoch}")
-        elif tid not in self.seen:
+        elif tid not in self.started:
             resumed = self.runs.last_epoch.get(tid, 0)
             self._say(f"{self._name(trial)}: "
                       + (f"resumed after epoch {resumed}" if resumed else "started"))
-        self.seen[tid] = Trial.RUNNING
+        self.started.add(tid)
+        self.running[tid] = trial
+        self.paused.discard(tid)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         objective, sign = self.runs.task.objective, 1 if self.runs.task.mode == "max" else -1
@@ -108,23 +116,35 @@ class ProgressCallback(tune.Callback):
         value = result.get(objective)
         text = f"{self._name(trial)}: epoch {epoch}/{self.runs.max_epochs}"
         if isinstance(value, (int, float)):
-            best = self.best.get(trial.trial_id)
+            # the trial's own best (kept in its checkpoint) where it reports one: a trial
+            # resumed in a new driver has a best from before, which this printer never saw
+            best = result.get(self.runs.task.best_metric, self.best.get(trial.trial_id))
             if best is None or sign * value > sign * best:
-                self.best[trial.trial_id] = best = float(value)
+                best = value
+            self.best[trial.trial_id] = best = float(best)
             text += f", {objective} {value:.4f} (best {best:.4f})"
         self.done += 1
         self._say(text)
         self._progress(trials)
 
     def on_step_end(self, iteration, trials, **info):
-        for t in trials:
-            before = self.seen.get(t.trial_id)
-            if t.status == Trial.PAUSED and before == Trial.RUNNING:
-                self.ever_paused.add(t.trial_id)
-                epoch = self.runs.last_epoch.get(t.trial_id, 0)
+        if not self._looked:  # once: trials Ray restored paused (--resume)
+            self._looked = True
+            self.paused.update(t.trial_id for t in trials if t.status == Trial.PAUSED
+                               and t.trial_id not in self.running)
+        for tid, t in list(self.running.items()):
+            if t.status == Trial.PAUSED:
+                del self.running[tid]
+                self.paused.add(tid)
+                self.ever_paused.add(tid)
+                epoch = self.runs.last_epoch.get(tid, 0)
                 self._say(f"{self._name(t)}: paused at epoch {epoch}, waiting for its rung")
-            if t.trial_id in self.seen:
-                self.seen[t.trial_id] = t.status
+            elif t.status in (Trial.TERMINATED, Trial.ERROR):
+                del self.running[tid]
+
+    def _ended(self, tid: str) -> None:
+        self.running.pop(tid, None)
+        self.paused.discard(tid)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         from rnn_core.tuning._scheduling import _error_text
@@ -141,14 +161,14 @@ class ProgressCallback(tune.Callback):
         best = self.best.get(trial.trial_id)
         if best is not None:
             what += f", best {self.runs.task.objective} {best:.4f}"
-        self.seen[trial.trial_id] = Trial.TERMINATED
+        self._ended(trial.trial_id)
         self._say(f"{self._name(trial)}: {what}")
         self._progress(trials)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         from rnn_core.tuning._scheduling import _error_text
 
-        self.seen[trial.trial_id] = Trial.ERROR
+        self._ended(trial.trial_id)
         self._say(f"{self._name(trial)}: failed: {first_line(_error_text(trial))}")
         self._progress(trials)
 

@@ -9,8 +9,19 @@ from pathlib import Path
 import ray
 
 # What Ray preloads in every Python worker a local instance starts (a raylet setting): torch
-# and the trial code, ~1.5 s per worker, imported while the driver is still setting up.
+# and the trial code, ~1.5 s per worker, imported while the driver is still setting up. A task
+# with a trial function of its own preloads that instead (``preload_modules``): no torch, whose
+# ~300 MB per worker 64 workers cannot afford.
 PRELOAD = "rnn_core.tuning._trial"
+_PRELOAD_ENV = "RAY_preload_python_modules"
+_set_here: set[str] = set()  # the values this module put there (a user's own is kept)
+
+
+def preload_modules(task) -> str:
+    """What a sweep of ``task`` has its local workers import when they start."""
+    if task.trial is None:
+        return PRELOAD
+    return ",".join(("rnn_core.tuning._task_trial", task.trial.partition(":")[0]))
 
 
 def _export_project_path() -> None:
@@ -21,8 +32,9 @@ def _export_project_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
 
-def connect(address: str | None) -> None:
-    """Start a local Ray instance (``address`` None) or join a running cluster."""
+def connect(address: str | None, preload: str = PRELOAD, num_cpus: int | None = None) -> None:
+    """Start a local Ray instance (``address`` None) with ``num_cpus`` logical CPUs (None: the
+    machine's) whose workers import ``preload`` when they start, or join a running cluster."""
     if ray.is_initialized():
         return
     from rnn_core.tuning._compat_ray import lean_local_instance, share_prestarted_workers
@@ -32,13 +44,20 @@ def connect(address: str | None) -> None:
     # the first trials start; Tune's default runtime env would keep trial actors out of them
     # and make each sweep wait ~2 s for new workers
     share_prestarted_workers()
-    os.environ.setdefault("RAY_preload_python_modules", PRELOAD)
+    # A reused worker starts its next trial once the last one's thread has ended, within
+    # Ray's 2 s by default, else the new trial fails; Ray runs its workers niced, and on a
+    # machine busy with other work that thread can take longer to be scheduled and end.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
+    if os.environ.get(_PRELOAD_ENV) in (None, *_set_here):
+        os.environ[_PRELOAD_ENV] = preload
+        _set_here.add(preload)
     # a local instance without the API server (which ray.init waits for), the autoscaler's
     # monitor and the log monitor: three processes importing Ray beside the trials' workers
     # (docs/performance.md); for Ray's dashboard, `ray start --head` and join it (--address)
     with lean_local_instance():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
+                 log_to_driver=False, **({"num_cpus": num_cpus} if address is None and num_cpus
+                                         else {}))
 
 
 def alive_nodes() -> int:

@@ -48,13 +48,28 @@ def _at_rung_as_pruned(trial: FrozenTrial) -> FrozenTrial:
     return trial
 
 
-def rung_view(study: Study) -> Study:
+def rung_view(study: Study, shown: dict | None = None) -> Study:
     """``study`` as ``RungSampler`` shows it to its sampler: the same study (storage, id,
     sampler, trial cache; no storage call to build it) with its RUNNING trials that have
     intermediate values shown PRUNED. Optuna's samplers read trials through a private method,
     which ``_compat_optuna.trials_view`` overrides; ``tests/test_rungs.py`` and
-    ``tests/test_compat.py`` fail if Optuna stops reading trials that way."""
-    return trials_view(study, _at_rung_as_pruned)
+    ``tests/test_compat.py`` fail if Optuna stops reading trials that way.
+
+    ``shown``: trial number -> (trial, as shown), kept between views: a trial read again
+    unchanged (the same object, as the sweep's storage hands out until the trial changes) is
+    not copied again. A sampler reads every trial several times per new trial."""
+    if shown is None:
+        return trials_view(study, _at_rung_as_pruned)
+
+    def show(trial: FrozenTrial) -> FrozenTrial:
+        seen = shown.get(trial.number)
+        if seen is not None and seen[0] is trial:
+            return seen[1]
+        out = _at_rung_as_pruned(trial)
+        shown[trial.number] = (trial, out)
+        return out
+
+    return trials_view(study, show)
 
 
 def rung_observations(study: Study) -> int:
@@ -71,15 +86,25 @@ class RungSampler(WrappedSampler):
     and act on the real trials.
     """
 
+    def __init__(self, sampler) -> None:
+        super().__init__(sampler)
+        self._shown: dict[int, tuple[FrozenTrial, FrozenTrial]] = {}  # ``rung_view``
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_shown": {}}  # Ray saves the searcher with its sampler
+
+    def _view(self, study: Study) -> Study:
+        return rung_view(study, self._shown)
+
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(rung_view(study), trial)
+        return self.sampler.infer_relative_search_space(self._view(study), trial)
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.sampler.sample_relative(rung_view(study), trial, search_space)
+        return self.sampler.sample_relative(self._view(study), trial, search_space)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.sampler.sample_independent(rung_view(study), trial, param_name,
+        return self.sampler.sample_independent(self._view(study), trial, param_name,
                                                param_distribution)

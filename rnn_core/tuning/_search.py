@@ -23,6 +23,8 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from rnn_core.tuning._compat_ray import optuna_search_study, optuna_search_trials
+from rnn_core.tuning._sqlite import write_ahead
+from rnn_core.tuning._study_cache import StudyCache
 from search_spaces.distributions import (
     Choice,
     Conditional,
@@ -157,7 +159,6 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
     ``make_sampler``."""
     if search == "grid":
         return None
-    import optuna
 
     sampled, conditional, _ = optuna_space(space)
     sampler = make_sampler(search, num_samples, seed, sampled, conditional, rungs)
@@ -165,7 +166,8 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
         metric, mode_ = [objective, SIZE_METRIC], [mode, SIZE_MODE]
     else:
         metric, mode_ = objective, mode
-    storage = optuna.storages.RDBStorage(storage_url)
+    write_ahead(storage_url)
+    storage = StudyCache(storage_url)  # the study file, read from memory (one writer)
     draw = DrawConditional(sampled, conditional) if conditional else sampled
     searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
                            study_name=study_name, storage=storage)

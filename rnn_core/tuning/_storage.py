@@ -116,6 +116,13 @@ class Place:
         return [self / posixpath.basename(i.path) for i in infos
                 if i.type == FileType.Directory]
 
+    def files(self) -> list[Place]:
+        """The files right inside this folder (none where it does not exist)."""
+        from pyarrow.fs import FileSelector, FileType
+
+        infos = self.fs.get_file_info(FileSelector(self.path, allow_not_found=True))
+        return [self / posixpath.basename(i.path) for i in infos if i.type == FileType.File]
+
     def size(self) -> int:
         """Bytes of every file under this folder."""
         from pyarrow.fs import FileSelector

@@ -14,6 +14,7 @@ from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
 from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox
+from rnn_core.tuning._sqlite import checkpoint
 from rnn_core.tuning._storage import Place, check_reachable, open_storage, place
 from rnn_core.tuning._stores import check_resumed_stores, public_url
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
@@ -69,6 +70,7 @@ class SweepSpec:
     # a local storage_path is a mount every node of the cluster sees (``_storage``)
     shared_storage: bool = False
     max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
+    local_cpus: int | None = None  # a local Ray instance's logical CPUs (None: the machine's)
     verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
     keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
     # sampled: the study's database, any SQLAlchemy URL (default: a SQLite file, ``_search``)
@@ -215,7 +217,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         sigterm_as_sigint,
         stop_noise_filters,
     )
-    from rnn_core.tuning._ray import connect
+    from rnn_core.tuning._ray import connect, preload_modules
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
     from rnn_core.tuning._search import make_searcher, optuna_storage_url
 
@@ -290,9 +292,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     if not spec.verbose:
         quiet_ray_logs()
     try:
-        connect(spec.address)
+        connect(spec.address, preload_modules(task), spec.local_cpus)
         # after connect: the scheduler fills free slots, which it counts from the cluster
-        scheduler = _scheduler(spec, folder)
+        slots = _slots(spec)
+        scheduler = _scheduler(spec, folder, slots)
+        search_alg = _asked_as_slots_free(searcher, scheduler, slots)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:
@@ -303,7 +307,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
             # searcher too, where there is one: Ray restores its saved state into it
             give_restored_tuner(tuner, callbacks, spec.verbose,
                                 scheduler=scheduler if spec.scheduler == "asha" else None,
-                                search_alg=searcher)
+                                search_alg=search_alg)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -313,7 +317,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
                     # searcher learns, and the report picks by the best validation figure
                     # a trial has reached (the state its checkpoint keeps and is tested)
                     metric=task.best_metric, mode=task.mode, scheduler=scheduler,
-                    search_alg=searcher,
+                    search_alg=search_alg,
                     # a grid's repeats are its seed axis (_axes); a sampled search's budget
                     num_samples=(spec.n_trials if _given_points(spec.param_space)
                                  else 1 if spec.search == "grid" else spec.num_samples),
@@ -344,6 +348,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
         outbox.close(drain_s=outbox.wait_s)
+        checkpoint()
         raise
     # after a stop signal, every trial this driver has not seen end is unfinished: Ray marks
     # the ones it stopped TERMINATED in memory, but its saved state has them running
@@ -373,6 +378,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         _write_state(folder, meta)
         ended, outage = len(runs.status), outbox.expired
         outbox.close(drain_s=outbox.wait_s)
+        checkpoint()
         why = f" because {outbox.outage()}" if outage else ""
         raise SweepInterrupted(
             f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended} of "
@@ -387,10 +393,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         meta["status"] = INTERRUPTED
         _write_state(folder, meta)
         outbox.close(drain_s=outbox.wait_s)
+        checkpoint()
         raise SweepInterrupted(
             f"every trial ended, but {outbox.outage()}: continue the sweep with --resume "
             f"{folder} once MLflow answers again, which sends them and writes the report")
     outbox.close()
+    checkpoint()  # the SQLite stores' files whole again (``_sqlite``)
     meta["status"] = FINISHED
     _write_state(folder, meta)
     if not spec.keep_checkpoints:
@@ -455,7 +463,7 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
 
     Raises ConfigError for a spec no sweep can run, before any work.
     """
-    from rnn_core.tuning._scheduling import rung_epochs
+    from rnn_core.tuning._asha import rung_epochs
 
     given = _given_points(spec.param_space)
     axes = {} if given else {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
@@ -481,19 +489,34 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
     return axes
 
 
-def _scheduler(spec: SweepSpec, folder: Place):
+def _scheduler(spec: SweepSpec, folder: Place, slots: int):
     from ray.tune.schedulers import FIFOScheduler
 
-    from rnn_core.tuning._scheduling import PromotionASHA, SuccessiveHalving
+    from rnn_core.tuning._asha import PromotionASHA
+    from rnn_core.tuning._scheduling import SuccessiveHalving
 
     n = spec.n_trials
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
                              state_file=_sidecar(folder) / ASHA_FILE,
-                             max_running=spec.max_concurrent_trials, slots=_slots(spec))
+                             max_running=spec.max_concurrent_trials, slots=slots)
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
+
+
+def _asked_as_slots_free(searcher, scheduler, slots: int):
+    """Under ASHA by promotion, a searcher is asked for a trial only when one would start
+    (``_asks.AskWhenFree``); a grid's trials (Ray's variant generator) are all known up
+    front, and under FIFO or SHA Ray's own limit holds."""
+    from ray.tune.search import Searcher
+
+    from rnn_core.tuning._asha import PromotionASHA
+    from rnn_core.tuning._asks import AskWhenFree
+
+    if isinstance(searcher, Searcher) and isinstance(scheduler, PromotionASHA):
+        return AskWhenFree(searcher, scheduler, slots)
+    return searcher
 
 
 def _slots(spec: SweepSpec) -> int:

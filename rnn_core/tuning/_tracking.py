@@ -105,6 +105,9 @@ def check_tracking(tracking_uri: str, experiment_name: str) -> tuple[Any, str]:
             raise ConfigError(f"--tracking-uri {tracking_uri}: {db} is not writable")
         if not db.exists():
             _seed_sqlite_store(db)
+        from rnn_core.tuning._sqlite import write_ahead
+
+        write_ahead(tracking_uri)
     if scheme in {"http", "https"}:
         # a write that fails is tried again by the sweep's outbox, which keeps the sweep going
         # meanwhile; MLflow's own retries would hold the driver for minutes

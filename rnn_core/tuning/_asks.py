@@ -1,0 +1,51 @@
+"""When Ray Tune asks the searcher for a trial under ASHA by promotion: as a slot frees.
+
+Ray asks a searcher for new trials while fewer than its pending limit are PENDING (one, for a
+searcher on its own). Trials that ASHA holds PAUSED do not count there, so a sweep whose new
+trials were held under a cap had every trial asked at once, before any ended: TPE never left
+its random start-up. Ray's own ``ConcurrencyLimiter`` (``max_concurrent_trials``) counts a
+trial as live from its ask to its end, paused at a rung included, and with trials that pause
+at rungs that can leave every live trial waiting for a rung that only new trials can fill.
+
+``AskWhenFree`` asks the searcher only when the scheduler would start a new trial now
+(``PromotionASHA.takes_new_trial``: fewer trials training than slots and cap, paused ones not
+counted, and no certain promotion waiting for the slot). It is a ``ConcurrencyLimiter``, so
+that Ray lets as many new trials be pending at once as there are slots (one, otherwise): when
+a rung lets several trials stop at once, their slots are refilled in one step of Ray's loop.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+__all__ = ["AskWhenFree"]
+
+
+class AskWhenFree(ConcurrencyLimiter):
+    """``searcher``, asked for a trial only when ``scheduler.takes_new_trial()``.
+
+    Every other call goes to ``searcher`` unchanged (results, ends, saving and restoring its
+    state); the scheduler is live state of this driver and is not saved with the searcher.
+    """
+
+    def __init__(self, searcher: Searcher, scheduler, slots: int) -> None:
+        super().__init__(searcher, max_concurrent=max(1, int(slots)))
+        self._scheduler = scheduler
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if not self._scheduler.takes_new_trial():
+            return None  # not now: Ray asks again at its next step
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        self.searcher.on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict:
+        return copy.deepcopy({k: v for k, v in vars(self).items()
+                              if k not in ("searcher", "_scheduler")})
+
+    def set_state(self, state: dict) -> None:
+        vars(self).update({k: v for k, v in state.items() if k != "_scheduler"})

@@ -25,7 +25,6 @@ fixed count; sweeps breaking a rule (``bench.sim.rules``; the stream's: promotio
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -33,11 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.asha_slots import run_cases  # noqa: E402
 from bench.sim import METRIC, SimConfig, simulate  # noqa: E402
 from rnn_core.tuning import PromotionASHA  # noqa: E402
-
-CASES = ((27, 2), (27, 8), (81, 8), (200, 64), (1000, 64))
-CURVES = (("flat", 0.0), ("synthetic", 0.5), ("synthetic", 0.8), ("replay", 0.0))
 
 
 def make(stream: bool):
@@ -109,17 +106,7 @@ def main() -> None:
           "regret: best final value (of the fixed count's trials / of all drawn) minus the "
           "pick's")
     print(HEADER)
-    rows = []
-    for n, slots in CASES:
-        for curves, rho in CURVES:
-            for r in case(n, slots, curves, rho, args.seeds):
-                rows.append(r)
-                print(line(r), flush=True)
-                for ex in r["examples"]:
-                    print(f"{'':>20}{ex}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-
+    run_cases(case, line, lambda n: args.seeds, args.json)
 
 if __name__ == "__main__":
     main()

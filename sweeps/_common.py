@@ -39,12 +39,16 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _number(text: str, kind: type, noun: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
+
+
 def _samples_arg(text: str) -> int:
     """``--num-samples``: a whole number of 1 or more, or 0 (trials until --time-budget)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _number(text, int, "whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: expected 1 or more, or 0 for trials "
                                          "until --time-budget")
@@ -82,10 +86,7 @@ def _duration_arg(text: str) -> float:
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text, float, "number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value

@@ -104,17 +104,23 @@ def main() -> None:
     print("makespan and anytime: over today's makespan, same seeds; regret: true best final "
           "value minus the pick's")
     print(HEADER)
+    run_cases(case, line, lambda n: args.big_seeds if n >= 1000 else args.seeds, args.json)
+
+
+def run_cases(case, line, seeds_for, json_path: str | None) -> list[dict]:
+    """Every case and curve kind: the rows of ``case(n, slots, curves, rho, seeds_for(n))``,
+    printed (``line``) as they come, with a sweep's broken rules; written to ``json_path``."""
     rows = []
     for n, slots in CASES:
         for curves, rho in CURVES:
-            seeds = args.big_seeds if n >= 1000 else args.seeds
-            for r in case(n, slots, curves, rho, seeds):
+            for r in case(n, slots, curves, rho, seeds_for(n)):
                 rows.append(r)
                 print(line(r), flush=True)
                 for ex in r["examples"]:
                     print(f"{'':>20}{ex}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=1))
+    return rows
 
 
 if __name__ == "__main__":

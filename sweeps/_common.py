@@ -39,6 +39,22 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _number(text: str, kind: type, noun: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
+
+
+def _samples_arg(text: str) -> int:
+    """``--num-samples``: a whole number of 1 or more, or 0 (trials until --time-budget)."""
+    value = _number(text, int, "whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 or more, or 0 for trials "
+                                         "until --time-budget")
+    return value
+
+
 def _positive(kind: type) -> Callable[[str], float]:
     def parse(text: str):
         try:
@@ -70,10 +86,7 @@ def _duration_arg(text: str) -> float:
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text, float, "number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
@@ -130,10 +143,12 @@ def build_parser(doc: str | None, space: ModuleType,
                         "one from the results so far (with ASHA by default); nsga2: Optuna's "
                         f"NSGA-II, {task.objective} and n_params together (default: "
                         f"{getattr(space, 'SEARCH', 'grid')}; docs/search.md)")
-    p.add_argument("--num-samples", type=_positive(int),
+    p.add_argument("--num-samples", type=_samples_arg,
                    help="grid: repeat the whole grid this many times (default 1); random, "
                         "tpe, nsga2: the number of trials (default: the preset's, else a "
-                        "quarter of the space's configurations)")
+                        "quarter of the space's configurations); 0 with a sampled search and "
+                        "--time-budget: new trials until the budget is spent (an open "
+                        "stream: docs/scheduling.md)")
     for axis in axes:
         p.add_argument(axis.flag, type=axis.parse, dest=axis.dest, help=axis.help)
     p.add_argument("--train-subset", type=_positive(int),
@@ -284,6 +299,15 @@ def _check(args: argparse.Namespace, task, space: ModuleType) -> None:
         # Ray restores the first run's stoppers over the ones a resumed run is given
         raise ConfigError("--time-budget cannot be given with --resume: Ray Tune keeps the "
                           "interrupted run's stopping rules; stop a resumed sweep with Ctrl-C")
+    if args.num_samples == 0 and args.resume is None:
+        search = args.search or getattr(space, "SEARCH", "grid")
+        if args.time_budget is None:
+            raise ConfigError("--num-samples 0 draws new trials until --time-budget is spent; "
+                              "give --time-budget (or a number of trials)")
+        if search in ("grid", "coefficient"):
+            raise ConfigError(f"--num-samples 0 (new trials until --time-budget) needs a "
+                              f"sampled search, and --search {search} has a fixed set of "
+                              "trials; use --search random or tpe")
     if args.data_path is not None and not Path(args.data_path).exists():
         raise DataError(f"--data-path {args.data_path} does not exist; expected {task.data_help}")
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):

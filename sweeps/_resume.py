@@ -68,7 +68,9 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task,
     if search in ("grid", "coefficient"):
         num_samples = args.num_samples or samples or 1  # a grid's seeds
     else:
-        num_samples = args.num_samples or samples or _quarter(grid)
+        # 0: an open stream, new trials until the time budget (checked by _common._check)
+        num_samples = (0 if args.num_samples == 0
+                       else args.num_samples or samples or _quarter(grid))
         if num_samples is None:
             raise ConfigError(f"--search {search}: the space has continuous distributions and "
                               "the preset gives no budget; give --num-samples (the number of "

@@ -36,7 +36,11 @@ CLI = [
     ("embedding-0", ["--embedding", "0"], "every value must be at least 1"),
     ("max-epochs-0", ["--max-epochs", "0"], "must be a finite number above 0"),
     ("max-epochs-text", ["--max-epochs", "five"], "is not a int"),
-    ("num-samples-0", ["--num-samples", "0"], "must be a finite number above 0"),
+    ("num-samples-0-no-budget", ["--num-samples", "0", "--search", "random"],
+     "--num-samples 0 draws new trials until --time-budget is spent; give --time-budget"),
+    ("num-samples-0-grid", ["--num-samples", "0", "--time-budget", "1h"],
+     "--num-samples 0 (new trials until --time-budget) needs a sampled search"),
+    ("num-samples-neg", ["--num-samples", "-1"], "expected 1 or more, or 0 for trials until"),
     ("time-budget-unitless", ["--time-budget", "3"], "'3': expected a duration above 0 with "
                                                      "its unit, e.g. 3h, 90m or 600s"),
     ("time-budget-0", ["--time-budget", "0h"], "expected a duration above 0"),

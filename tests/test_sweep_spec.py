@@ -65,6 +65,10 @@ def test_repeats_have_distinct_run_names():
         ({"reduction_factor": 1.5, "scheduler": "sha"}, "reduction factor 1.5: expected"),
         ({"scheduler": "sha", "max_concurrent_trials": 1}, "synchronous halving: every one of"),
         ({"num_samples": 2, "param_space": {**GRID, "seed": [1, 2]}}, "already has a seed axis"),
+        ({"num_samples": 0, "time_budget_s": 60}, "num_samples 0 .* needs a sampled search"),
+        ({"num_samples": 0, "search": "random"}, "until the time budget is spent; set time_bud"),
+        ({"num_samples": 0, "search": "random", "time_budget_s": 60, "scheduler": "sha"},
+         "runs with asha or fifo"),
     ],
 )
 def test_a_spec_no_sweep_can_run_is_refused_before_any_work(tmp_path, kw, fragment):

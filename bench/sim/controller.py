@@ -67,6 +67,11 @@ class SimConfig:
     # per epoch told to go on: Ray pauses the trial anyway, as it does on --resume with a
     # decision it had cached for a trial that was saving when the sweep was interrupted
     unasked_pause_p: float = 0.0
+    # an open stream (``bench.sim.stream``): simulated seconds after which every trial stops
+    # where it is; trials are added whenever the scheduler takes one (``takes_new_trial``),
+    # the first ``n_trials`` the fixed count's, up to ``stream_cap`` (0: 20 x ``n_trials``)
+    time_budget: float | None = None
+    stream_cap: int = 0
 
 
 @dataclass
@@ -97,6 +102,9 @@ class SimResult:
     speculated: int = 0  # speculative promotions (the scheduler's log)
     confirmed: int = 0
     promoted: dict[int, set[str]] = field(default_factory=dict)  # certain promotions by rung
+    pick_value: float = math.nan  # the pick's final value
+    trials: int = 0  # trials added
+    reached_last: int = 0  # trials that trained to max_t
 
 
 class _GcClock:
@@ -222,15 +230,18 @@ class SimController:
             len(self.trials) < self.cfg.n_trials
             and sum(t.status == Trial.PENDING for t in self.trials) < self.cfg.max_pending
         ):
-            i = len(self.trials)
-            trial = Trial("__sim", config={"i": i}, trial_id=f"sim_{i:05d}", stub=True)
-            tid = trial.trial_id
-            self.trials.append(trial)
-            self.by_id[tid], self.idx[tid] = trial, i
-            self.epoch[tid], self.failures[tid], self.gen[tid] = 0, 0, 0
-            self._call("on_trial_add", self, trial)
-            if trial.status == Trial.PENDING:  # Ray files a trial by its status after the call
-                self.queue.append(trial)
+            self._add_trial()
+
+    def _add_trial(self) -> None:
+        i = len(self.trials)
+        trial = Trial("__sim", config={"i": i}, trial_id=f"sim_{i:05d}", stub=True)
+        tid = trial.trial_id
+        self.trials.append(trial)
+        self.by_id[tid], self.idx[tid] = trial, i
+        self.epoch[tid], self.failures[tid], self.gen[tid] = 0, 0, 0
+        self._call("on_trial_add", self, trial)
+        if trial.status == Trial.PENDING:  # Ray files a trial by its status after the call
+            self.queue.append(trial)
 
     def _start_queued(self) -> None:
         while self.queue and len(self.running) < self.cfg.slots:
@@ -246,6 +257,15 @@ class SimController:
 
     def _step(self) -> bool:
         changes = self.changes
+        chosen = self._schedule()
+        if not self.events:
+            return chosen is not None or self.changes != changes
+        self._next_event()
+        return True
+
+    def _schedule(self) -> Trial | None:
+        """Ray's loop before it waits for an event: add trials, ask the scheduler for one to
+        run, start the PENDING ones; the trial the scheduler chose (or None)."""
         self._add_trials()
         chosen = self._call("choose_trial_to_run", self)
         if chosen is not None:
@@ -258,14 +278,14 @@ class SimController:
                         self.ref.promote(m, tid)
                 self._set_trial_status(chosen, Trial.PENDING)
         self._start_queued()
-        if not self.events:
-            return chosen is not None or self.changes != changes
+        return chosen
+
+    def _next_event(self) -> None:
         when, _, kind, tid, gen = heapq.heappop(self.events)
         self._advance(when)
         if gen == self.gen[tid]:
             handler = {"epoch": self._on_epoch, "saved": self._on_saved, "done": self._on_done}
             handler[kind](self.by_id[tid])
-        return True
 
     def _on_done(self, trial: Trial) -> None:
         self._call("on_trial_complete", self, trial, {})
@@ -323,6 +343,10 @@ class SimController:
         self._release(trial, Trial.PAUSED)
 
     def run(self, max_steps: int = 200_000) -> SimResult:
+        self._loop(max_steps)
+        return self._result()
+
+    def _loop(self, max_steps: int) -> None:
         gc.callbacks.append(self.gc)
         try:
             for _ in range(max_steps):
@@ -332,6 +356,8 @@ class SimController:
                 self.faults.append("the sweep did not end (a hang)")
         finally:
             gc.callbacks.remove(self.gc)
+
+    def _result(self) -> SimResult:
         left = [t.trial_id for t in self.trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
         if len(self.trials) < self.cfg.n_trials or left:
             self.faults.append(
@@ -367,6 +393,9 @@ class SimController:
             speculated=sum(1 for e in log if e[0] == "speculate"),
             confirmed=sum(1 for e in log if e[0] == "confirm"),
             promoted={m: set(p) for m, p in getattr(self.sched, "promoted", {}).items()},
+            pick_value=final[self.idx[pick]] if pick else math.nan,
+            trials=len(self.trials),
+            reached_last=len(done),
         )
 
 
@@ -374,5 +403,11 @@ def simulate(make_scheduler, cfg: SimConfig, seed: int, curves: Curves | None = 
              ) -> SimResult:
     """One simulated sweep: ``make_scheduler(cfg)`` builds the scheduler under test (its
     metric is ``score``, mode ``max``); ``curves``: given trials' (``Curves.given``), else
-    drawn from ``cfg`` and ``seed``."""
+    drawn from ``cfg`` and ``seed``. With ``cfg.time_budget``: an open stream
+    (``bench.sim.stream``)."""
+    if cfg.time_budget is not None:
+        from bench.sim.stream import StreamController, stream_curves
+
+        curves = curves if curves is not None else stream_curves(cfg, seed)
+        return StreamController(make_scheduler(cfg), cfg, seed, curves).run()
     return SimController(make_scheduler(cfg), cfg, seed, curves).run()

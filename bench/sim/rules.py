@@ -122,9 +122,11 @@ class Referee:
     A trial that goes on from a rung is promoted for sure unless the scheduler logged a
     ``speculate`` for it (``event``): then it may train up to the next rung (or the last
     epoch), where it must wait, uncounted, until a ``confirm`` counts it there, or stop.
+    ``n`` None: an open stream, whose rungs promote within ``floor(arrived / rf)``.
     """
 
-    def __init__(self, rungs: list[int], rf: float, n: int, max_t: int | None = None) -> None:
+    def __init__(self, rungs: list[int], rf: float, n: int | None,
+                 max_t: int | None = None) -> None:
         self.rungs, self.rf, self.n = rungs, rf, n
         self.next = dict(zip(rungs, [*rungs[1:], max_t if max_t is not None else math.inf],
                              strict=True))
@@ -183,6 +185,10 @@ class Referee:
             self.violations.append(f"{tid} promoted twice at rung {m}")
         self.promoted[m].append(tid)
         if len(self.promoted[m]) > len(self.arrived[m]) // self.rf:
+            if self.n is None:  # an open stream: no final count to promote early against
+                self.violations.append(
+                    f"{tid}: promotion {len(self.promoted[m])} at rung {m} after "
+                    f"{len(self.arrived[m])} arrivals, beyond floor(arrived / rf)")
             self.early[m].append(tid)
 
     def promote(self, m: int, tid: str) -> None:
@@ -222,9 +228,13 @@ class Referee:
                 )
 
     def finish(self, exact: bool) -> None:
+        """The sweep ended: every rung gave synchronous halving's promotions, early ones to
+        its final top. An open stream (``n`` None) completes no rung: its promotions were
+        checked as they came (within ``floor(arrived / rf)``, each to the best waiting)."""
+        exact = exact and self.n is not None
         for m in self.rungs:
             n, got = len(self.arrived[m]), len(self.promoted[m])
-            quota = math.ceil(n / self.rf)
+            quota = math.ceil(n / self.rf) if self.n is not None else n // self.rf
             if got > quota or (exact and got != quota):
                 self.violations.append(
                     f"rung {m}: {got} promotions of {n} arrivals, synchronous halving gives {quota}"

@@ -57,14 +57,21 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
     while the trial is still RUNNING or PENDING.
 
     ``n_trials`` is the number of trials the sweep adds (grid x samples): it tells when a rung
-    is complete. Rungs, promotions, waiting trials and a log of every decision are saved to
-    ``state_file`` after every change (a snapshot and a journal of the changes since,
-    ``_asha_state``) and reloaded on ``--resume`` (Ray does not persist scheduler state:
+    is complete. ``None`` is an open stream (a sampled search under a time budget, Li et al.'s
+    own setting): no rung ever completes, so a rung promotes up to ``floor(a / rf)`` only
+    (the early term needs the final count), no trial stops at a rung (one waits until it is
+    promoted or the sweep ends), and no slot is speculated on: a free slot with no promotion
+    due takes a new trial (``takes_new_trial``).
+
+    Rungs, promotions, waiting trials and a log of every decision are saved to ``state_file``
+    after every change (a snapshot and a journal of the changes since, ``_asha_state``) and
+    reloaded on ``--resume`` (Ray does not persist scheduler state:
     ray-project/ray#30838); a trial restored while waiting stays paused, and one the saved
     state names that Ray's does not is forgotten.
     """
 
-    def __init__(self, n_trials: int, grace_period: int, max_t: int, reduction_factor: float = 3,
+    def __init__(self, n_trials: int | None, grace_period: int, max_t: int,
+                 reduction_factor: float = 3,
                  state_file: str | Path | Place | None = None, metric: str | None = None,
                  mode: str | None = None, time_attr: str = "training_iteration",
                  max_running: int | None = None, slots: int | None = None) -> None:
@@ -194,7 +201,8 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
             for m in self.milestones:
                 self._ended_before[m] += tid not in self.rungs[m]
         # the sweep's last trial: the state file alone holds the whole state again
-        self._state.save(whole=len(self.ended) >= self.n_trials)
+        last = self.n_trials is not None and len(self.ended) >= self.n_trials
+        self._state.save(whole=last)
 
     # -- Ray's hooks
 

@@ -47,6 +47,8 @@ class RungRules:
 
     def _left(self, m: int) -> int:
         """Promotions rung ``m`` still gives (exact unless a trial fails for good)."""
+        if self.n_trials is None:
+            return math.inf  # an open stream: a rung never completes
         i = self.milestones.index(m)
         return math.ceil(self._could(i) / self.rf) - len(self.promoted[m])
 
@@ -69,6 +71,9 @@ class RungRules:
             return self._counted[1]
         out: list[tuple[int, int]] = []
         for i, m in enumerate(self.milestones):
+            if self.n_trials is None:  # an open stream: trials can always still arrive
+                out.append((len(self.rungs[m]), math.inf))
+                continue
             if i == 0:
                 could = self.n_trials - self._ended_before[m]
             else:
@@ -84,6 +89,9 @@ class RungRules:
         """How many promotions each rung may have given by now (see the class docstring)."""
         out = []
         for arrived, could in self._counts():
+            if self.n_trials is None:  # the paper's rule alone: no final count to be sure of
+                out.append(int(arrived // self.rf))
+                continue
             final = math.ceil(could / self.rf)
             out.append(min(final, max(int(arrived // self.rf), final - (could - arrived))))
         return out

@@ -29,7 +29,8 @@ class FreeSlots:
     that cannot be promoted any more (as many trials ranked above it in its rung's pool as
     promotions left) stops at its next report, or at once if held (``unspeculate``). A
     speculative trial that reports while a certain trial waits for a slot pauses to give it
-    its slot, and goes on speculatively or once confirmed.
+    its slot, and goes on speculatively or once confirmed. An open stream (``n_trials``
+    None) never speculates: a free slot takes a new trial (``takes_new_trial``).
 
     ``max_running`` caps the trials training at once: Ray's own ``max_concurrent_trials``
     counts paused trials as live, which with pausing at rungs can leave every trial paused;
@@ -138,8 +139,9 @@ class FreeSlots:
     def _may_speculate(self, live: int, new_pending: bool) -> bool:
         """A slot is free and nothing certain can take it: every trial added, none new
         PENDING (certain promotions were handed out before this is asked)."""
-        return (self.slots is not None and live < self._capacity()
-                and len(self.trials) >= self.n_trials and not new_pending)
+        return (self.slots is not None and self.n_trials is not None
+                and live < self._capacity() and len(self.trials) >= self.n_trials
+                and not new_pending)
 
     def _speculate(self) -> Trial | None:
         """ASHA's own rule for a free slot: the best trial waiting (or paused speculatively)

@@ -20,13 +20,16 @@ from ray.tune.experiment import Trial
 from rnn_core.tuning._tracking import TrialRuns, trial_name
 
 
-def budget_epochs(scheduler: str, n_trials: int, grace_period: int, max_epochs: int,
+def budget_epochs(scheduler: str, n_trials: int | None, grace_period: int, max_epochs: int,
                   reduction_factor: float) -> int:
     """Trial-epochs the sweep trains at most: every trial to the end under FIFO; under
     ASHA/SHA, ``ceil(n / rf)`` of a rung's trials go on to the next (27 trials, grace 1,
-    rf 3, 5 epochs: 27 x 1 + 9 x 2 + 3 x 2 = 51)."""
+    rf 3, 5 epochs: 27 x 1 + 9 x 2 + 3 x 2 = 51). 0 for an open stream (``n_trials``
+    None): the time budget bounds it."""
     from rnn_core.tuning._asha import rung_epochs
 
+    if n_trials is None:
+        return 0
     if scheduler == "fifo":
         return n_trials * max_epochs
     total, n, before = 0, n_trials, 0
@@ -58,7 +61,7 @@ class ProgressCallback(tune.Callback):
     of a 1,000-trial sweep there grew with the square of the trial count.
     """
 
-    def __init__(self, runs: TrialRuns, budget: int, n_trials: int,
+    def __init__(self, runs: TrialRuns, budget: int, n_trials: int | None,
                  out: TextIO | None = None) -> None:
         self.runs, self.budget, self.n_trials = runs, budget, n_trials
         self.out = out
@@ -86,6 +89,11 @@ class ProgressCallback(tune.Callback):
         share = self.done / self.budget if self.budget else 1.0
         new = self.done - self.done_before
         elapsed = time.monotonic() - self.t0
+        if self.n_trials is None:  # an open stream: the time budget ends it
+            self._say(f"progress: {self.done} trial-epochs, {count[Trial.RUNNING]} running, "
+                      f"{count[Trial.PAUSED]} paused, {ended} trials ended; new trials until "
+                      "the time budget is spent")
+            return
         if ended >= self.n_trials:
             left = "done"
         elif new > 0:

@@ -83,11 +83,13 @@ class SweepSpec:
     time_budget_s: float | None = None
 
     @property
-    def n_trials(self) -> int:
+    def n_trials(self) -> int | None:
+        """The trials the sweep adds; None for an open stream (a sampled search with
+        ``num_samples`` 0: new trials until ``time_budget_s`` is spent)."""
         if _given_points(self.param_space):
             return count_given(self.param_space, self.num_samples)
         if self.search != "grid":
-            return self.num_samples  # the budget of a sampled search
+            return self.num_samples or None  # the budget of a sampled search
         return self.num_samples * math.prod(
             len(v) for v in self.param_space.values() if isinstance(v, list))
 
@@ -320,7 +322,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
                     search_alg=search_alg,
                     # a grid's repeats are its seed axis (_axes); a sampled search's budget
                     num_samples=(spec.n_trials if _given_points(spec.param_space)
-                                 else 1 if spec.search == "grid" else spec.num_samples),
+                                 else 1 if spec.search == "grid" else _samples(spec)),
                     reuse_actors=True,
                     # ASHA caps the trials training itself: Ray's cap counts paused trials
                     max_concurrent_trials=(spec.max_concurrent_trials
@@ -381,8 +383,9 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         checkpoint()
         why = f" because {outbox.outage()}" if outage else ""
         raise SweepInterrupted(
-            f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended} of "
-            f"{spec.n_trials} trials ended{why}; its state is saved in {folder}: continue it "
+            f"sweep interrupted after {time.perf_counter() - t0:.0f} s with {ended}"
+            f"{f' of {spec.n_trials}' if spec.n_trials else ''} trials ended{why}; its state "
+            f"is saved in {folder}: continue it "
             "with --resume" + (" once MLflow answers again" if outage else ""))
     counts: dict[str, int] = {}
     for s in runs.status.values():
@@ -482,11 +485,34 @@ def _axes(spec: SweepSpec) -> dict[str, list]:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     n = spec.n_trials
+    if spec.num_samples == 0:  # an open stream
+        if spec.search == "grid" or given:
+            raise ConfigError("num_samples 0 (trials until the time budget) needs a sampled "
+                              "search (random, tpe); a grid's trials are fixed")
+        if spec.time_budget_s is None:
+            raise ConfigError("num_samples 0 adds trials until the time budget is spent; "
+                              "set time_budget_s (or a number of trials)")
+        if spec.scheduler == "sha":
+            raise ConfigError("num_samples 0 (trials until the time budget) runs with asha "
+                              "or fifo: sha fixes its brackets from every trial up front")
+        return axes
     if spec.scheduler == "sha" and (spec.max_concurrent_trials or n) < n:
         raise ConfigError(f"max_concurrent_trials {spec.max_concurrent_trials} with "
                           f"synchronous halving: every one of the {n} trials must reach a rung "
                           "before any goes on; use asha")
     return axes
+
+
+def _samples(spec: SweepSpec) -> int:
+    """Ray's ``num_samples`` for a sampled search: its budget; for an open stream as many as
+    the space has configurations (a searcher proposes none twice), endless (-1) where it has
+    a continuous one: the time budget ends it."""
+    if spec.num_samples:
+        return spec.num_samples
+    from search_spaces.distributions import n_points
+
+    points = n_points(spec.param_space)
+    return -1 if math.isinf(points) else int(points)
 
 
 def _scheduler(spec: SweepSpec, folder: Place, slots: int):

@@ -81,6 +81,7 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
     client = MlflowClient(mlflow_server.uri)
 
     # 1. killed once trials training on both nodes (past epoch 1, before their rung) reported
+    t0 = time.time()
     proc = _driver(two_nodes, first, *ARGS, *uris, "--storage-path", STORAGE)
     training: dict[str, str] = {}  # trial -> its node, while it trains
     killed = []
@@ -97,6 +98,7 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
     finally:
         proc.kill()
         proc.wait()
+    at_kill = time.time()
     name, = optuna.get_all_study_names(optuna_url)
     before = optuna.load_study(study_name=name, storage=optuna_url).trials
     _, _, children = sweep_runs(mlflow_server.uri, EXPERIMENT)
@@ -134,6 +136,9 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
             blink.join()
         if mlflow_server.proc.poll() is not None:
             mlflow_server.start()
+    print(f"\nthe driver killed {at_kill - t0:.0f} s in, after "
+          f"{len(EPOCH.findall(''.join(killed)))} epochs; the resumed sweep finished "
+          f"{time.time() - at_kill:.0f} s after the kill")
     return {"killed": "".join(killed), "training": training, "before": before,
             "running": running, "proc": proc, "resumed": resumed, "outage": outage,
             "err": (second / "err.log").read_text(), "second": second, "optuna": optuna_url,

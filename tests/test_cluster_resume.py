@@ -62,6 +62,7 @@ def _driver(cluster, folder, *args: str) -> subprocess.Popen:
 def _lines(proc: subprocess.Popen, limit: float = 900):
     """(time, line) of each line the process prints; a process that hangs is killed."""
     watchdog = threading.Timer(limit, proc.kill)
+    watchdog.daemon = True  # never keeps pytest from exiting
     watchdog.start()
     try:
         for line in proc.stdout:
@@ -84,9 +85,9 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
     t0 = time.time()
     proc = _driver(two_nodes, first, *ARGS, *uris, "--storage-path", STORAGE)
     training: dict[str, str] = {}  # trial -> its node, while it trains
-    killed = []
+    killed, lines = [], _lines(proc)
     try:
-        for _, line in _lines(proc):
+        for _, line in lines:
             killed.append(line)
             if (m := ENDED.search(line)) is not None:
                 training.pop(m[1], None)
@@ -96,6 +97,7 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
                     os.killpg(proc.pid, signal.SIGKILL)
                     break
     finally:
+        lines.close()
         proc.kill()
         proc.wait()
     at_kill = time.time()

@@ -112,6 +112,12 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
     prefix = STORAGE.removeprefix("s3://")
     side, = s3.get_file_info(fs.FileSelector(f"{prefix}/.rnn_sweeps"))
     resume = f"{STORAGE}/{side.base_name}"
+    kept = tmp / "state-after-the-kill"  # Ray's state as the kill left it, for a failure's reader
+    kept.mkdir()
+    for info in s3.get_file_info(fs.FileSelector(f"{prefix}/{side.base_name}")):
+        if info.type == fs.FileType.File:
+            with s3.open_input_stream(info.path) as f:
+                (kept / info.base_name).write_bytes(f.read())
     outage: dict[str, float] = {}
 
     def stop_for_a_while():
@@ -138,6 +144,8 @@ def swept(two_nodes, s3_server, mlflow_server, postgres, tmp_path_factory):
             blink.join()
         if mlflow_server.proc.poll() is not None:
             mlflow_server.start()
+    (tmp / "first.out").write_text("".join(killed))  # for a reader of a failure
+    (tmp / "second.out").write_text("".join(line for _, line in resumed))
     print(f"\nthe driver killed {at_kill - t0:.0f} s in, after "
           f"{len(EPOCH.findall(''.join(killed)))} epochs; the resumed sweep finished "
           f"{time.time() - at_kill:.0f} s after the kill")
@@ -163,7 +171,8 @@ def test_the_sweep_resumed_from_the_uris_alone_in_another_folder(swept):
     assert [t.number for t in trials] == [0, 1, 2, 3]  # the budget, none asked twice
     assert [t.params for t in trials[:len(swept["before"])]] == [
         t.params for t in swept["before"]]
-    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)  # none left RUNNING
+    states = [(t.number, t.state.name) for t in trials]
+    assert all(state in ("COMPLETE", "PRUNED") for _, state in states), states  # none RUNNING
     client, parent, children = sweep_runs(swept["uri"], EXPERIMENT)
     assert parent.info.status == "FINISHED" and parent.data.tags["resumed"] == "1"
     assert sorted(int(c.data.tags["optuna_trial"]) for c in children) == [0, 1, 2, 3]

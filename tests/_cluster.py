@@ -9,9 +9,11 @@ mount namespace of its own (``unshare --mount --propagation private``, root only
 fresh tmpfs covers /tmp, /dev/shm, the home folder and the data cache, so that node sees none
 of the head's files (its Ray session, the sweep's folders, the servers' data, the encoded
 data), and only the checkout and the Python environment are bound back, read-only, as an image
-would give them. The two nodes still share the network: the worker joins over 127.0.0.1.
+would give them. One folder of the cluster's own, ``Cluster.shared``, is bound back read-write
+at the same path: it stands for an NFS mount both nodes see (``--shared-storage``). The two
+nodes still share the network: the worker joins over 127.0.0.1.
 
-Run as a script (``python tests/_cluster.py --hide P ... --keep P ... -- CMD``) this file is
+Run as a script (``python tests/_cluster.py --hide P --keep P --share P ... -- CMD``) this file is
 that namespace's first process: it makes the mounts and then runs CMD.
 """
 
@@ -34,21 +36,23 @@ ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
 
 
-def enter_private_view(hide: list[str], keep: list[str]) -> None:
+def enter_private_view(hide: list[str], keep: list[str], share: list[str] = ()) -> None:
     """In a mount namespace of this process's own: a private tmpfs over each folder of
-    ``hide``; each of ``keep`` bound back at its own path, read-only (where it lies under a
-    hidden folder, through a handle opened before the tmpfs covered it)."""
-    handles = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep}
+    ``hide``; each of ``keep`` bound back at its own path, read-only, and each of ``share``
+    read-write (where it lies under a hidden folder, through a handle opened before the tmpfs
+    covered it)."""
+    handles = {p: (os.open(p, os.O_PATH | os.O_DIRECTORY), p in keep) for p in [*keep, *share]}
     for folder in hide:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", folder],
                        check=True)
-    for path, fd in handles.items():
+    for path, (fd, read_only) in handles.items():
         os.makedirs(path, exist_ok=True)
         # --no-canonicalize: mount would resolve /proc/PID/fd/N to the path it names, which
         # is now the empty folder under the tmpfs
         subprocess.run(["mount", "--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}",
                         path], check=True)
-        subprocess.run(["mount", "-o", "remount,bind,ro", path], check=True)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,bind,ro", path], check=True)
         os.close(fd)
 
 
@@ -84,7 +88,6 @@ def private_mounts_missing() -> str | None:
     if proc.returncode != 0:
         return f"unshare --mount fails here: {proc.stderr.strip()[:200]}"
     return None
-
 
 
 def _session_of(pid: int) -> tuple[int, str] | None:
@@ -153,6 +156,12 @@ class Cluster:
     private: bool = False  # the worker node in a mount namespace of its own
     session: dict[str, int] = field(default_factory=dict)  # "head", "worker" -> session id
     start_seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def shared(self) -> Path:
+        """A folder both nodes see at this path, read-write, as an NFS mount."""
+        return self.temp / "shared"
 
     @property
     def sessions(self) -> set[int]:
@@ -168,7 +177,7 @@ class Cluster:
             hide, keep = private_view(self.env)
             cmd = ["unshare", "--mount", "--propagation", "private", sys.executable, __file__,
                    *(f"--hide={p}" for p in hide), *(f"--keep={p}" for p in keep),
-                   f"--cwd={temp_dir}", "--", *cmd]
+                   f"--share={self.shared}", f"--cwd={temp_dir}", "--", *cmd]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env=self.env, cwd=self.temp, start_new_session=True)
         self.session[role] = proc.pid
@@ -199,8 +208,16 @@ class Cluster:
         _kill(pids, signal.SIGKILL)
         return pids
 
+    def rejoin(self, role: str = "worker") -> None:
+        """Start node ``role`` again, after ``lose``, and wait until the cluster counts it."""
+        self.ray_start(role, "--address", self.address)
+        deadline = time.monotonic() + 60
+        while len(self.nodes()) < 2 and time.monotonic() < deadline:
+            time.sleep(1)
+
     def stop(self, grace: float = 5.0) -> list[int]:
         """Stop both nodes; returns the processes still alive afterwards (should be none)."""
+        self.stopped = True
         pids = processes_in(self.sessions)
         _kill(pids, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -236,6 +253,7 @@ def start_cluster(env: dict[str, str] | None = None, private: bool = False,
         "RAY_USAGE_STATS_ENABLED": "0",
         **(env or {})})
     c = Cluster(address=f"127.0.0.1:{port}", env=base, temp=temp, private=private)
+    c.shared.mkdir()
     try:
         t0 = time.perf_counter()
         c.ray_start("head", "--head", "--port", str(port), "--include-dashboard=false",
@@ -264,10 +282,11 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--hide", action="append", default=[])
     p.add_argument("--keep", action="append", default=[])
+    p.add_argument("--share", action="append", default=[])
     p.add_argument("--cwd", required=True, help="made and entered once the mounts are made")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args()
-    enter_private_view(a.hide, a.keep)
+    enter_private_view(a.hide, a.keep, a.share)
     # the folder this process started in is now hidden, but would stay its working folder
     os.makedirs(a.cwd, exist_ok=True)
     os.chdir(a.cwd)

@@ -131,6 +131,46 @@ def sweep_runs(uri: str, experiment: str = "rnn-sweeps", search: str | None = No
                             if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
 
 
+# what Ray adds to a trial's results: not the trial's metrics
+RAY_KEYS = {"epoch", "training_iteration", "timestamp", "time_this_iter_s", "time_total_s",
+            "pid", "time_since_restore", "iterations_since_restore", "done", "date",
+            "trial_id", "hostname", "node_ip", "config", "checkpoint_dir_name",
+            "should_checkpoint"}
+
+
+def lost_metrics(client, children, results) -> tuple[int, int]:
+    """(metric values the trials reported to Ray, those of them MLflow lacks): every epoch's
+    every number in each trial's result.json (``results``: each file's rows), against its
+    child run's history."""
+    by_trial = {c.data.tags["ray_trial_id"]: c.info.run_id for c in children}
+    reported = lost = 0
+    for rows in results:
+        run_id = by_trial[rows[0]["trial_id"]]
+        history: dict[str, set] = {}
+        for row in rows:
+            for key, value in row.items():
+                if key in RAY_KEYS or not isinstance(value, int | float) or isinstance(
+                        value, bool):
+                    continue
+                if key not in history:
+                    history[key] = {m.step for m in client.get_metric_history(run_id, key)}
+                reported += 1
+                lost += row["epoch"] not in history[key]
+    return reported, lost
+
+
+def node_of(client, experiment: str, trial: str) -> str:
+    """The Ray node a trial last reported from (its child run's tag, written with the epoch,
+    which reaches MLflow a moment after the driver prints it)."""
+    exp = client.get_experiment_by_name(experiment)
+    for _ in range(100):
+        runs = client.search_runs([exp.experiment_id], f"attributes.run_name = '{trial}'")
+        if runs and "ray_node_id" in runs[0].data.tags:
+            return runs[0].data.tags["ray_node_id"]
+        time.sleep(0.1)
+    raise AssertionError(f"no ray_node_id on {trial}'s run")
+
+
 def printed_report(stdout: str) -> Path:
     """The report page a study printed (``report: /path/report.html``)."""
     lines = [ln for ln in stdout.splitlines() if ln.startswith("report: ")]

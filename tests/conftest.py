@@ -1,6 +1,7 @@
 """Shared fixtures: the real IMDB corpus, encoded once per session into the data cache, and a
 small synthetic review corpus for unit tests of the training loop (seconds to encode, with no
-download, and no dependence on IMDB's contents); the servers of ``tests/_servers.py``."""
+download, and no dependence on IMDB's contents); the servers of ``tests/_servers.py``; the one
+Ray cluster of the session (``tests/_cluster.py``)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,33 @@ def mlflow_server(postgres, s3_server, tmp_path_factory):
         yield server.start()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def unshared(s3_server):
+    """The session's one Ray cluster: a head and a worker node that shares no disk with it
+    (tests/_cluster.py), S3's variables on both. tests/test_cluster.py runs its sweeps on both
+    nodes, then tests/test_nodes.py loses the worker node and, last, stops the cluster."""
+    from tests._cluster import end_cluster, private_mounts_missing, start_cluster
+
+    why = private_mounts_missing()
+    if why is not None:
+        if os.environ.get("RNN_SWEEPS_REQUIRE_UNSHARE") == "1":
+            pytest.fail(f"RNN_SWEEPS_REQUIRE_UNSHARE=1 but {why}")
+        pytest.skip(why)
+    c = start_cluster(env=s3_server.env, private=True)
+    try:
+        yield c
+    finally:
+        left = end_cluster(c)
+        assert not left, f"Ray processes of the test cluster still alive: {left}"
+
+
+@pytest.fixture(scope="module")
+def two_nodes(unshared):
+    """The session's cluster with both nodes up as a module starts with it: a worker node lost
+    in an earlier module joins again (in a whole run, tests run in file order and none was)."""
+    assert not unshared.stopped, "the session's cluster was stopped by an earlier test"
+    if len(unshared.nodes()) < 2:
+        unshared.rejoin("worker")
+    return unshared

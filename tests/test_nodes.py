@@ -1,11 +1,13 @@
-"""A sweep on two Ray nodes that share no disk, one of them lost mid-sweep.
+"""A sweep on two Ray nodes that share no disk, one of them lost mid-sweep; then the cluster
+stopped.
 
 The worker node runs in a mount namespace of its own (``tests/_cluster.py``: a private tmpfs
 over /tmp, /dev/shm, the home folder and the data cache; the checkout and the Python
-environment bound back read-only), so it sees none of the head's files: the sweep can only
-work through what the nodes share on the network, Ray's storage in S3 (SeaweedFS) and the
-MLflow tracking server (its runs in PostgreSQL, its artifacts proxied to S3), as on machines
-that share no disk.
+environment bound back read-only), so it sees none of the head's files (tests/test_cluster.py
+shows it): the sweep can only work through what the nodes share on the network, Ray's storage
+in S3 (SeaweedFS) and the MLflow tracking server (its runs in PostgreSQL, its artifacts
+proxied to S3), as on machines that share no disk. The cluster is the session's one
+(``unshared`` in conftest.py); the other sweeps on it run first, in tests/test_cluster.py.
 
 One sweep proves both halves, to keep the suite's time: 4 trials of 4 epochs, ASHA with one
 rung at epoch 2 (every trial trains epochs 1 and 2 without a pause), ``--max-failures 2``.
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -31,14 +33,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bench.sim import check_log
-from tests._cluster import (
-    ROOT,
-    end_cluster,
-    private_mounts_missing,
-    processes_in,
-    start_cluster,
-)
-from tests._sweeps import start_study, sweep_runs
+from tests._cluster import processes_in
+from tests._sweeps import node_of, start_study, sweep_runs
 
 pytestmark = pytest.mark.slow
 
@@ -50,44 +46,12 @@ EPOCH = re.compile(r"\] (\S+): epoch (\d+)/")
 
 
 @pytest.fixture(scope="module")
-def unshared(s3_server):
-    """The head and a worker node that shares no disk with it; S3's variables on both."""
-    why = private_mounts_missing()
-    if why is not None:
-        if os.environ.get("RNN_SWEEPS_REQUIRE_UNSHARE") == "1":
-            pytest.fail(f"RNN_SWEEPS_REQUIRE_UNSHARE=1 but {why}")
-        pytest.skip(why)
-    c = start_cluster(env=s3_server.env, private=True)
-    try:
-        yield c
-    finally:
-        left = end_cluster(c)
-        assert not left, f"Ray processes of the test cluster still alive: {left}"
-
-
-def _node_of(client: MlflowClient, trial: str) -> str:
-    """The node a trial last reported from (its child run's tag, written with the epoch)."""
-    exp = client.get_experiment_by_name("nodes")
-    for _ in range(100):
-        runs = client.search_runs([exp.experiment_id], f"attributes.run_name = '{trial}'")
-        if runs and "ray_node_id" in runs[0].data.tags:
-            return runs[0].data.tags["ray_node_id"]
-        time.sleep(0.1)
-    raise AssertionError(f"no ray_node_id on {trial}'s run")
-
-
-@pytest.fixture(scope="module")
-def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
-    """What each node sees, then the sweep, with the worker node killed as described above."""
+def lost(two_nodes, mlflow_server, tmp_path_factory):
+    """The sweep, with the worker node killed as described above."""
+    unshared = two_nodes
     tmp = tmp_path_factory.mktemp("nodes")
-    marker = tmp / "written-by-the-head"
-    marker.write_text("the worker node must not see this")
-    cache = os.environ.get("RNN_SWEEPS_DATA") or str(Path.home() / ".cache" / "rnn-sweeps")
-    head_paths = [str(tmp), str(marker), str(unshared.temp / "head"), str(postgres.folder),
-                  str(s3_server.log.parent), *([cache] if os.path.isdir(cache) else [])]
     nodes = {("head" if n["head"] else "worker"): n["id"] for n in unshared.nodes()}
     assert set(nodes) == {"head", "worker"}, nodes
-    views = unshared.look(list(nodes.values()), head_paths)
     client = MlflowClient(mlflow_server.uri)
     with (tmp / "err.log").open("w") as err:
         proc = start_study("compound_scaling", *ARGS, "--storage-path", "s3://rnn-sweeps/nodes",
@@ -102,7 +66,7 @@ def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
                 lines.append(line)
                 m = EPOCH.search(line)
                 if victim is None and m and m[2] == "1" \
-                        and _node_of(client, m[1]) == nodes["worker"]:
+                        and node_of(client, "nodes", m[1]) == nodes["worker"]:
                     victim, killed = m[1], unshared.lose("worker")
                     at["kill"] = time.perf_counter()
                 elif victim and "retry" not in at and f"{victim}: failed, retrying" in line:
@@ -116,20 +80,10 @@ def lost(unshared, s3_server, mlflow_server, postgres, tmp_path_factory):
     print(f"\ncluster up in {unshared.start_seconds:.0f} s; sweep {wall:.0f} s wall; the "
           f"worker node killed {at['kill'] - at['start']:.0f} s in, its trial "
           f"retried {at.get('retry', math.nan) - at['kill']:.1f} s later")
-    return {"tmp": tmp, "paths": head_paths, "nodes": nodes, "views": views, "proc": proc,
+    return {"tmp": tmp, "nodes": nodes, "proc": proc,
             "out": "".join(lines), "err": (tmp / "err.log").read_text(), "victim": victim,
             "killed": killed, "left": processes_in({unshared.session["worker"]}),
-            "alive": unshared.nodes(), "uri": mlflow_server.uri}
-
-
-def test_the_worker_node_sees_none_of_the_heads_files(lost):
-    head, worker = (lost["views"][lost["nodes"][k]] for k in ("head", "worker"))
-    assert head["seen"] == lost["paths"]  # the head sees its own files
-    assert worker["seen"] == []  # the worker sees none: sweep folder, Ray session, servers, data
-    assert worker["mount_ns"] != head["mount_ns"]
-    # the same code, from an image-like read-only copy on the worker
-    assert worker["rnn_core"] == head["rnn_core"] == str(ROOT / "rnn_core" / "__init__.py")
-    assert head["code_writable"] and not worker["code_writable"]
+            "alive": unshared.nodes(), "uri": mlflow_server.uri, "cluster": unshared}
 
 
 def test_the_sweep_finished_with_every_trial_ended(lost):
@@ -202,3 +156,13 @@ def test_the_schedulers_rules_held(lost, s3_server):
             assert last == 4
         elif tid not in went_on:
             assert last == 2
+
+
+def test_both_nodes_stop_and_leave_no_process(lost):
+    """Last: the session's cluster is stopped here (the fixture's end checks it again)."""
+    cluster = lost["cluster"]
+    assert processes_in({cluster.session["head"]})  # running until now
+    assert cluster.stop() == []
+    port = int(cluster.address.rsplit(":", 1)[1])
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the GCS is gone

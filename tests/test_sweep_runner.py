@@ -85,3 +85,11 @@ def test_each_shared_sweep_is_read_by_two_test_modules_or_more():
     readers = {name: [p.name for p in TESTS.glob("test_*.py")
                       if f'shared_sweep("{name}")' in p.read_text()] for name in SHARED}
     assert all(len(r) >= 2 for r in readers.values()), readers
+
+
+def test_the_test_session_starts_one_ray_cluster():
+    """A cluster's start is the costliest setup after a sweep: every test that needs nodes
+    uses the session's one (``unshared`` in conftest.py), started in one place."""
+    calls = {p.name: p.read_text().count("start_cluster(") for p in sorted(TESTS.glob("*.py"))
+             if p.name not in ("_cluster.py", Path(__file__).name)}
+    assert {name: n for name, n in calls.items() if n} == {"conftest.py": 1}

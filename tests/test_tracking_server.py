@@ -22,17 +22,12 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests._sweeps import printed_report, run_study, start_study, sweep_runs
+from tests._sweeps import lost_metrics, printed_report, run_study, start_study, sweep_runs
 
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = 30
 ENDED = {"finished", "stopped_early"}
-# what Ray adds to a trial's results: not the trial's metrics
-RAY_KEYS = {"epoch", "training_iteration", "timestamp", "time_this_iter_s", "time_total_s",
-            "pid", "time_since_restore", "iterations_since_restore", "done", "date",
-            "trial_id", "hostname", "node_ip", "config", "checkpoint_dir_name",
-            "should_checkpoint"}
 
 
 def _start(tmp: Path, *args: str, own: str, cwd: Path | None = None) -> subprocess.Popen:
@@ -54,24 +49,10 @@ def _wait_for(proc: subprocess.Popen, out: Path, n: int, what: str = ": epoch ",
 
 
 def _lost_metrics(client: MlflowClient, children, ray_folder: Path) -> tuple[int, int]:
-    """(metric values the trials reported to Ray, those of them MLflow lacks): every epoch's
-    every number in each trial's result.json, against its child run's history."""
-    by_trial = {c.data.tags["ray_trial_id"]: c.info.run_id for c in children}
-    reported = lost = 0
-    for result in ray_folder.glob("*/result.json"):
-        rows = [json.loads(line) for line in result.read_text().splitlines()]
-        run_id = by_trial[rows[0]["trial_id"]]
-        history: dict[str, set] = {}
-        for row in rows:
-            for key, value in row.items():
-                if key in RAY_KEYS or not isinstance(value, int | float) or isinstance(
-                        value, bool):
-                    continue
-                if key not in history:
-                    history[key] = {m.step for m in client.get_metric_history(run_id, key)}
-                reported += 1
-                lost += row["epoch"] not in history[key]
-    return reported, lost
+    """``lost_metrics`` of the trials' result.json files in a local Ray folder."""
+    return lost_metrics(client, children, (
+        [json.loads(line) for line in r.read_text().splitlines()]
+        for r in ray_folder.glob("*/result.json")))
 
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,11 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
         self._objective, self._direction = metric, mode
         self._sign = 1.0 if mode != "min" else -1.0
         # the trials the saved state names, checked against Ray's once it has restored them
+        # called at the first result or choice, once Ray has added the trials it restored
+        # on --resume, with their ids (``_asks.AskWhenFree``: the searcher's asks Ray's
+        # saved state lost); on a fresh sweep they find every trial there
+        self.restored_hooks: list = []
+        self._restore_pending = True
         self._unchecked = ({*self.waiting, *self.stopped, *self.spec, *self.yielded,
                             *self.resume, *(t for m in self.milestones for t in self.rungs[m]),
                             *(t for m in self.milestones for t in self.promoted[m])}
@@ -148,6 +153,15 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
         nxt = self._next(m)
         if nxt in self._on_way and tid not in self.rungs[nxt] and tid not in self.ended:
             self._on_way[nxt].add(tid)
+
+    def _check_restored(self, tune_controller) -> None:
+        """The first call after Ray restored its trials: the lost ones forgotten here, and
+        the hooks told which trials there are."""
+        self._forget_lost()
+        if self._restore_pending:
+            self._restore_pending = False
+            for hook in self.restored_hooks:
+                hook(tune_controller, set(self.trials))
 
     def _forget_lost(self) -> None:
         """Forget the trials the saved state names and Ray's restored state does not: with
@@ -237,7 +251,7 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         m, tid = result.get(self.time_attr), trial.trial_id
-        self._forget_lost()
+        self._check_restored(tune_controller)
         self._confirm()
         if tid in self.spec:
             decision = self._speculative_result(tune_controller, tid, m, result)
@@ -276,7 +290,7 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
         self._end(trial)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
-        self._forget_lost()
+        self._check_restored(tune_controller)
         self._confirm()
         self._stop_one(tune_controller)
         running, pending, new_pending = self._live_counts()

@@ -33,6 +33,22 @@ class AskWhenFree(ConcurrencyLimiter):
     def __init__(self, searcher: Searcher, scheduler, slots: int) -> None:
         super().__init__(searcher, max_concurrent=max(1, int(slots)))
         self._scheduler = scheduler
+        scheduler.restored_hooks.append(self._restored)
+
+    def _restored(self, tune_controller, restored: set[str]) -> None:
+        """On --resume, once Ray has added the trials it restored: the asks Ray's saved
+        state lost go to new trials. Ray uploads its trial list, its trial counter and the
+        searcher's state as separate objects (on object storage, in the background), so a
+        driver killed mid-upload can leave the counter or the searcher ahead of the trial
+        list; the counter is set back to the trials there are, so that Ray creates the
+        trials the lost asks go to (``StudySearch``)."""
+        if hasattr(self.searcher, "forget_unrestored"):
+            self.searcher.forget_unrestored(restored)
+        generator = getattr(tune_controller, "search_alg", None)  # None: a test's loop
+        state = generator.get_state() if generator is not None else {}
+        if state.get("counter", 0) > len(restored):
+            state["counter"] = len(restored)
+            generator.set_state(state)
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self._scheduler.takes_new_trial():

@@ -204,6 +204,30 @@ class StudySearch(OptunaSearch):
                      "started are given to the next trials", study.study_name,
                      len(self._orphans))
 
+    def forget_unrestored(self, restored: set[str]) -> int:
+        """Ray trial ids this searcher's saved state maps to an Optuna trial still RUNNING
+        that Ray's restored state does not have: their Optuna trials go to the next new
+        trials, as orphans do. On object storage Ray uploads its experiment state and the
+        searcher's state as separate objects, so a driver killed mid-upload can leave the
+        searcher's state newer than the trial list; the trial was never going to run again.
+        Returns how many."""
+        from optuna.trial import TrialState
+
+        from rnn_core.tuning._compat_optuna import trial_id
+
+        trials, study = optuna_search_trials(self), optuna_search_study(self)
+        running = {trial_id(t) for t in study.get_trials(deepcopy=False,
+                                                          states=(TrialState.RUNNING,))}
+        lost = [rid for rid, t in trials.items()
+                if rid not in restored and trial_id(t) in running]
+        for rid in lost:
+            self._orphans.insert(0, trial_id(trials.pop(rid)))
+        if lost:
+            log.info("Optuna study %s: %d trial(s) the saved searcher knew and Ray's saved "
+                     "trials did not are given to the next trials", study.study_name,
+                     len(lost))
+        return len(lost)
+
     def suggest(self, trial_id: str) -> dict | None:
         trials = optuna_search_trials(self)
         if trial_id not in trials and getattr(self, "_orphans", None):

@@ -134,9 +134,9 @@ def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None 
     elif search == "tpe":
         # a third of the budget drawn at random before TPE models the results (Optuna's
         # default of 10 would leave a small budget all random)
-        sampler = optuna.samplers.TPESampler(seed=seed,
-                                             n_startup_trials=max(2, min(10, num_samples // 3
-                                                                         or 10)))
+        # (an open stream, num_samples 0, has no budget to take a third of: Optuna's 10)
+        startup = max(2, min(10, num_samples // 3)) if num_samples else 10
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
         if rungs:
             # few trials end before the last are asked when they wait at rungs, so TPE also
             # models those that have reported an epoch; with FIFO every trial ends in turn,
@@ -145,7 +145,7 @@ def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None 
     elif search == "nsga2":
         # a generation is a quarter of the budget, 4 to 50 trials (Optuna's default is 50)
         sampler = optuna.samplers.NSGAIISampler(
-            seed=seed, population_size=max(4, min(50, num_samples // 4 or 50)))
+            seed=seed, population_size=max(4, min(50, num_samples // 4)) if num_samples else 50)
     else:
         raise ValueError(f"no Optuna sampler for search {search!r}")
     if sampled and not conditional and finite_categorical(sampled):

@@ -3,6 +3,7 @@
     python bench/scale.py                                  # 250, 500, 1000 trials (~15 min)
     python bench/scale.py --trials 100 --cpus 16 --time-scale 0.05 --json scale.json
     python bench/scale.py --trials 1000 --profile driver.prof   # cProfile of the driver
+    python bench/scale.py --stream 300                      # an open stream: 300 s of TPE
 
 Each sweep is a real one (``SweepSpec``, ``run_sweep``): Ray Tune on one local instance of
 ``--cpus`` logical CPUs (one a trial), ASHA by promotion (grace 1, reduction factor 3, 4
@@ -19,6 +20,12 @@ against that makespan, the driver's CPU seconds and peak RSS, MLflow writes (cli
 write) per second of the span, the time of each scheduler and searcher call (the scheduler's
 stops run the trial's MLflow callback inside its call), the report's seconds, and the rules of
 ASHA checked on the scheduler's log (``bench.sim.check_log``).
+
+``--stream S``: one open stream instead (``--num-samples 0 --time-budget S``: new trials from
+TPE whenever a slot is free, until S seconds are spent). Its ideal is the simulated stream
+(``bench.sim.stream``) over the real trials' span with the configurations TPE asked for, in
+order, then more of the same with new replicas: the trials and trial-epochs a sweep with no
+overhead fits in the same time, and its slots' utilisation.
 """
 
 from __future__ import annotations
@@ -92,7 +99,8 @@ def _instrument() -> Calls:
     return calls
 
 
-def _spec(n: int, cpus: int, scale: float, folder: Path):
+def _spec(n: int, cpus: int, scale: float, folder: Path, budget: float | None = None):
+    """``n`` trials; ``budget``: an open stream (``n`` 0) for that many seconds."""
     from bench.replay import SPACE
     from rnn_core.tuning import SweepSpec
 
@@ -101,7 +109,7 @@ def _spec(n: int, cpus: int, scale: float, folder: Path):
                      scheduler="asha", grace_period=GRACE, reduction_factor=RF, num_samples=n,
                      search="tpe", storage_path=str(folder / "ray"),
                      tracking_uri=f"sqlite:///{folder}/mlruns.db", experiment_name="scale",
-                     local_cpus=cpus)
+                     local_cpus=cpus, time_budget_s=budget)
 
 
 def ideal_makespan(trials: list[dict], data: dict, slots: int):
@@ -125,6 +133,30 @@ def ideal_makespan(trials: list[dict], data: dict, slots: int):
     return res
 
 
+def ideal_stream(trials: list[dict], data: dict, slots: int, budget: float):
+    """An open stream with no overhead over ``budget`` seconds: ``trials`` (the configurations
+    TPE asked for, in order) first, then the same again nine times over with new replicas,
+    should it fit more (``bench.sim.SimResult``)."""
+    import random
+
+    from bench.replay import curve
+    from bench.sim import Curves, SimConfig, simulate
+    from rnn_core.tuning import PromotionASHA
+
+    rng = random.Random(0)
+    more = [{**c, "replica": rng.random()} for c in trials * 9]
+    values, times = [], []
+    for config in trials + more:
+        val, sec = curve(config, data)
+        values.append([max(val[:e]) for e in range(1, EPOCHS + 1)])
+        times.append(sec[:EPOCHS])
+    cfg = SimConfig(n_trials=len(trials), slots=slots, max_t=EPOCHS, grace=GRACE, rf=RF,
+                    save_share=0.0, max_pending=slots, time_budget=budget)
+    return simulate(lambda c: PromotionASHA(None, c.grace, c.max_t, c.rf, metric="score",
+                                            mode="max", slots=slots),
+                    cfg, seed=0, curves=Curves.given(values, times))
+
+
 def busy(client, runs, slots: int) -> tuple[float, float, float]:
     """From the trials' epochs as MLflow holds them (each ends when it was logged and lasted
     its ``epoch_seconds``): the share of the slots' time from the first epoch's start to the
@@ -135,7 +167,8 @@ def busy(client, runs, slots: int) -> tuple[float, float, float]:
         epochs = [(m.timestamp / 1e3 - m.value, m.timestamp / 1e3)
                   for m in client.get_metric_history(r.info.run_id, "epoch_seconds")]
         spans += epochs
-        firsts.append(min(a for a, _ in epochs))
+        if epochs:  # none: a stream's trial that the budget stopped in its first epoch
+            firsts.append(min(a for a, _ in epochs))
     start, end = min(a for a, _ in spans), max(b for _, b in spans)
     firsts.sort()
     fill = firsts[min(slots, len(firsts)) - 1] - firsts[0]
@@ -152,9 +185,10 @@ def _asked(storage: str, study: str, scale: float, max_epochs: int) -> list[dict
             for t in sorted(trials, key=lambda t: t.number)]
 
 
-def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None = None) -> dict:
-    """One sweep of ``n`` trials in this process; its figures (``keep``: move its stores and
-    Ray folder there)."""
+def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None = None,
+        budget: float | None = None) -> dict:
+    """One sweep of ``n`` trials in this process (``budget``: an open stream for that many
+    seconds); its figures (``keep``: move its stores and Ray folder there)."""
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -168,7 +202,7 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
 
     folder = Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
     try:
-        spec = _spec(n, cpus, scale, folder)
+        spec = _spec(0 if budget else n, cpus, scale, folder, budget)
         data, info = TASK.prepare(None, 0, {})
         devnull = open(os.devnull, "w")  # noqa: SIM115  the progress lines: 5 a trial
         stdout, sys.stdout = sys.stdout, devnull
@@ -198,13 +232,16 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
         stats = calls.summary()  # before the simulation, which calls the scheduler too
         study, storage = outcome.optuna_study
         asked = _asked(storage, study, scale, EPOCHS)
-        sim = ideal_makespan(asked, data, cpus)
+        sim = (ideal_stream(asked, data, cpus, last - first) if budget
+               else ideal_makespan(asked, data, cpus))
         ideal = sim.makespan
         utilisation, fill, idle_fill = busy(client, runs, cpus)
         state = json.loads(next((folder / "ray" / ".rnn_sweeps").glob("*/asha_rungs.json"))
                            .read_text())
         writes = sum(stats[f"mlflow.{w}"]["calls"] for w in WRITES)
-        return {"trials": n, "cpus": cpus, "time_scale": scale, "statuses": outcome.trials,
+        return {"trials": len(asked), "cpus": cpus, "time_scale": scale, "budget_s": budget,
+                "ideal_trials": sim.trials, "ideal_epochs": sim.epochs,
+                "statuses": outcome.trials,
                 # the machine's load (1-minute average) at the end: other work on its cores
                 "load": os.getloadavg()[0],
                 "epochs": outcome.epochs, "wall_s": outcome.seconds, "span_s": last - first,
@@ -220,7 +257,11 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
                 "peak_rss_mib": usage.ru_maxrss / 1024, "mlflow_writes": writes,
                 "mlflow_writes_per_s": writes / (last - first), "report_s": report_s,
                 "runs_complete": sum(r.info.status in ("FINISHED", "KILLED") for r in runs),
-                "rules_broken": check_log(state, RF, exact=True), "sim_broken": sim.violations,
+                # a spent budget stops the trials paused at a rung where they are: they stay
+                # waiting in its log, as in tests/test_time_budget.py; every other rule holds
+                "rules_broken": [v for v in check_log(state, RF, exact=True)
+                                 if not (budget and v.endswith("left waiting"))],
+                "sim_broken": sim.violations,
                 "calls": stats}
     finally:
         import ray
@@ -237,6 +278,8 @@ def _child(n: int, args) -> dict:
     out = ray_tmp / "figures.json"
     cmd = [sys.executable, __file__, "--one", str(n), "--cpus", str(args.cpus),
            "--time-scale", str(args.time_scale), "--out", str(out)]
+    if args.stream:
+        cmd += ["--stream", str(args.stream)]
     if args.profile:
         cmd += ["--profile", args.profile]
     if args.keep:
@@ -280,12 +323,15 @@ def main() -> None:
     p.add_argument("--profile", help="write a cProfile of the (last) driver here")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--keep", help="keep each sweep's folder (stores, Ray results) as KEEP-N")
+    p.add_argument("--stream", type=float, metavar="S",
+                   help="one open stream of S seconds (TPE, --num-samples 0 --time-budget S) "
+                        "in place of the trial counts")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         Path(args.out).write_text(json.dumps(one(args.one, args.cpus, args.time_scale,
-                                                 args.profile, args.keep)))
+                                                 args.profile, args.keep, args.stream)))
         os._exit(0)  # Ray's and MLflow's exit hooks: nothing left to close
     print(f"{args.cpus} logical CPUs, time scale {args.time_scale}; seconds unless named: "
           "start/end before the first trial and after the last; fill until every slot had "
@@ -293,11 +339,20 @@ def main() -> None:
           "util(isation) of the slots in the span, i-util the ideal's; ms/tr driver "
           "CPU per trial; RSS peak MiB; mlfl/s MLflow writes per second; sched the "
           "scheduler's CPU s; ask the searcher's mean ms; load the machine's at the end")
+    if args.stream:
+        args.trials = [1]  # one stream; its trials are what TPE asked for in the budget
     print(HEADER, flush=True)
     rows = []
     for n in args.trials:
         rows.append(_child(n, args))
         print(line(rows[-1]), flush=True)
+        if args.stream:
+            r = rows[-1]
+            print(f"open stream of {args.stream:g} s: {r['trials']} trials, {r['epochs']} "
+                  f"trial-epochs in the span; with no overhead in the same span "
+                  f"{r['ideal_trials']} trials, {r['ideal_epochs']} trial-epochs "
+                  f"(real / ideal {r['epochs'] / r['ideal_epochs']:.3f}); slots busy "
+                  f"{r['utilisation']:.3f} (ideal {r['ideal_utilisation']:.3f})", flush=True)
     for r in rows:
         print(f"\n{r['trials']} trials: {r['statuses']}, {r['epochs']} trial-epochs; calls "
               "(count, mean ms, max ms, CPU s):")

@@ -25,19 +25,18 @@ import importlib
 import sys
 
 from rnn_core.tuning._models import log_models, model_usage
-from rnn_core.tuning._storage import is_uri, local_folder, open_storage
-from rnn_core.tuning._stores import check_optuna_storage, check_resumed_stores
-from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
-from rnn_core.tuning._tracking import (
+from rnn_core.tuning._records import (
     SweepRecord,
-    check_tracking,
     fetch_sweep,
     fetch_test_outputs,
     find_sweeps,
     log_report,
     run_name,
-    trial_name,
 )
+from rnn_core.tuning._storage import is_uri, local_folder, open_storage
+from rnn_core.tuning._stores import check_optuna_storage, check_resumed_stores
+from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
+from rnn_core.tuning._tracking import check_tracking, trial_name
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_optuna_storage",
            "check_resumed_stores", "check_tracking", "fetch_sweep", "fetch_test_outputs",

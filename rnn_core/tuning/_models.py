@@ -208,7 +208,7 @@ def model_usage(
 ) -> str:
     """How to load, predict with and serve the model a sweep registered (its newest sweep in
     ``experiment_name`` when ``parent_run_id`` is None)."""
-    from rnn_core.tuning._tracking import newest_sweep
+    from rnn_core.tuning._records import newest_sweep
 
     client = client_for(tracking_uri)
     parent = client.get_run(parent_run_id or newest_sweep(client, experiment_name))

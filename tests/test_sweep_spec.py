@@ -7,7 +7,7 @@ import pytest
 
 from rnn_core.errors import ConfigError
 from rnn_core.tuning import SweepSpec, run_sweep, trial_name
-from rnn_core.tuning._sweep import _axes
+from rnn_core.tuning._sweep_setup import _axes
 
 GRID = {"num_layers": [1, 2], "hidden_size": [16], "cell": "lstm"}
 

@@ -52,7 +52,8 @@ def test_a_grid_axis_beyond_the_name_keys_is_in_the_run_names():
     """Two grid trials that differ only in an axis the task's names leave out (the speech
     study's --feature-norm) get two names; one-value axes and named keys add nothing."""
     from rnn_core.tasks import get_task
-    from rnn_core.tuning._sweep import SweepSpec, _name_extra
+    from rnn_core.tuning._spec import SweepSpec
+    from rnn_core.tuning._sweep_setup import _name_extra
     from rnn_core.tuning._tracking import trial_name
 
     space = {"cell": ["gru", "lstm"], "bidirectional": [True], "dataset": ["digits"],

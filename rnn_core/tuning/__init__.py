@@ -1,11 +1,13 @@
 """The one place that imports Ray Tune, MLflow and Optuna (their APIs move between releases).
 
-Private parts: ``_tracking`` (MLflow: store checks, child runs, reading sweeps back),
+Private parts: ``_tracking`` (MLflow: store checks, child runs; ``_records``: reading
+sweeps back),
 ``_scheduling`` (Ray Tune: the trial function, synchronous halving, the callback), ``_asha``
 (ASHA by promotion, which survives a restart: its rule in ``_asha_rules``, free slots and the
 cap in ``_asha_slots``, its saved state in ``_asha_state``; ``_asks``: the searcher asked as
 slots free),
-``_sweep`` (a sweep from start to end, and its resumption), ``_outbox`` (the sweep's MLflow
+``_sweep`` (a sweep from start to end, and its resumption; ``_spec``: what a sweep is and its
+state file; ``_sweep_setup``: what it builds before Ray runs), ``_outbox`` (the sweep's MLflow
 writes, kept through a tracking server's outage), ``_stores`` (the Optuna study's database,
 and the stores a resumed sweep is given), ``_search`` (the grid, and
 Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
@@ -33,9 +35,10 @@ from rnn_core.tuning._records import (
     log_report,
     run_name,
 )
+from rnn_core.tuning._spec import SweepOutcome, SweepSpec, find_resumable, sweep_meta
 from rnn_core.tuning._storage import is_uri, local_folder, open_storage
 from rnn_core.tuning._stores import check_optuna_storage, check_resumed_stores
-from rnn_core.tuning._sweep import SweepOutcome, SweepSpec, find_resumable, run_sweep, sweep_meta
+from rnn_core.tuning._sweep import run_sweep
 from rnn_core.tuning._tracking import check_tracking, trial_name
 
 __all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_optuna_storage",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,183 +12,24 @@ from rnn_core.errors import ConfigError, SweepInterrupted
 from rnn_core.statuses import FINISHED, INTERRUPTED, RUNNING, STOPPED_BY_BUDGET
 from rnn_core.tasks import get_task, task_keys
 from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox
+from rnn_core.tuning._spec import SweepOutcome, SweepSpec, sidecar, sweep_meta, write_state
 from rnn_core.tuning._sqlite import checkpoint
-from rnn_core.tuning._storage import Place, check_reachable, open_storage, place
+from rnn_core.tuning._storage import Place, open_storage
 from rnn_core.tuning._stores import check_resumed_stores, public_url
+from rnn_core.tuning._sweep_setup import (
+    _asked_as_slots_free,
+    _axes,
+    _name_extra,
+    _optuna_tags,
+    _param_space,
+    _samples,
+    _scheduler,
+    _slots,
+)
 from rnn_core.tuning._tracking import TrialRuns, check_tracking, log_params
-from search_spaces.distributions import from_json, to_json
-from search_spaces.grids import count_given, point_keys
 from search_spaces.grids import given_points as _given_points
 
 log = logging.getLogger(__name__)
-# Our state lives beside Ray's experiment folder, not in it: Ray copies its own staging copy of
-# that folder over it on restore, which would bring back stale files.
-SIDECAR = ".rnn_sweeps"
-STATE_FILE = "sweep.json"  # parent run, store, status, the sweep's options
-ASHA_FILE = "asha_rungs.json"
-
-
-def _sidecar(folder: Place) -> Place:
-    return folder.parent / SIDECAR / folder.name
-
-
-@dataclass
-class SweepSpec:
-    """Everything a sweep needs; built by a ``sweeps/`` script from its arguments, or on
-    ``--resume`` from what the sweep saved (``params``, ``from_params``).
-
-    The fields up to ``source`` define the sweep; the rest say how a driver runs it (a resumed
-    sweep takes them from its own command line).
-    """
-
-    study: str
-    task: str  # rnn_core.tasks name: the objective, its direction, the metrics MLflow keeps
-    # lists are grid axes (choices when sampled), scalars fixed; or a list of such grids (their
-    # union), or the compound coefficients (``_points``)
-    param_space: Any
-    base_config: dict[str, Any]  # every trial's config under the space's values, its seed too
-    max_epochs: int
-    scheduler: str = "asha"  # asha | sha (synchronous successive halving) | fifo
-    grace_period: int = 1
-    reduction_factor: float = 3
-    num_samples: int = 1
-    search: str = "grid"  # grid | random | tpe | nsga2 (``_search``) | coefficient
-    preset: str | None = None  # the study's preset (data size, epochs) it was built from
-    data_path: str | None = None  # the task's data (None: its default dataset)
-    data_options: dict[str, Any] = field(default_factory=dict)  # the task's ``prepare`` options
-    # more params for the parent run, where a study's configuration came from (``source_*``)
-    source: dict[str, Any] = field(default_factory=dict)
-    cpus_per_trial: float = 1
-    gpus_per_trial: float = 0
-    max_failures: int = 0
-    address: str | None = None
-    storage_path: str = "ray_results"
-    tracking_uri: str = "sqlite:///mlruns.db"
-    experiment_name: str = "rnn-sweeps"
-    # a local storage_path is a mount every node of the cluster sees (``_storage``)
-    shared_storage: bool = False
-    max_concurrent_trials: int | None = None  # trials training at once (paused ones not counted)
-    local_cpus: int | None = None  # a local Ray instance's logical CPUs (None: the machine's)
-    verbose: int = 0  # Ray Tune's own console output (0: only this package's progress lines)
-    keep_checkpoints: bool = False  # keep Ray's epoch checkpoints after the sweep ends
-    # sampled: the study's database, any SQLAlchemy URL (default: a SQLite file, ``_search``)
-    optuna_storage: str | None = None
-    # how long MLflow may stay unreachable while the sweep goes on (``_outbox``); past it the
-    # sweep stops as interrupted, its waiting writes kept for --resume
-    tracking_outage_s: float = 600
-    # this driver's wall-clock budget: when it is spent, no trial starts or goes on (Ray's
-    # time_budget_s); the trials it stops are ``stopped_by_budget``; None: no limit
-    time_budget_s: float | None = None
-
-    @property
-    def n_trials(self) -> int | None:
-        """The trials the sweep adds; None for an open stream (a sampled search with
-        ``num_samples`` 0: new trials until ``time_budget_s`` is spent)."""
-        if _given_points(self.param_space):
-            return count_given(self.param_space, self.num_samples)
-        if self.search != "grid":
-            return self.num_samples or None  # the budget of a sampled search
-        return self.num_samples * math.prod(
-            len(v) for v in self.param_space.values() if isinstance(v, list))
-
-    @property
-    def seed(self) -> int:
-        return int(self.base_config.get("seed", 0))
-
-    def params(self) -> dict[str, Any]:
-        """What defines the sweep, as its parent run's params and its sidecar's
-        ``sweep_params`` keep it: the keys reports and ``--resume`` read (``from_params``)."""
-        params = {"task": self.task, "preset": self.preset, "n_trials": self.n_trials,
-                  "max_epochs": self.max_epochs, "scheduler": self.scheduler,
-                  "grace_period": self.grace_period, "reduction_factor": self.reduction_factor,
-                  "num_samples": self.num_samples, "grid": to_json(self.param_space),
-                  "search": self.search, "seed": self.seed, "data_path": self.data_path,
-                  "data_options": self.data_options,
-                  "base": {k: v for k, v in self.base_config.items() if k != "seed"},
-                  **self.source}
-        if self.preset is None:  # a spec built in code: no preset to name in the report
-            del params["preset"]
-        return params
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any], **fields: Any) -> SweepSpec:
-        """The sweep ``params`` saved, older layouts included (a key they lack has the value
-        sweeps had before it was saved); ``fields`` give the rest: the study, the task, and how
-        this driver runs it."""
-        return cls(
-            param_space=from_json(params["grid"]),
-            base_config={**params.get("base", {}), "seed": int(params.get("seed", 0))},
-            max_epochs=int(params["max_epochs"]), scheduler=params.get("scheduler", "asha"),
-            grace_period=int(params.get("grace_period", 1)),
-            reduction_factor=float(params.get("reduction_factor", 3)),
-            num_samples=int(params.get("num_samples", 1)), search=params.get("search", "grid"),
-            preset=params.get("preset", "full"), data_path=params.get("data_path"),
-            data_options=_saved_data_options(params),
-            source={k: v for k, v in params.items() if k not in _LAYOUT}, **fields)
-
-
-# the keys of ``SweepSpec.params`` (and the older layouts' embedding options), not ``source``
-_LAYOUT = frozenset(("task", "preset", "n_trials", "max_epochs", "scheduler", "grace_period",
-                     "reduction_factor", "num_samples", "grid", "search", "seed", "data_path",
-                     "data_options", "base", "embeddings", "embedding_train_subset"))
-
-
-def _saved_data_options(params: dict) -> dict:
-    """The data options a sweep was started with (sweeps saved before tasks existed kept
-    their embedding options at the top level)."""
-    if "data_options" in params:
-        return dict(params["data_options"])
-    names = list(params.get("embeddings", []))
-    return {"embeddings": names,
-            "embedding_train_subset": params.get("embedding_train_subset")} if names else {}
-
-
-@dataclass
-class SweepOutcome:
-    parent_run_id: str
-    experiment_id: str
-    tracking_uri: str
-    trials: dict[str, int]  # trial status -> count
-    seconds: float
-    path: str  # the Ray experiment folder, a path or a URI (what --resume takes)
-    optuna_study: tuple[str, str] | None = None  # sampled: (study name, storage URL)
-    epochs: int = 0  # trial-epochs the trials reported, failed ones included
-
-
-def find_resumable(storage_path: str | Path | Place, study: str) -> str:
-    """The newest unfinished sweep of ``study`` under ``storage_path`` (a folder or a URI):
-    its folder's path or URI."""
-    root = place(storage_path, "--storage-path")
-    found = []
-    for side in (root / SIDECAR).folders():
-        if not side.name.startswith(f"{study}-") or not (side / STATE_FILE).exists():
-            continue
-        meta = json.loads((side / STATE_FILE).read_text())
-        if meta.get("status") != FINISHED and (root / side.name).is_dir():
-            found.append(((side / STATE_FILE).mtime(), (root / side.name).uri))
-    if not found:
-        raise ConfigError(f"--resume: no unfinished {study} sweep under {root}")
-    return max(found)[1]
-
-
-def sweep_meta(folder: str | Path | Place) -> dict:
-    """What a sweep folder (a path or a URI) records about its sweep (parent run, store, the
-    sweep's options)."""
-    where = place(folder, "--resume")
-    check_reachable(where, "--resume")
-    side = _sidecar(where)
-    if not (side / STATE_FILE).exists():
-        raise ConfigError(f"--resume {folder}: not a sweep folder (no {STATE_FILE} in it)")
-    rungs = side / ASHA_FILE
-    if rungs.exists() and isinstance(json.loads(rungs.read_text()), list):
-        raise ConfigError(f"--resume {folder}: this sweep ran with Ray's ASHAScheduler (its "
-                          "rungs are saved as a list of brackets), whose rungs ASHA by "
-                          "promotion cannot take over; start it again")
-    return json.loads((side / STATE_FILE).read_text())
-
-
-def _write_state(folder: Place, meta: dict) -> None:
-    (_sidecar(folder) / STATE_FILE).write_text(json.dumps(meta, indent=1))
 
 
 def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = None,
@@ -254,12 +93,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
             meta["optuna_study"] = folder.name
             log_params(client, parent_id,
                        {k: meta[k] for k in ("optuna_storage", "optuna_study")})
-    outbox = Outbox(client, exp_id, parent_id, _sidecar(folder) / OUTBOX_FILE,
+    outbox = Outbox(client, exp_id, parent_id, sidecar(folder) / OUTBOX_FILE,
                     spec.tracking_outage_s, root=folder)
     # with its password: the study's URL as given (the saved one has none)
     optuna_url = spec.optuna_storage or meta.get("optuna_storage")
     meta["status"] = RUNNING
-    _write_state(folder, meta)
+    write_state(folder, meta)
     outbox.tag(PARENT, ray_experiment_path=folder.uri)
 
     base = {**spec.base_config, **task_keys(task), "max_epochs": spec.max_epochs,
@@ -348,7 +187,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         for tid in runs.live - set(runs.status):
             runs.interrupt(tid)
         meta["status"] = INTERRUPTED
-        _write_state(folder, meta)
+        write_state(folder, meta)
         outbox.close(drain_s=outbox.wait_s)
         checkpoint()
         raise
@@ -377,7 +216,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         outbox.tag(PARENT, interrupted=str(len(unfinished)))
         outbox.end(PARENT, "KILLED")
         meta["status"] = INTERRUPTED
-        _write_state(folder, meta)
+        write_state(folder, meta)
         ended, outage = len(runs.status), outbox.expired
         outbox.close(drain_s=outbox.wait_s)
         checkpoint()
@@ -394,7 +233,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     outbox.end(PARENT, "FINISHED")
     if not outbox.drain():  # every trial ended, and MLflow has been away past the limit
         meta["status"] = INTERRUPTED
-        _write_state(folder, meta)
+        write_state(folder, meta)
         outbox.close(drain_s=outbox.wait_s)
         checkpoint()
         raise SweepInterrupted(
@@ -403,7 +242,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     outbox.close()
     checkpoint()  # the SQLite stores' files whole again (``_sqlite``)
     meta["status"] = FINISHED
-    _write_state(folder, meta)
+    write_state(folder, meta)
     if not spec.keep_checkpoints:
         freed = _remove_checkpoints(folder)
         log.info("removed Ray's epoch checkpoints (%.0f MB); each trial's best state is in "
@@ -413,154 +252,6 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     return SweepOutcome(parent_id, exp_id, meta["tracking_uri"], counts,
                         time.perf_counter() - t0, folder.uri, study,
                         sum(runs.last_epoch.values()))
-
-
-def _param_space(spec: SweepSpec, axes: dict[str, list]) -> dict[str, Any]:
-    """What Ray Tune enumerates: the grid's axes (a repeated grid's seed axis included); under
-    a sampled search only the fixed values, the searcher holding the rest (Ray refuses
-    unresolved values beside a searcher that has its own space)."""
-    from rnn_core.tuning._search import grid_param_space, optuna_space
-
-    if _given_points(spec.param_space):  # the searcher gives every configuration
-        from rnn_core.tuning._points import union_param_space
-
-        return ({} if spec.search == "coefficient" else union_param_space(
-            spec.param_space, spec.num_samples, spec.seed))
-    if spec.search == "grid":
-        return grid_param_space({**spec.param_space, **axes})
-    return optuna_space(spec.param_space)[2]
-
-
-def _name_extra(spec: SweepSpec, task) -> tuple[str, ...]:
-    """Keys a search varies that the task's run names leave out: every list or distribution
-    of a sampled search, and a grid's axes of two or more values (two trials of a grid would
-    otherwise share a run name)."""
-    if _given_points(spec.param_space):
-        return ()
-    from search_spaces.distributions import Distribution
-
-    named = {k for k, _ in task.name_keys} | {"variant", "bidirectional", "embedding"}
-    if spec.search == "grid":
-        return tuple(k for k, v in spec.param_space.items()
-                     if k not in named and isinstance(v, list) and len(v) > 1)
-    return tuple(k for k, v in spec.param_space.items()
-                 if k not in named and isinstance(v, list | Distribution))
-
-
-def _optuna_tags(searcher):
-    """``trial_id -> {"optuna_trial": number}`` for the MLflow child runs of an Optuna search."""
-    number = getattr(searcher, "trial_number", None)
-    if number is None:
-        return None
-
-    def tags(trial_id: str) -> dict[str, str]:
-        n = number(trial_id)
-        return {} if n is None else {"optuna_trial": str(n)}
-
-    return tags
-
-
-def _axes(spec: SweepSpec) -> dict[str, list]:
-    """The grid's axes; ``num_samples`` repeats become a ``seed`` axis (base seed, +1, ...),
-    so each repeat trains with its own seed and run name, not as an identical copy.
-
-    Raises ConfigError for a spec no sweep can run, before any work.
-    """
-    from rnn_core.tuning._asha import rung_epochs
-
-    given = _given_points(spec.param_space)
-    axes = {} if given else {k: v for k, v in spec.param_space.items() if isinstance(v, list)}
-    if given and spec.num_samples > 1 and "seed" in point_keys(spec.param_space):
-        raise ConfigError("num_samples repeats the configurations with seeds of their own; "
-                          "they already set a seed: use one or the other")
-    if spec.search == "grid" and spec.num_samples > 1 and not given:
-        if "seed" in axes:
-            raise ConfigError("num_samples repeats the grid with seeds of its own; the grid "
-                              "already has a seed axis: use one or the other")
-        seed = int(spec.param_space.get("seed", spec.seed))
-        axes["seed"] = [seed + k for k in range(spec.num_samples)]
-    if spec.scheduler in ("asha", "sha"):
-        try:
-            rung_epochs(spec.grace_period, spec.reduction_factor, spec.max_epochs)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    n = spec.n_trials
-    if spec.num_samples == 0:  # an open stream
-        if spec.search == "grid" or given:
-            raise ConfigError("num_samples 0 (trials until the time budget) needs a sampled "
-                              "search (random, tpe); a grid's trials are fixed")
-        if spec.time_budget_s is None:
-            raise ConfigError("num_samples 0 adds trials until the time budget is spent; "
-                              "set time_budget_s (or a number of trials)")
-        if spec.scheduler == "sha":
-            raise ConfigError("num_samples 0 (trials until the time budget) runs with asha "
-                              "or fifo: sha fixes its brackets from every trial up front")
-        return axes
-    if spec.scheduler == "sha" and (spec.max_concurrent_trials or n) < n:
-        raise ConfigError(f"max_concurrent_trials {spec.max_concurrent_trials} with "
-                          f"synchronous halving: every one of the {n} trials must reach a rung "
-                          "before any goes on; use asha")
-    return axes
-
-
-def _samples(spec: SweepSpec) -> int:
-    """Ray's ``num_samples`` for a sampled search: its budget; for an open stream as many as
-    the space has configurations (a searcher proposes none twice), endless (-1) where it has
-    a continuous one: the time budget ends it."""
-    if spec.num_samples:
-        return spec.num_samples
-    from search_spaces.distributions import n_points
-
-    points = n_points(spec.param_space)
-    return -1 if math.isinf(points) else int(points)
-
-
-def _scheduler(spec: SweepSpec, folder: Place, slots: int):
-    from ray.tune.schedulers import FIFOScheduler
-
-    from rnn_core.tuning._asha import PromotionASHA
-    from rnn_core.tuning._scheduling import SuccessiveHalving
-
-    n = spec.n_trials
-    if spec.scheduler == "asha":
-        return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
-                             state_file=_sidecar(folder) / ASHA_FILE,
-                             max_running=spec.max_concurrent_trials, slots=slots)
-    if spec.scheduler == "sha":
-        return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
-    return FIFOScheduler()
-
-
-def _asked_as_slots_free(searcher, scheduler, slots: int):
-    """Under ASHA by promotion, a searcher is asked for a trial only when one would start
-    (``_asks.AskWhenFree``); a grid's trials (Ray's variant generator) are all known up
-    front, and under FIFO or SHA Ray's own limit holds."""
-    from ray.tune.search import Searcher
-
-    from rnn_core.tuning._asha import PromotionASHA
-    from rnn_core.tuning._asks import AskWhenFree
-
-    if isinstance(searcher, Searcher) and isinstance(scheduler, PromotionASHA):
-        return AskWhenFree(searcher, scheduler, slots)
-    return searcher
-
-
-def _slots(spec: SweepSpec) -> int:
-    """Trials the cluster trains at once, as it stands when the sweep starts (Ray connected):
-    its CPUs over a trial's CPUs, its GPUs over a trial's GPUs where trials take them, under
-    ``max_concurrent_trials``. ASHA gives a slot this leaves free to a speculative promotion;
-    a cluster that grows later gets no more of them."""
-    import ray
-
-    have = ray.cluster_resources()
-    counts = []
-    if spec.cpus_per_trial > 0:
-        counts.append(int(have.get("CPU", 0) // spec.cpus_per_trial))
-    if spec.gpus_per_trial > 0:
-        counts.append(int(have.get("GPU", 0) // spec.gpus_per_trial))
-    if spec.max_concurrent_trials:
-        counts.append(spec.max_concurrent_trials)
-    return max(1, min(counts, default=1))
 
 
 def _remove_checkpoints(folder: Place) -> int:

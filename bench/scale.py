@@ -23,9 +23,9 @@ ASHA checked on the scheduler's log (``bench.sim.check_log``).
 
 ``--stream S``: one open stream instead (``--num-samples 0 --time-budget S``: new trials from
 TPE whenever a slot is free, until S seconds are spent). Its ideal is the simulated stream
-(``bench.sim.stream``) over the real trials' span with the configurations TPE asked for, in
-order, then more of the same with new replicas: the trials and trial-epochs a sweep with no
-overhead fits in the same time, and its slots' utilisation.
+(``bench.sim.stream``, ``ideal_makespan`` with a budget) over the real trials' span with the
+configurations TPE asked for, in order, then more of the same with new replicas: the trials
+and trial-epochs a sweep with no overhead fits in the same time, and its slots' utilisation.
 """
 
 from __future__ import annotations
@@ -112,31 +112,11 @@ def _spec(n: int, cpus: int, scale: float, folder: Path, budget: float | None = 
                      local_cpus=cpus, time_budget_s=budget)
 
 
-def ideal_makespan(trials: list[dict], data: dict, slots: int):
+def ideal_makespan(trials: list[dict], data: dict, slots: int, budget: float | None = None):
     """``trials`` (configurations, in the order they were asked) on the simulated controller
     with the real scheduler and no overhead (``bench.sim.SimResult``: makespan, utilisation,
-    the rules it broke)."""
-    from bench.replay import curve
-    from bench.sim import Curves, SimConfig, simulate
-    from rnn_core.tuning import PromotionASHA
-
-    values, times = [], []
-    for config in trials:
-        val, sec = curve(config, data)
-        values.append([max(val[:e]) for e in range(1, EPOCHS + 1)])  # the objective
-        times.append(sec[:EPOCHS])
-    cfg = SimConfig(n_trials=len(trials), slots=slots, max_t=EPOCHS, grace=GRACE, rf=RF,
-                    save_share=0.0, max_pending=slots)
-    res = simulate(lambda c: PromotionASHA(c.n_trials, c.grace, c.max_t, c.rf, metric="score",
-                                           mode="max", slots=slots),
-                   cfg, seed=0, curves=Curves.given(values, times))
-    return res
-
-
-def ideal_stream(trials: list[dict], data: dict, slots: int, budget: float):
-    """An open stream with no overhead over ``budget`` seconds: ``trials`` (the configurations
-    TPE asked for, in order) first, then the same again nine times over with new replicas,
-    should it fit more (``bench.sim.SimResult``)."""
+    the rules it broke). ``budget``: an open stream over that many seconds, with ``trials``
+    first, then the same again nine times over with new replicas, should it fit more."""
     import random
 
     from bench.replay import curve
@@ -144,15 +124,16 @@ def ideal_stream(trials: list[dict], data: dict, slots: int, budget: float):
     from rnn_core.tuning import PromotionASHA
 
     rng = random.Random(0)
-    more = [{**c, "replica": rng.random()} for c in trials * 9]
+    more = [{**c, "replica": rng.random()} for c in trials * 9] if budget else []
     values, times = [], []
     for config in trials + more:
         val, sec = curve(config, data)
-        values.append([max(val[:e]) for e in range(1, EPOCHS + 1)])
+        values.append([max(val[:e]) for e in range(1, EPOCHS + 1)])  # the objective
         times.append(sec[:EPOCHS])
     cfg = SimConfig(n_trials=len(trials), slots=slots, max_t=EPOCHS, grace=GRACE, rf=RF,
                     save_share=0.0, max_pending=slots, time_budget=budget)
-    return simulate(lambda c: PromotionASHA(None, c.grace, c.max_t, c.rf, metric="score",
+    n = None if budget else len(trials)  # an open stream's scheduler has no trial count
+    return simulate(lambda c: PromotionASHA(n, c.grace, c.max_t, c.rf, metric="score",
                                             mode="max", slots=slots),
                     cfg, seed=0, curves=Curves.given(values, times))
 
@@ -232,8 +213,7 @@ def one(n: int, cpus: int, scale: float, profile: str | None, keep: str | None =
         stats = calls.summary()  # before the simulation, which calls the scheduler too
         study, storage = outcome.optuna_study
         asked = _asked(storage, study, scale, EPOCHS)
-        sim = (ideal_stream(asked, data, cpus, last - first) if budget
-               else ideal_makespan(asked, data, cpus))
+        sim = ideal_makespan(asked, data, cpus, last - first if budget else None)
         ideal = sim.makespan
         utilisation, fill, idle_fill = busy(client, runs, cpus)
         state = json.loads(next((folder / "ray" / ".rnn_sweeps").glob("*/asha_rungs.json"))

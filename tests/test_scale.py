@@ -117,11 +117,11 @@ def test_the_ideal_of_an_open_stream_draws_on_and_keeps_its_slots_busy():
     """``bench/scale.py --stream``'s ideal: the asked trials, then more with new replicas,
     on the simulated stream with no overhead: it fits more trials than it was given when the
     budget allows, keeps every slot busy until the budget, and keeps the stream's rules."""
-    from bench.scale import ideal_stream
+    from bench.scale import ideal_makespan
 
     data, _ = TASK.prepare(None, 0, {})
     asked = [{"num_layers": 1 + i % 3, "hidden_size": 32, "embedding_dim": 16,
               "replica": i / 10, "time_scale": 1.0, "max_epochs": 4} for i in range(10)]
-    res = ideal_stream(asked, data, slots=4, budget=60.0)
+    res = ideal_makespan(asked, data, slots=4, budget=60.0)
     assert 10 < res.trials < 100 and res.makespan == 60.0  # more, and not all it had
     assert res.utilisation > 0.95 and res.violations == [], res

@@ -19,6 +19,9 @@ makespan, regret (true best final value minus the pick's; synthetic values are i
 deviations of the final quality, replay in validation accuracy), trial-epochs over
 synchronous halving's, the share of sweeps whose best trial trained to the last epoch, and
 sweeps breaking a rule (``bench.sim.rules``; not checked for Ray's, whose rules differ).
+A fourth row, ``bound``, is how short any scheduler that keeps today's settled promotions
+could make the sweep and the pick's training, starting trials in an order blind to their
+quality (``bench.sim.bound``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 
 from bench.sim import METRIC, SimConfig, simulate  # noqa: E402
+from bench.sim.bound import sweep_bound  # noqa: E402
 from rnn_core.tuning import PromotionASHA  # noqa: E402
 
 CASES = ((27, 2), (27, 8), (81, 8), (200, 64), (1000, 64))
@@ -55,11 +59,13 @@ def make(which: str):
 
 def case(n: int, slots: int, curves: str, rho: float, seeds: int) -> list[dict]:
     runs = {w: [] for w in SCHEDULERS}
+    bounds = []
     for seed in range(seeds):
         for which in SCHEDULERS:
             cfg = SimConfig(n_trials=n, slots=slots, curves=curves, rho=rho,
                             max_t=4 if curves == "replay" else 5, check_rules=which != "ray")
             runs[which].append(simulate(make(which), cfg, seed))
+        bounds.append(sweep_bound(cfg, seed, runs["today"][-1]))
     base = [r.makespan for r in runs["today"]]
     rows = []
     for which, res in runs.items():
@@ -78,6 +84,17 @@ def case(n: int, slots: int, curves: str, rho: float, seeds: int) -> list[dict]:
             "broken": None if which == "ray" else sum(bool(r.violations) for r in res),
             "examples": [v for r in res for v in r.violations][:2],
         })
+    # no scheduler that keeps today's settled promotions can be faster (``bench.sim.bound``)
+    rows.append({
+        "trials": n, "slots": slots, "curves": rows[0]["curves"], "scheduler": "bound",
+        "sweeps": seeds, "utilisation": None, "idle_waiting": None,
+        "makespan_vs_today": statistics.mean(b.makespan / t for b, t in zip(bounds, base,
+                                                                             strict=True)),
+        "anytime_vs_today": statistics.mean(b.anytime / t for b, t in zip(bounds, base,
+                                                                           strict=True)),
+        "regret": None, "epochs_vs_sha": None, "best_reached_last": None, "speculative": None,
+        "broken": None, "examples": [],
+    })
     return rows
 
 
@@ -87,6 +104,9 @@ HEADER = (f"{'trials':>6} {'slots':>5} {'curves':>13} {'scheduler':>9} {'util':>
 
 
 def line(r: dict) -> str:
+    if r["scheduler"] == "bound":
+        return (f"{r['trials']:>6} {r['slots']:>5} {r['curves']:>13} {'bound':>9} "
+                f"{'':>6} {'':>6} {r['makespan_vs_today']:>8.3f} {r['anytime_vs_today']:>7.3f}")
     broken = "n/a" if r["broken"] is None else str(r["broken"])
     return (f"{r['trials']:>6} {r['slots']:>5} {r['curves']:>13} {r['scheduler']:>9} "
             f"{r['utilisation']:>6.3f} {r['idle_waiting']:>6.3f} "

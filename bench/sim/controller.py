@@ -42,7 +42,7 @@ from bench.sim.curves import Curves
 from bench.sim.rules import Referee, sha_budget
 from rnn_core.tuning import rung_epochs
 
-__all__ = ["METRIC", "SimConfig", "SimController", "SimResult", "simulate"]
+__all__ = ["METRIC", "SimConfig", "SimController", "SimResult", "draw_curves", "simulate"]
 
 METRIC = "score"
 
@@ -105,6 +105,11 @@ class SimResult:
     pick_value: float = math.nan  # the pick's final value
     trials: int = 0  # trials added
     reached_last: int = 0  # trials that trained to max_t
+
+
+def draw_curves(cfg: SimConfig, rng: random.Random) -> Curves:
+    """The trials' curves a sweep on ``cfg`` draws first from its seed's ``rng``."""
+    return Curves(cfg.curves, cfg.n_trials, cfg.max_t, rng, rho=cfg.rho, ties=cfg.ties)
 
 
 class _GcClock:
@@ -178,8 +183,7 @@ class SimController:
     # -- the simulation
 
     def _curves(self) -> Curves:
-        cfg = self.cfg
-        return Curves(cfg.curves, cfg.n_trials, cfg.max_t, self.rng, rho=cfg.rho, ties=cfg.ties)
+        return draw_curves(self.cfg, self.rng)
 
     def _feed(self) -> None:
         """The scheduler's new log entries, to the referee (a scheduler without a log: none)."""

@@ -128,8 +128,9 @@ class Referee:
     def __init__(self, rungs: list[int], rf: float, n: int | None,
                  max_t: int | None = None) -> None:
         self.rungs, self.rf, self.n = rungs, rf, n
-        self.next = dict(zip(rungs, [*rungs[1:], max_t if max_t is not None else math.inf],
-                             strict=True))
+        # a sweep of one epoch has no rung, and no next one
+        ends = [*rungs[1:], max_t if max_t is not None else math.inf][:len(rungs)]
+        self.next = dict(zip(rungs, ends, strict=True))
         self.arrived: dict[int, dict[str, float]] = {m: {} for m in rungs}  # counted
         self.waiting: dict[int, set[str]] = {m: set() for m in rungs}
         self.promoted: dict[int, list[str]] = {m: [] for m in rungs}

@@ -31,7 +31,7 @@ import heapq
 import random
 from dataclasses import dataclass
 
-from bench.sim.controller import SimConfig, SimResult, draw_curves
+from bench.sim.config import SimConfig, SimResult, draw_curves
 from bench.sim.curves import Curves
 from rnn_core.tuning import rung_epochs
 

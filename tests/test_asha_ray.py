@@ -23,6 +23,7 @@ import pytest
 from bench.sim import check_log
 from bench.sim.rules import CERTAIN
 from rnn_core.tuning._asha import PromotionASHA
+from rnn_core.tuning._sweep_setup import ClusterSlots
 
 N, RF, EPOCHS = 12, 3, 5  # rungs at epochs 1 and 3: 12 -> 4 -> 2 trials
 QUALITY = [random.Random(5 + i).random() for i in range(N)]
@@ -67,8 +68,9 @@ def _sweep(tmp: Path, max_running: int | None, slots: int | None = None, late: f
         ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
     markers = tmp / "markers"
     markers.mkdir()
+    # the slots counted from the real cluster as a sweep does (8 logical CPUs, one a trial)
     sched = PromotionASHA(N, 1, EPOCHS, RF, state_file=tmp / "asha.json", max_running=max_running,
-                          slots=slots)
+                          slots=slots, slots_source=ClusterSlots(1, 0, None) if slots else None)
     tuner = tune.Tuner(
         tune.with_resources(_trainable, {"cpu": 1}),
         param_space={"i": tune.grid_search(list(range(N))), "markers": str(markers),
@@ -96,11 +98,19 @@ def sweeps(tmp_path_factory):
     try:
         capped = _sweep(tmp_path_factory.mktemp("capped"), 3)
         speculative = _sweep(tmp_path_factory.mktemp("speculative"), None, slots=8, late=2.0)
+        counted = [ClusterSlots(cpus, 0, None)() for cpus in (1, 3)]
     finally:
         ray.shutdown()
         if off is not None:
             os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = off
-    return {"capped": capped, "speculative": speculative}
+    return {"capped": capped, "speculative": speculative, "counted": counted}
+
+
+@pytest.mark.slow
+def test_the_slots_are_counted_from_the_running_cluster(sweeps):
+    """What ``slots_source`` reads in a sweep: 8 logical CPUs hold 8 one-CPU trials, 2
+    three-CPU ones."""
+    assert sweeps["counted"] == [8, 2]
 
 
 def _epochs(grid) -> dict[int, list[dict]]:

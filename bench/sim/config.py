@@ -41,6 +41,12 @@ class SimConfig:
     # the first ``n_trials`` the fixed count's, up to ``stream_cap`` (0: 20 x ``n_trials``)
     time_budget: float | None = None
     stream_cap: int = 0
+    # the cluster changing under the sweep: (simulated time, slots from then on); a node lost
+    # takes its trials with it (they fail, and are retried where ``max_failures`` allows).
+    # ``follow_slots``: the scheduler counts the slots again (``slots_source``), as a sweep
+    # does; False: it keeps the count it started with
+    slot_changes: tuple[tuple[float, int], ...] = ()
+    follow_slots: bool = True
 
 
 @dataclass
@@ -74,6 +80,8 @@ class SimResult:
     pick_value: float = math.nan  # the pick's final value
     trials: int = 0  # trials added
     reached_last: int = 0  # trials that trained to max_t
+    # the most speculative trials PENDING at once: handed a slot the cluster does not have
+    spec_waiting_peak: int = 0
 
 
 def draw_curves(cfg: SimConfig, rng: random.Random) -> Curves:

@@ -83,6 +83,15 @@ class SimController:
         self.events: list[tuple[float, int, str, str, int]] = []
         self.now, self.seq, self.permanent = 0.0, 0, 0
         self.peak = 0
+        self.slots, self.slot_time = cfg.slots, 0.0  # the cluster's slots now; their time
+        self.started_at: dict[str, float] = {}
+        self.spec_waiting_peak = 0
+        for when, slots in cfg.slot_changes:
+            self.seq += 1
+            heapq.heappush(self.events, (when, self.seq, "slots", "", slots))
+        if cfg.slot_changes and cfg.follow_slots and hasattr(scheduler, "slots_source"):
+            scheduler.slots_source = lambda: self.slots  # as ``ClusterSlots`` counts Ray's
+            scheduler.slots_every_s = 0.0  # simulated time: every call
         self.changes = 0  # status changes: a step that makes none, with no event left, ends
         self.calls: dict[str, list[float]] = {}
         self.walls: dict[str, list[float]] = {}
@@ -133,7 +142,8 @@ class SimController:
         if dt <= 0:
             return
         self.busy += len(self.running) * dt
-        idle = self.cfg.slots - len(self.running)
+        self.slot_time += self.slots * dt
+        idle = self.slots - len(self.running)
         if idle > 0 and any(t.status == Trial.PAUSED and self.epoch[t.trial_id] > 0
                             for t in self.trials):
             self.idle_waiting += idle * dt
@@ -181,12 +191,13 @@ class SimController:
             self.queue.append(trial)
 
     def _start_queued(self) -> None:
-        while self.queue and len(self.running) < self.cfg.slots:
+        while self.queue and len(self.running) < self.slots:
             self.changes += 1
             trial = self.queue.pop(0)
             trial.set_status(Trial.RUNNING)
             self.running.add(trial.trial_id)
             self.peak = max(self.peak, len(self.running))
+            self.started_at[trial.trial_id] = self.now
             if self.epoch[trial.trial_id] >= self.cfg.max_t:  # held after its last epoch
                 self._at(0.0, "done", trial.trial_id)
             else:
@@ -215,14 +226,27 @@ class SimController:
                         self.ref.promote(m, tid)
                 self._set_trial_status(chosen, Trial.PENDING)
         self._start_queued()
+        spec = getattr(self.sched, "spec", {})
+        self.spec_waiting_peak = max(self.spec_waiting_peak,
+                                     sum(t.trial_id in spec for t in self.queue))
         return chosen
 
     def _next_event(self) -> None:
         when, _, kind, tid, gen = heapq.heappop(self.events)
         self._advance(when)
-        if gen == self.gen[tid]:
+        if kind == "slots":
+            self._resize(gen)
+        elif gen == self.gen[tid]:
             handler = {"epoch": self._on_epoch, "saved": self._on_saved, "done": self._on_done}
             handler[kind](self.by_id[tid])
+
+    def _resize(self, slots: int) -> None:
+        """The cluster has ``slots`` from now on; one that shrank lost the trials started
+        last beyond it (their node died under them)."""
+        self.changes += 1
+        self.slots = slots
+        for tid in sorted(self.running, key=self.started_at.get)[slots:]:
+            self._fail(self.by_id[tid])
 
     def _on_done(self, trial: Trial) -> None:
         self._call("on_trial_complete", self, trial, {})
@@ -306,7 +330,7 @@ class SimController:
         final = {i: self.curves.final(i) for i in range(self.cfg.n_trials)}
         best = self.by_id[f"sim_{max(final, key=final.get):05d}"]
         cfg = self.cfg
-        slot_time = cfg.slots * self.now
+        slot_time = self.slot_time
         done = [t for t in self.finished_at if self.by_id[t].status != Trial.ERROR]
         pick = max(done, key=lambda t: final[self.idx[t]], default=None)
         log = getattr(self.sched, "log", None) or []
@@ -318,6 +342,7 @@ class SimController:
             sha_epochs=sha_budget(cfg.n_trials, cfg.grace, cfg.rf, cfg.max_t),
             permanent_failures=self.permanent,
             peak_running=self.peak,
+            spec_waiting_peak=self.spec_waiting_peak,
             call_ms=self.calls,
             wall_ms=self.walls,
             gc_pause_ms=self.gc_pause,

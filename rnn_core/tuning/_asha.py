@@ -12,7 +12,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from rnn_core.tuning._asha_rules import RungRules, rung_epochs
-from rnn_core.tuning._asha_slots import FreeSlots
+from rnn_core.tuning._asha_slots import SLOTS_EVERY_S, FreeSlots
 from rnn_core.tuning._asha_state import RungState
 from rnn_core.tuning._compat_ray import set_trial_status
 from rnn_core.tuning._storage import Place, place
@@ -74,10 +74,16 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
                  reduction_factor: float = 3,
                  state_file: str | Path | Place | None = None, metric: str | None = None,
                  mode: str | None = None, time_attr: str = "training_iteration",
-                 max_running: int | None = None, slots: int | None = None) -> None:
+                 max_running: int | None = None, slots: int | None = None,
+                 slots_source=None) -> None:
         super().__init__()
         self.n_trials, self.rf, self.time_attr = n_trials, reduction_factor, time_attr
         self.max_running, self.slots, self.max_t = max_running, slots, int(max_t)
+        # what the cluster trains at once as it stands (a node lost or joined): asked again
+        # every ``slots_every_s`` seconds (``FreeSlots._follow_cluster``); None: ``slots``
+        # for good
+        self.slots_source, self.slots_every_s = slots_source, SLOTS_EVERY_S
+        self._slots_next = 0.0
         self.milestones = rung_epochs(grace_period, reduction_factor, max_t)[:-1]
         self.ended: set[str] = set()  # trials that terminated (finished, stopped, failed)
         self.to_stop: set[str] = set()  # restored as unfinished, though stopped before
@@ -291,6 +297,7 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
         self._check_restored(tune_controller)
+        self._follow_cluster()
         self._confirm()
         self._stop_one(tune_controller)
         running, pending, new_pending = self._live_counts()

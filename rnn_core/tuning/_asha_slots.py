@@ -8,12 +8,18 @@ the scheduler's own bookkeeping.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-__all__ = ["FreeSlots"]
+__all__ = ["SLOTS_EVERY_S", "FreeSlots"]
+
+log = logging.getLogger(__name__)
+
+SLOTS_EVERY_S = 5.0  # how often the cluster's slots are counted again (a few ms each)
 
 
 class FreeSlots:
@@ -31,6 +37,10 @@ class FreeSlots:
     speculative trial that reports while a certain trial waits for a slot pauses to give it
     its slot, and goes on speculatively or once confirmed. An open stream (``n_trials``
     None) never speculates: a free slot takes a new trial (``takes_new_trial``).
+
+    The slots follow the cluster (``slots_source``, counted again every ``slots_every_s``):
+    after a node is lost no speculative trial waits for its room, and a node that joins gets
+    speculative promotions too.
 
     ``max_running`` caps the trials training at once: Ray's own ``max_concurrent_trials``
     counts paused trials as live, which with pausing at rungs can leave every trial paused;
@@ -57,6 +67,24 @@ class FreeSlots:
             elif value is not None or yielded:  # held at the last epoch: resumed to end
                 self._state.set_resume(tid, True)
             self._save()
+
+    def _follow_cluster(self) -> None:
+        """The slots as the cluster stands now, at most every ``slots_every_s`` seconds; a
+        count that fails (the cluster's store busy or away) keeps the last one."""
+        if self.slots is None or self.slots_source is None:
+            return
+        now = time.monotonic()
+        if now < self._slots_next:
+            return
+        self._slots_next = now + self.slots_every_s
+        try:
+            slots = max(1, int(self.slots_source()))
+        except Exception as exc:  # any failure: the count stays as it was
+            log.warning("could not count the cluster's slots (%s); still %d", exc, self.slots)
+            return
+        if slots != self.slots:
+            log.info("the cluster now trains %d trials at once (was %d)", slots, self.slots)
+            self.slots = slots
 
     def _capacity(self) -> float:
         caps = [c for c in (self.slots, self.max_running) if c is not None]

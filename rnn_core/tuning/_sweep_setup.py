@@ -123,7 +123,10 @@ def _scheduler(spec: SweepSpec, folder: Place, slots: int):
     if spec.scheduler == "asha":
         return PromotionASHA(n, spec.grace_period, spec.max_epochs, spec.reduction_factor,
                              state_file=sidecar(folder) / ASHA_FILE,
-                             max_running=spec.max_concurrent_trials, slots=slots)
+                             max_running=spec.max_concurrent_trials, slots=slots,
+                             slots_source=ClusterSlots(spec.cpus_per_trial,
+                                                       spec.gpus_per_trial,
+                                                       spec.max_concurrent_trials))
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
     return FIFOScheduler()
@@ -144,18 +147,33 @@ def _asked_as_slots_free(searcher, scheduler, slots: int):
 
 
 def _slots(spec: SweepSpec) -> int:
-    """Trials the cluster trains at once, as it stands when the sweep starts (Ray connected):
-    its CPUs over a trial's CPUs, its GPUs over a trial's GPUs where trials take them, under
-    ``max_concurrent_trials``. ASHA gives a slot this leaves free to a speculative promotion;
-    a cluster that grows later gets no more of them."""
-    import ray
+    """Trials the cluster trains at once, as it stands when the sweep starts (Ray connected)."""
+    return ClusterSlots(spec.cpus_per_trial, spec.gpus_per_trial, spec.max_concurrent_trials)()
 
-    have = ray.cluster_resources()
+
+class ClusterSlots:
+    """Trials the cluster trains at once as it stands when called (Ray connected): its CPUs
+    over a trial's CPUs, its GPUs over a trial's GPUs where trials take them, under
+    ``max_concurrent_trials``. ASHA gives a slot this leaves free to a speculative promotion,
+    and counts again as nodes go and come (``slots_source``). A class, not a closure: Ray
+    pickles the scheduler with the sweep."""
+
+    def __init__(self, cpus: float, gpus: float, max_concurrent: int | None) -> None:
+        self.cpus, self.gpus, self.max_concurrent = cpus, gpus, max_concurrent
+
+    def __call__(self) -> int:
+        import ray
+
+        return slots_of(ray.cluster_resources(), self.cpus, self.gpus, self.max_concurrent)
+
+
+def slots_of(have: dict, cpus: float, gpus: float, max_concurrent: int | None) -> int:
+    """Trials that fit at once in the resources ``have`` (Ray's names: CPU, GPU)."""
     counts = []
-    if spec.cpus_per_trial > 0:
-        counts.append(int(have.get("CPU", 0) // spec.cpus_per_trial))
-    if spec.gpus_per_trial > 0:
-        counts.append(int(have.get("GPU", 0) // spec.gpus_per_trial))
-    if spec.max_concurrent_trials:
-        counts.append(spec.max_concurrent_trials)
+    if cpus > 0:
+        counts.append(int(have.get("CPU", 0) // cpus))
+    if gpus > 0:
+        counts.append(int(have.get("GPU", 0) // gpus))
+    if max_concurrent:
+        counts.append(max_concurrent)
     return max(1, min(counts, default=1))

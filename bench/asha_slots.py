@@ -97,6 +97,9 @@ def case(n: int, slots: int, curves: str, rho: float, seeds: int) -> list[dict]:
         # how many times sooner than today's the pick could at most finish training
         "pick_sooner_at_most": statistics.mean(
             t.anytime / b.anytime for b, t in zip(bounds, runs["today"], strict=True)),
+        # busy slot-time that a utilisation of 0.8 needs, over the settled trial-epochs' own
+        # (synchronous halving's work): no shorter makespan than the bound is possible
+        "busy_for_0.8_vs_sha_work": statistics.mean(0.8 * b.makespan / b.work for b in bounds),
     })
     return rows
 
@@ -110,7 +113,8 @@ def line(r: dict) -> str:
     if r["scheduler"] == "bound":
         return (f"{r['trials']:>6} {r['slots']:>5} {r['curves']:>13} {'bound':>9} "
                 f"{'':>6} {'':>6} {r['makespan_vs_today']:>8.3f} {r['anytime_vs_today']:>7.3f}"
-                f"  (the pick at most {r['pick_sooner_at_most']:.2f} x sooner than today)")
+                f"  (the pick at most {r['pick_sooner_at_most']:.2f} x sooner than today; "
+                f"utilisation 0.8 needs {r['busy_for_0.8_vs_sha_work']:.2f} x SHA's work)")
     broken = "n/a" if r["broken"] is None else str(r["broken"])
     return (f"{r['trials']:>6} {r['slots']:>5} {r['curves']:>13} {r['scheduler']:>9} "
             f"{r['utilisation']:>6.3f} {r['idle_waiting']:>6.3f} "

@@ -7,10 +7,10 @@ in seven runs of the shared-nothing cluster's kill test). Here the newest trial 
 of the saved trial list after a SIGKILL, and the resumed sweep must still ask nothing twice,
 give that trial's Optuna trial to a new trial, and leave none RUNNING.
 
-The trial taken out is the newest whose Optuna trial was still RUNNING at the kill: the
-smoke preset's trials are short enough that the newest one can have ended before it. (A trial
-that ended while Ray's list lacked it is a sweep's record, not a lost ask: the resumed sweep
-runs a trial in its place: docs/resume_and_failures.md.)"""
+The trial taken out is the newest whose Optuna trial was still RUNNING at the kill (its
+configuration goes to a new trial), or the newest that ASHA had stopped at its rung (a trial
+started and stopped between two of Ray's saves: it stays in the rungs, ended, and no new
+trial takes its place)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from tests._sweeps import run_study, start_study, sweep_runs
 OWN = "kills a sweep and makes its saved trial list stale"
 
 
-def _drop_newest_running_trial(ray_folder, running: set[str]) -> str:
-    """Take the trial Ray created last, of those in ``running``, out of the saved trial list;
+def _drop_newest_of(ray_folder, which: set[str]) -> str:
+    """Take the trial Ray created last, of those in ``which``, out of the saved trial list;
     its id."""
     state_file, = ray_folder.glob("compound_scaling-*/experiment_state-*.json")
     state = json.loads(state_file.read_text())
@@ -37,24 +37,25 @@ def _drop_newest_running_trial(ray_folder, running: set[str]) -> str:
     assert len(trials) >= 2, "killed too early to test"
     ids = [json.loads(t[0])["trial_id"] for t in trials]
     # Ray lists its trials in the order it created them
-    newest = max((k for k, tid in enumerate(ids) if tid in running), default=None)
-    assert newest is not None, f"no trial of {ids} was still training at the kill"
+    newest = max((k for k, tid in enumerate(ids) if tid in which), default=None)
+    assert newest is not None, f"no trial of {ids} is one of {which}"
     trials.pop(newest)
     state_file.write_text(json.dumps(state))
     return ids[newest]
 
 
-def _running_at_kill(uri: str, storage: str, name: str) -> set[str]:
-    """Ray trial ids whose Optuna trial is RUNNING (the child runs' tags tie the two)."""
-    running = {t.number for t in optuna.load_study(study_name=name, storage=storage).trials
-               if t.state.name == "RUNNING"}
+def _in_state(uri: str, storage: str, name: str, state: str) -> set[str]:
+    """Ray trial ids whose Optuna trial is in ``state`` (the child runs' tags tie the two)."""
+    numbers = {t.number for t in optuna.load_study(study_name=name, storage=storage).trials
+               if t.state.name == state}
     _, _, children = sweep_runs(uri)
     return {c.data.tags["ray_trial_id"] for c in children
-            if int(c.data.tags.get("optuna_trial", -1)) in running}
+            if int(c.data.tags.get("optuna_trial", -1)) in numbers}
 
 
 @pytest.mark.slow
-def test_a_stale_trial_list_loses_no_ask(tmp_path):
+@pytest.mark.parametrize("dropped_state", ["RUNNING", "PRUNED"])
+def test_a_stale_trial_list_loses_no_ask(tmp_path, dropped_state):
     uri = f"sqlite:///{tmp_path}/m.db"
     args = ["--smoke-test", "--search", "tpe", "--num-samples", "4", "--max-epochs", "12",
             "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
@@ -64,14 +65,15 @@ def test_a_stale_trial_list_loses_no_ask(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and driver.poll() is None:
         text = (tmp_path / "out.log").read_text()
-        if text.count(": started") >= 3 and text.count(": epoch ") >= 8:
-            break  # Ray has saved its state with three trials or more
+        if text.count(": started") >= 3 and text.count(": epoch ") >= 8 \
+                and "stopped by the scheduler" in text:
+            break  # Ray has saved its state with three trials or more, one stopped
         time.sleep(0.2)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     storage = f"sqlite:///{tmp_path}/optuna.db"
     name, = optuna.get_all_study_names(storage)
-    dropped = _drop_newest_running_trial(tmp_path / "ray", _running_at_kill(uri, storage, name))
+    dropped = _drop_newest_of(tmp_path / "ray", _in_state(uri, storage, name, dropped_state))
     asked = len(optuna.load_study(study_name=name, storage=storage).trials)
 
     done = run_study("compound_scaling", "--resume", *args[-4:], cwd=tmp_path, timeout=400,
@@ -85,3 +87,8 @@ def test_a_stale_trial_list_loses_no_ask(tmp_path):
     ended = [c for c in children if c.data.tags.get("trial_status") in ("finished",
                                                                          "stopped_early")]
     assert sorted(int(c.data.tags["optuna_trial"]) for c in ended) == [0, 1, 2, 3]
+    mine = [c for c in children if c.data.tags["ray_trial_id"] == dropped]
+    if dropped_state == "PRUNED":  # it stays what it was: stopped at its rung
+        assert [c.data.tags["trial_status"] for c in mine] == ["stopped_early"]
+    else:  # its Optuna trial went to a new trial, which has the one run
+        assert mine == []

@@ -161,22 +161,33 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
             self._on_way[nxt].add(tid)
 
     def _check_restored(self, tune_controller) -> None:
-        """The first call after Ray restored its trials: the lost ones forgotten here, and
-        the hooks told which trials there are."""
-        self._forget_lost()
-        if self._restore_pending:
-            self._restore_pending = False
-            for hook in self.restored_hooks:
-                hook(tune_controller, set(self.trials))
+        """The first call after Ray restored its trials: the hooks told which trials there
+        are and which of the lost ones had been stopped at a rung; the lost ones forgotten
+        here, but for those stopped that a hook has accounted for (they stay, ended)."""
+        if not self._restore_pending:
+            return
+        self._restore_pending = False
+        restored = set(self.trials)
+        lost = self._unchecked - restored
+        stopped = {t for t in lost if t in self.stopped}
+        kept: set[str] = set()
+        for hook in self.restored_hooks:
+            kept |= hook(tune_controller, restored, stopped) or set()
+        self._forget_lost(lost, kept & stopped)
 
-    def _forget_lost(self) -> None:
-        """Forget the trials the saved state names and Ray's restored state does not: with
-        a searcher's random trial ids, a trial started after Ray last saved its state, before
-        the driver was killed, is unknown to the resumed sweep, and its configuration goes to
-        a new trial (``_search.StudySearch``), which comes through the rungs itself. Called
-        once Ray has added every trial it restored (the first result or choice)."""
-        lost, self._unchecked = self._unchecked - self.trials.keys(), set()
-        for tid in sorted(lost):
+    def _forget_lost(self, lost: set[str], kept: set[str]) -> None:
+        """Forget the trials the saved state names and Ray's restored state does not
+        (``lost``): with a searcher's random trial ids, a trial started after Ray last saved
+        its state, before the driver was killed, is unknown to the resumed sweep, and its
+        configuration goes to a new trial (``_search.StudySearch``), which comes through the
+        rungs itself. A lost trial that had been stopped at a rung, whose end its searcher
+        recorded, is ``kept``: its results stay in the rungs and it has ended, so that no
+        new trial takes its place (``_asks.AskWhenFree``). Called once Ray has added every
+        trial it restored (the first result or choice)."""
+        self._unchecked = set()
+        for tid in sorted(kept):
+            self._end_id(tid)
+        for tid in sorted(lost - kept):
             self._state.forget(tid)  # logged ``forget``
             self.to_stop.discard(tid)
             for on_way in self._on_way.values():
@@ -208,7 +219,9 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
         self._state.note("early" if early else "promote", m, tid)
 
     def _end(self, trial: Trial) -> None:
-        tid = trial.trial_id
+        self._end_id(trial.trial_id)
+
+    def _end_id(self, tid: str) -> None:
         if (m := self.waiting.get(tid, self.spec.get(tid))) is not None:
             self._state.note("end", m, tid)  # failed for good, or removed, off its course
         self._unwait(tid)

@@ -35,20 +35,32 @@ class AskWhenFree(ConcurrencyLimiter):
         self._scheduler = scheduler
         scheduler.restored_hooks.append(self._restored)
 
-    def _restored(self, tune_controller, restored: set[str]) -> None:
+    def _restored(self, tune_controller, restored: set[str], stopped: set[str]) -> set[str]:
         """On --resume, once Ray has added the trials it restored: the asks Ray's saved
         state lost go to new trials. Ray uploads its trial list, its trial counter and the
         searcher's state as separate objects (on object storage, in the background), so a
         driver killed mid-upload can leave the counter or the searcher ahead of the trial
-        list; the counter is set back to the trials there are, so that Ray creates the
-        trials the lost asks go to (``StudySearch``)."""
+        list; and a trial started and ended between two of Ray's saves is in none of them.
+        The counter is set to the trials there are: those Ray restored, and the lost ones
+        the scheduler had stopped at a rung (``stopped``) when the study holds exactly as
+        many ended trials that no restored trial owns (their ends were recorded, so they
+        count). Those are returned: the scheduler keeps them, ended; no new trial takes their
+        place. Otherwise every lost trial's configuration goes to a new trial
+        (``StudySearch``)."""
+        kept: set[str] = set()
         if hasattr(self.searcher, "forget_unrestored"):
             self.searcher.forget_unrestored(restored)
+            if stopped and self.searcher.ended_unrestored(restored) == len(stopped):
+                kept = set(stopped)
         generator = getattr(tune_controller, "search_alg", None)  # None: a test's loop
-        state = generator.get_state() if generator is not None else {}
-        if state.get("counter", 0) > len(restored):
-            state["counter"] = len(restored)
+        if generator is None:
+            return set()
+        state = generator.get_state()
+        target = len(restored) + len(kept)
+        if kept or state.get("counter", 0) > target:
+            state["counter"] = target
             generator.set_state(state)
+        return kept
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self._scheduler.takes_new_trial():

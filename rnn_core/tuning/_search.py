@@ -228,6 +228,18 @@ class StudySearch(OptunaSearch):
                      len(lost))
         return len(lost)
 
+    def ended_unrestored(self, restored: set[str]) -> int:
+        """Optuna trials that have ended (complete, pruned or failed) and that no trial of
+        ``restored`` (Ray trial ids) owns: trials Ray's saved state lost after they ended."""
+        from optuna.trial import TrialState
+
+        from rnn_core.tuning._compat_optuna import trial_id
+
+        owned = {trial_id(t) for rid, t in optuna_search_trials(self).items() if rid in restored}
+        return sum(1 for t in optuna_search_study(self).get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+            if trial_id(t) not in owned)
+
     def suggest(self, trial_id: str) -> dict | None:
         trials = optuna_search_trials(self)
         if trial_id not in trials and getattr(self, "_orphans", None):

@@ -1,6 +1,7 @@
 """ASHA by promotion (``PromotionASHA``): Ray Tune's hooks and the scheduler's bookkeeping,
-saved after every change (``_asha_state``). The rule that promotes (``_asha_rules``) and who
-gets a free slot (``_asha_slots``) are mixed in from modules of their own."""
+saved after every change (``_asha_state``). The rule that promotes (``_asha_rules``), who
+gets a free slot (``_asha_slots``) and what becomes of trials Ray's restored state lacks
+(``_asha_restore``) are mixed in from modules of their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from rnn_core.tuning._asha_restore import RestoredTrials
 from rnn_core.tuning._asha_rules import RungRules, rung_epochs
 from rnn_core.tuning._asha_slots import SLOTS_EVERY_S, FreeSlots
 from rnn_core.tuning._asha_state import RungState
@@ -20,7 +22,7 @@ from rnn_core.tuning._storage import Place, place
 __all__ = ["PromotionASHA", "rung_epochs"]
 
 
-class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
+class PromotionASHA(RungRules, FreeSlots, RestoredTrials, FIFOScheduler):
     """Asynchronous successive halving by promotion (Li et al. 2020, "A System for Massively
     Parallel Hyperparameter Tuning", Algorithm 2), with each rung's promotions capped.
 
@@ -159,41 +161,6 @@ class PromotionASHA(RungRules, FreeSlots, FIFOScheduler):
         nxt = self._next(m)
         if nxt in self._on_way and tid not in self.rungs[nxt] and tid not in self.ended:
             self._on_way[nxt].add(tid)
-
-    def _check_restored(self, tune_controller) -> None:
-        """The first call after Ray restored its trials: the hooks told which trials there
-        are and which of the lost ones had been stopped at a rung; the lost ones forgotten
-        here, but for those stopped that a hook has accounted for (they stay, ended)."""
-        if not self._restore_pending:
-            return
-        self._restore_pending = False
-        restored = set(self.trials)
-        lost = self._unchecked - restored
-        stopped = {t for t in lost if t in self.stopped}
-        kept: set[str] = set()
-        for hook in self.restored_hooks:
-            kept |= hook(tune_controller, restored, stopped) or set()
-        self._forget_lost(lost, kept & stopped)
-
-    def _forget_lost(self, lost: set[str], kept: set[str]) -> None:
-        """Forget the trials the saved state names and Ray's restored state does not
-        (``lost``): with a searcher's random trial ids, a trial started after Ray last saved
-        its state, before the driver was killed, is unknown to the resumed sweep, and its
-        configuration goes to a new trial (``_search.StudySearch``), which comes through the
-        rungs itself. A lost trial that had been stopped at a rung, whose end its searcher
-        recorded, is ``kept``: its results stay in the rungs and it has ended, so that no
-        new trial takes its place (``_asks.AskWhenFree``). Called once Ray has added every
-        trial it restored (the first result or choice)."""
-        self._unchecked = set()
-        for tid in sorted(kept):
-            self._end_id(tid)
-        for tid in sorted(lost - kept):
-            self._state.forget(tid)  # logged ``forget``
-            self.to_stop.discard(tid)
-            for on_way in self._on_way.values():
-                on_way.discard(tid)
-        if lost:
-            self._save()
 
     def _wait(self, tid: str, m: int) -> None:
         self._state.wait(tid, m)

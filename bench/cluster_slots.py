@@ -21,17 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sim import METRIC, SimConfig, simulate  # noqa: E402
-from rnn_core.tuning import PromotionASHA  # noqa: E402
+from bench.asha_slots import make  # noqa: E402
+from bench.sim import SimConfig, simulate  # noqa: E402
 
 # (what happens, trials, slots at the start, (simulated time, slots from then on))
 CASES = (("node lost", 27, 8, (3.0, 4)), ("node lost", 200, 64, (4.0, 32)),
          ("node joins", 27, 4, (2.0, 8)), ("node joins", 200, 32, (2.0, 64)))
-
-
-def _make(cfg: SimConfig) -> PromotionASHA:
-    return PromotionASHA(cfg.n_trials, cfg.grace, cfg.max_t, cfg.rf, metric=METRIC, mode="max",
-                         slots=cfg.slots)
 
 
 def main() -> None:
@@ -47,7 +42,8 @@ def main() -> None:
             for follow in (True, False):
                 cfg = SimConfig(n_trials=n, slots=slots, slot_changes=(change,),
                                 follow_slots=follow, max_failures=2, curves=curves)
-                runs[follow] = [simulate(_make, cfg, seed) for seed in range(args.seeds)]
+                runs[follow] = [simulate(make("speculate"), cfg, seed)
+                                for seed in range(args.seeds)]
             f, k = runs[True], runs[False]
             mean = statistics.mean
             print(f"{what:>10} {n:>6} {f'{slots}->{change[1]}':>9} {curves:>9} "

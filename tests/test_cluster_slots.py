@@ -11,20 +11,15 @@ import statistics
 
 import pytest
 
-from bench.sim import METRIC, SimConfig, simulate
-from rnn_core.tuning import PromotionASHA
+from bench.asha_slots import make
+from bench.sim import SimConfig, simulate
 from rnn_core.tuning._sweep_setup import slots_of
-
-
-def _make(cfg: SimConfig) -> PromotionASHA:
-    return PromotionASHA(cfg.n_trials, cfg.grace, cfg.max_t, cfg.rf, metric=METRIC, mode="max",
-                         slots=cfg.slots)
 
 
 def _sweeps(n: int, slots: int, change: tuple[float, int], follow: bool, curves: str):
     cfg = SimConfig(n_trials=n, slots=slots, slot_changes=(change,), follow_slots=follow,
                     max_failures=2, curves=curves)
-    return [simulate(_make, cfg, seed) for seed in range(6)]
+    return [simulate(make("speculate"), cfg, seed) for seed in range(6)]
 
 
 def test_slots_are_a_trials_share_of_the_clusters_cpus_and_gpus_under_the_cap():

@@ -9,17 +9,9 @@ import math
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
-from bench.sim import METRIC, SimConfig, simulate
+from bench.asha_slots import make
+from bench.sim import SimConfig, simulate
 from bench.sim.bound import start_times, sweep_bound
-from rnn_core.tuning import PromotionASHA
-
-
-def _asha(speculate: bool):
-    def make(cfg: SimConfig) -> PromotionASHA:
-        return PromotionASHA(cfg.n_trials, cfg.grace, cfg.max_t, cfg.rf, metric=METRIC,
-                             mode="max", slots=cfg.slots if speculate else None)
-
-    return make
 
 
 def test_start_times_fill_the_first_free_slot_in_order():
@@ -51,11 +43,11 @@ def test_no_sweep_beats_the_bound_of_its_settled_promotions(n, slots, curves):
     max_t = 4 if curves == "replay" else 5
     for seed in range(3):
         cfg = SimConfig(n_trials=n, slots=slots, curves=curves, max_t=max_t)
-        today = simulate(_asha(False), cfg, seed)
+        today = simulate(make("today"), cfg, seed)
         bound = sweep_bound(cfg, seed, today)
         assert 0 < bound.makespan <= today.makespan, seed
         assert bound.anytime <= today.anytime, seed
-        spec = simulate(_asha(True), cfg, seed)
+        spec = simulate(make("speculate"), cfg, seed)
         if spec.promoted == today.promoted:
             assert bound.makespan <= spec.makespan, seed
             assert bound.anytime <= spec.anytime, seed

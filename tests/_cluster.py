@@ -122,10 +122,11 @@ def _kill(pids: list[int], sig: int) -> None:
 
 # A fresh driver's view of the cluster: the alive nodes, or what a task pinned to each node
 # sees of the filesystem (the view the trials placed there get).
+_ANSWER = "answer: "  # the line a driver run by ``Cluster.python`` answers on
 _NODES = """
 import json, sys, ray
 ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
-print(json.dumps([{"id": n["NodeID"], "cpus": n["Resources"].get("CPU"),
+print(ANSWER + json.dumps([{"id": n["NodeID"], "cpus": n["Resources"].get("CPU"),
                    "head": "node:__internal_head__" in n["Resources"]}
                   for n in ray.nodes() if n["Alive"]]))
 """
@@ -144,7 +145,7 @@ def look():
 
 pin = [look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
        for n in nodes]
-print(json.dumps(dict(zip(nodes, ray.get([f.remote() for f in pin], timeout=120)))))
+print(ANSWER + json.dumps(dict(zip(nodes, ray.get([f.remote() for f in pin], timeout=120)))))
 """
 
 
@@ -185,11 +186,18 @@ class Cluster:
         assert proc.returncode == 0, out[-3000:]
 
     def python(self, code: str, *args: str, timeout: int = 120) -> str:
-        proc = subprocess.run([sys.executable, "-c", code, self.address, *args],
+        """What ``code``, a driver of this cluster, printed after ``ANSWER``: Ray may print
+        more to stdout once it has (its warning about a node whose heartbeats lag, while a
+        lost node is not yet marked dead)."""
+        proc = subprocess.run([sys.executable, "-c", f"ANSWER = {_ANSWER!r}\n{code}",
+                               self.address, *args],
                               capture_output=True, text=True, env=self.env, cwd=self.temp,
                               timeout=timeout)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stdout.strip().splitlines()[-1]
+        answers = [line[len(_ANSWER):] for line in proc.stdout.splitlines()
+                   if line.startswith(_ANSWER)]
+        assert answers, proc.stdout[-3000:]
+        return answers[-1]
 
     def nodes(self) -> list[dict]:
         """Alive nodes, each {"id", "cpus", "head"}, asked of the cluster by a fresh driver."""

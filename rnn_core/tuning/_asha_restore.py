@@ -8,15 +8,26 @@ __all__ = ["RestoredTrials"]
 
 
 class RestoredTrials:
-    """Once Ray has added the trials it restored (the first result or choice), the trials the
-    saved state names that Ray does not are forgotten, or kept as ended where a hook
+    """Once Ray has added the trials it restored (``settle_restored``), the trials the saved
+    state names that Ray does not are forgotten, or kept as ended where a hook
     (``restored_hooks``, ``_asks.AskWhenFree``) accounts for them."""
 
     def _check_restored(self, tune_controller) -> None:
-        """The first call after Ray restored its trials: the hooks told which trials there
-        are and which of the lost ones had been stopped at a rung; the lost ones forgotten
-        here, but for those stopped that a hook has accounted for (they stay, ended)."""
-        if not self._restore_pending:
+        """The first result or choice after Ray restored its trials: ``settle_restored``
+        with the controller's search algorithm (None: a test's loop without one)."""
+        self.settle_restored(getattr(tune_controller, "search_alg", None))
+
+    def settle_restored(self, generator) -> None:
+        """Once, after Ray added the trials it restored: the hooks are told which trials
+        there are and which of the lost ones had been stopped at a rung, and may reset the
+        search ``generator``'s trial counter; the lost ones are forgotten here, but for those
+        stopped that a hook has accounted for (they stay, ended). Called by the first result
+        or choice, and earlier by ``_asks.SettledGenerator`` when Ray first asks whether the
+        search has finished: a resumed sweep whose restored trials had all ended, and whose
+        saved counter counted a lost one, would otherwise end at once, the lost trial's
+        Optuna trial left RUNNING. Nothing is settled before Ray has added a trial (Ray
+        restores one at least; a fresh sweep has nothing to settle)."""
+        if not self._restore_pending or not self.trials:
             return
         self._restore_pending = False
         restored = set(self.trials)
@@ -24,7 +35,7 @@ class RestoredTrials:
         stopped = {t for t in lost if t in self.stopped}
         kept: set[str] = set()
         for hook in self.restored_hooks:
-            kept |= hook(tune_controller, restored, stopped) or set()
+            kept |= hook(generator, restored, stopped) or set()
         self._forget_lost(lost, kept & stopped)
 
     def _forget_lost(self, lost: set[str], kept: set[str]) -> None:
@@ -35,7 +46,7 @@ class RestoredTrials:
         rungs itself. A lost trial that had been stopped at a rung, whose end its searcher
         recorded, is ``kept``: its results stay in the rungs and it has ended, so that no
         new trial takes its place (``_asks.AskWhenFree``). Called once Ray has added every
-        trial it restored (the first result or choice)."""
+        trial it restored (``settle_restored``)."""
         self._unchecked = set()
         for tid in sorted(kept):
             self._end_id(tid)

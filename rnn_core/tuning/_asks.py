@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import copy
 
-from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 
-__all__ = ["AskWhenFree"]
+__all__ = ["AskWhenFree", "SettledGenerator"]
 
 
 class AskWhenFree(ConcurrencyLimiter):
@@ -35,7 +35,7 @@ class AskWhenFree(ConcurrencyLimiter):
         self._scheduler = scheduler
         scheduler.restored_hooks.append(self._restored)
 
-    def _restored(self, tune_controller, restored: set[str], stopped: set[str]) -> set[str]:
+    def _restored(self, generator, restored: set[str], stopped: set[str]) -> set[str]:
         """On --resume, once Ray has added the trials it restored: the asks Ray's saved
         state lost go to new trials. Ray uploads its trial list, its trial counter and the
         searcher's state as separate objects (on object storage, in the background), so a
@@ -52,8 +52,7 @@ class AskWhenFree(ConcurrencyLimiter):
             self.searcher.forget_unrestored(restored)
             if stopped and self.searcher.ended_unrestored(restored) == len(stopped):
                 kept = set(stopped)
-        generator = getattr(tune_controller, "search_alg", None)  # None: a test's loop
-        if generator is None:
+        if generator is None:  # a test's loop
             return set()
         state = generator.get_state()
         target = len(restored) + len(kept)
@@ -77,3 +76,20 @@ class AskWhenFree(ConcurrencyLimiter):
 
     def set_state(self, state: dict) -> None:
         vars(self).update({k: v for k, v in state.items() if k != "_scheduler"})
+
+
+class SettledGenerator(SearchGenerator):
+    """Ray's ``SearchGenerator`` over ``searcher`` that, before it answers whether the search
+    has finished, lets ``scheduler`` settle the trials Ray's saved state lost
+    (``PromotionASHA.settle_restored``, once, as soon as Ray has added the trials it
+    restored). Ray asks that before its first step: a resumed sweep whose restored trials had
+    all ended, with a saved trial counter that still counted a lost one, would end there,
+    before any result or choice, and the lost trial's Optuna trial would stay RUNNING."""
+
+    def __init__(self, searcher: Searcher, scheduler) -> None:
+        super().__init__(searcher)
+        self._scheduler = scheduler
+
+    def is_finished(self) -> bool:
+        self._scheduler.settle_restored(self)
+        return super().is_finished()

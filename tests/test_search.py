@@ -223,3 +223,27 @@ def test_a_trial_asked_after_the_last_save_goes_to_the_next_trial_on_resume(tmp_
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "COMPLETE", "RUNNING"]
     assert [t.value for t in trials[:3]] == [0.6, 0.7, 0.8]
     assert study.metric_names == ["best_val_acc"]
+
+
+def test_a_trial_stopped_short_on_a_result_ends_pruned_at_that_epoch(tmp_path):
+    """Ray hands the searcher no result that the scheduler answers with a stop, then ends the
+    trial with it: such a trial ends PRUNED at that epoch, as one stopped while it waited at
+    its rung (no result) does, and only a trial that trained to the last epoch is COMPLETE
+    (what TPE ranks, and what the report's Optuna figures show as completed)."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    searcher = make_searcher("tpe", {"lr": LogUniform(1e-4, 1e-1)}, "best_val_acc", "max",
+                             4, 0, url, "stops", rungs=True, max_step=3)
+    for tid in ("stopped", "waited", "trained", "failed"):
+        searcher.suggest(tid)
+    searcher.on_trial_complete("stopped", {"training_iteration": 1, "best_val_acc": 0.4})
+    searcher.on_trial_result("waited", {"training_iteration": 1, "best_val_acc": 0.5})
+    searcher.on_trial_complete("waited")  # stopped while paused at its rung: no result
+    for epoch, acc in ((1, 0.5), (2, 0.6), (3, 0.7)):
+        searcher.on_trial_result("trained", {"training_iteration": epoch, "best_val_acc": acc})
+    searcher.on_trial_complete("trained", {"training_iteration": 3, "best_val_acc": 0.7})
+    searcher.on_trial_complete("failed", error=True)
+
+    trials = optuna.load_study(study_name="stops", storage=url).get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED", "COMPLETE", "FAIL"]
+    assert [t.value for t in trials] == [0.4, 0.5, 0.7, None]
+    assert trials[0].intermediate_values == {1: 0.4}

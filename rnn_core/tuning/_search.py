@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from rnn_core.tuning._compat_ray import optuna_search_study, optuna_search_trials
@@ -155,9 +156,9 @@ def make_sampler(search: str, num_samples: int, seed: int, sampled: dict | None 
 
 def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
                   num_samples: int, seed: int, storage_url: str | None, study_name: str,
-                  rungs: bool = False):
+                  rungs: bool = False, max_step: int | None = None):
     """The Ray Tune search algorithm for a sampled search (None for the grid); ``rungs``: see
-    ``make_sampler``."""
+    ``make_sampler``; ``max_step``: the epochs a trial trains to (``StudySearch``)."""
     if search == "grid":
         return None
 
@@ -171,7 +172,7 @@ def make_searcher(search: str, space: dict[str, Any], objective: str, mode: str,
     storage = StudyCache(storage_url)  # the study file, read from memory (one writer)
     draw = DrawConditional(sampled, conditional) if conditional else sampled
     searcher = StudySearch(draw, metric=metric, mode=mode_, sampler=sampler,
-                           study_name=study_name, storage=storage)
+                           study_name=study_name, storage=storage, max_step=max_step)
     with warnings.catch_warnings():  # experimental in Optuna; the names show in its tools
         warnings.simplefilter("ignore")
         optuna_search_study(searcher).set_metric_names(
@@ -185,9 +186,10 @@ class StudySearch(OptunaSearch):
     and Ray's next save of its state) to the next Ray trial on ``--resume``, rather than
     asking Optuna anew: no configuration is asked twice and none is left running."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, max_step: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._orphans: list[int] = []
+        self._max_step = max_step  # the epochs a trial trains to (``on_trial_complete``)
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
@@ -239,6 +241,26 @@ class StudySearch(OptunaSearch):
         return sum(1 for t in optuna_search_study(self).get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
             if trial_id(t) not in owned)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        """A trial a scheduler stopped short of ``max_step`` on a result ends PRUNED at that
+        result's epoch, as one stopped while it waited at its rung does. Ray hands the
+        searcher no result that the scheduler answers with a stop, then ends the trial with
+        that result, which Ray's ``OptunaSearch`` records as COMPLETE at an early epoch's
+        value: TPE would rank it among the trials that trained to the end, and the report's
+        Optuna figures would show it as completed. One objective only (Optuna's trials of
+        several report no steps)."""
+        step = (result or {}).get(TRAINING_ITERATION)
+        trial = optuna_search_trials(self).get(trial_id)
+        if (result and not error and trial is not None and self._max_step is not None
+                and isinstance(step, int) and step < self._max_step
+                and not isinstance(self.metric, list)
+                and step not in optuna_search_study(self).get_trials(
+                    deepcopy=False)[trial.number].intermediate_values):
+            super().on_trial_result(trial_id, result)
+            result = None  # no value: Optuna prunes it at its last reported step
+        super().on_trial_complete(trial_id, result=result, error=error)
 
     def suggest(self, trial_id: str) -> dict | None:
         trials = optuna_search_trials(self)

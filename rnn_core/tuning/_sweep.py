@@ -116,7 +116,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         searcher = make_searcher(spec.search, spec.param_space, task.best_metric, task.mode,
                                  spec.num_samples, seed, optuna_url,
                                  meta.get("optuna_study", folder.name),
-                                 rungs=spec.scheduler in ("asha", "sha"))
+                                 rungs=spec.scheduler in ("asha", "sha"),
+                                 max_step=meta["max_epochs"])
     runs = TrialRuns(outbox, base, meta["max_epochs"], task,
                      trial_tags=_optuna_tags(searcher), name_extra=_name_extra(spec, task))
     if resume is not None:

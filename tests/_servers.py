@@ -105,7 +105,10 @@ def start_s3_server(data: Path, timeout: float = 60) -> S3Server:
              # no Iceberg or Lance catalogue beside the S3 API (fixed ports otherwise)
              "-s3.port.iceberg=0", "-s3.port.lance=0",
              f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
-             "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0"],
+             # volumes of 64 MB, up to 100 of them: a whole test session writes ~0.5 GB to
+             # the bucket (checkpoints written and deleted count until a vacuum), past weed's
+             # default of 8 volumes, after which every upload fails
+             "-master.volumeSizeLimitMB=64", "-volume.max=100", "-volume.preStopSeconds=0"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = S3Server(f"http://127.0.0.1:{port['s3']}", key, secret, proc, grpc, log)
     try:

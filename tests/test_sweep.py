@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -227,11 +229,6 @@ def test_console_shows_trial_events_by_run_name_and_progress(smoke):
     check_pngs([tmp / "report" / f"{n}.png" for n in ("pareto", "heatmap", "curves")], out)
 
 
-def _ray_session() -> str | None:
-    p = Path("/tmp/ray/session_latest")
-    return os.path.realpath(p) if p.exists() else None
-
-
 BAD = [
     (["--scheduler", "hyperband"], "invalid choice: 'hyperband'"),
     (["--layers", "0"], "every value must be at least 1"),
@@ -245,15 +242,22 @@ BAD = [
 
 @pytest.mark.parametrize("args, message", BAD)
 def test_bad_input_one_sentence_exit_2_before_ray(tmp_path, args, message):
-    before = _ray_session()
-    proc = _run("--smoke-test", "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
-                "--storage-path", str(tmp_path / "ray"), *args, timeout=120,
-                own="bad input, refused before any sweep")
+    # Ray's temporary folder of this driver's own (short: Ray's socket paths stay under 108
+    # bytes), so that no other sweep's instance can be taken for one this driver started
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
+    try:
+        proc = run_study("compound_scaling", "--smoke-test", "--tracking-uri",
+                         f"sqlite:///{tmp_path}/m.db", "--storage-path", str(tmp_path / "ray"),
+                         *args, timeout=120, env={"RAY_TMPDIR": str(ray_tmp)},
+                         own="bad input, refused before any sweep")
+        started = list(ray_tmp.iterdir())
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert message in last and "error:" in last
     assert "Traceback" not in proc.stderr
-    assert _ray_session() == before  # no Ray instance was started
+    assert started == []  # no Ray instance was started
     assert not (tmp_path / "ray").exists()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -141,7 +142,9 @@ def mfcc_frames(root: str | Path, rels: list[str]) -> tuple[np.ndarray, int]:
         cached.update(zip((k for k, _ in part), frames, strict=True))
     if todo:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        # a name of this process's own: two processes that fill the cache at once (two sweeps,
+        # or two test workers) each replace the file whole
+        tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
         np.savez(tmp, keys=np.array(list(cached)), frames=np.stack(list(cached.values())))
         tmp.replace(path)
     return np.stack([cached[k] for k in keys]), len(todo)

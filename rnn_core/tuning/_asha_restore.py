@@ -42,7 +42,7 @@ class RestoredTrials:
         """Forget the trials the saved state names and Ray's restored state does not
         (``lost``): with a searcher's random trial ids, a trial started after Ray last saved
         its state, before the driver was killed, is unknown to the resumed sweep, and its
-        configuration goes to a new trial (``_search.StudySearch``), which comes through the
+        configuration goes to a new trial (``_study_search.StudySearch``), which comes through the
         rungs itself. A lost trial that had been stopped at a rung, whose end its searcher
         recorded, is ``kept``: its results stay in the rungs and it has ended, so that no
         new trial takes its place (``_asks.AskWhenFree``). Called once Ray has added every

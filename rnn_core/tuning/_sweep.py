@@ -204,7 +204,7 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         cut = sorted(set(runs.status) - ended_before)
         outbox.tag(PARENT, time_budget_spent=str(len(cut)))
         if "optuna_study" in meta:
-            from rnn_core.tuning._search import close_running_trials
+            from rnn_core.tuning._study_search import close_running_trials
 
             close_running_trials(optuna_url, meta["optuna_study"])
         log.info("time budget of %.0f s spent: %d trials stopped where they were",

@@ -185,7 +185,7 @@ def replay(table: Table, search: str, n_trials: int, seed: int, scheduler: str =
     # the study in memory: a replay keeps nothing
     searcher = None if search == "grid" else make_searcher(
         search, table.space(), OBJECTIVE, "max", n, seed, "sqlite:///:memory:", f"replay-{seed}",
-        rungs=scheduler == "asha")
+        rungs=scheduler == "asha", max_step=max_t)
     return _TableController(sched, cfg, table, searcher, grid,
                             check_rules=scheduler == "asha").run()
 

@@ -75,6 +75,29 @@ def test_an_interrupted_tpe_sweep_resumes_its_optuna_study(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_study_records_each_trial_as_asha_ended_it():
+    """A trial ASHA stopped at a rung is PRUNED at the epoch it stopped after (whether it was
+    stopped on the result that reached the rung, which Ray withholds from the searcher, or
+    while it waited there); one that trained to the last epoch is COMPLETE. Each with the
+    best validation accuracy MLflow holds for it."""
+    shared = shared_sweep("searches")
+    client, parent, children = sweep_runs(shared.uri, shared.experiment, search="tpe")
+    study = optuna.load_study(study_name=parent.data.params["optuna_study"],
+                              storage=f"sqlite:///{shared.folder}/optuna.db")
+    trials = {t.number: t for t in study.trials}
+    statuses = []
+    for child in children:
+        tags = child.data.tags
+        trial, epochs = trials[int(tags["optuna_trial"])], int(tags["epochs_run"])
+        statuses.append(tags["trial_status"])
+        state = {"finished": "COMPLETE", "stopped_early": "PRUNED"}[tags["trial_status"]]
+        assert (trial.state.name, trial.last_step) == (state, epochs), (tags, trial)
+        assert trial.value == pytest.approx(child.data.metrics["best_val_acc"])
+    # 4 trials, reduction factor 3: one goes on past the rung for certain, some stop there
+    assert "stopped_early" in statuses and "finished" in statuses, statuses
+
+
+@pytest.mark.slow
 def test_nsga2_leaves_a_two_objective_study_and_its_front():
     shared = shared_sweep("searches")
     done = shared.procs[1]

@@ -126,8 +126,6 @@ class StudySearch(OptunaSearch):
         return None if trial is None else trial.number
 
 
-
-
 def close_running_trials(storage_url: str, study_name: str) -> int:
     """End the Optuna trials a stopped sweep left RUNNING (the time budget ran out): PRUNED at
     their last reported value, FAIL where they reported none (never started). Returns how

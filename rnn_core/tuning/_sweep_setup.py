@@ -136,8 +136,8 @@ def _asked_as_slots_free(searcher, scheduler, slots: int):
     """Under ASHA by promotion, a searcher is asked for a trial only when one would start
     (``_asks.AskWhenFree``), through a generator that settles a resumed sweep's lost trials
     before Ray first asks whether the search has finished (``_asks.SettledGenerator``); a
-    grid's trials (Ray's variant generator) are all known up
-    front, and under FIFO or SHA Ray's own limit holds."""
+    grid's trials (Ray's variant generator) are all known up front, and under FIFO or SHA
+    Ray's own limit holds."""
     from ray.tune.search import Searcher
 
     from rnn_core.tuning._asha import PromotionASHA

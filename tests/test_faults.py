@@ -66,11 +66,17 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     args = ["--tracking-uri", f"sqlite:///{db}", "--storage-path", str(storage)]
     own = "kills the sweep and resumes it"
     kill_mid_sweep(*args, own=own, cwd=tmp_path, db=db)
+    folder = next(storage.glob("compound_scaling-*"))
+    side = storage / ".rnn_sweeps" / folder.name
+    # as a kill while Ray copied its state to storage leaves it (seen in a whole test run):
+    # the trial list emptied; the sweep resumes from the copy the driver kept of it
+    trial_list, = folder.glob("experiment_state-*.json")
+    assert (side / "ray_state" / trial_list.name).exists()
+    trial_list.write_bytes(b"")
     proc = run_study("compound_scaling", *KILL_ARGS, *args, "--resume", cwd=tmp_path,
                      timeout=300, own=own)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    folder = next(storage.glob("compound_scaling-*"))
-    side = storage / ".rnn_sweeps" / folder.name
+    assert f"resume: {trial_list.name} was cut short by the kill" in proc.stderr
     epochs = [[json.loads(line)["epoch"] for line in result.read_text().splitlines()]
               for result in folder.glob("*/result.json")]
     check_resumed(db, json.loads((side / "asha_rungs.json").read_text()), epochs,

@@ -95,17 +95,20 @@ class Place:
         return self.read_bytes().decode()
 
     def write_text(self, text: str) -> None:
+        self.write_bytes(text.encode())
+
+    def write_bytes(self, data: bytes) -> None:
         """Replace the file whole, so that a reader (or a driver killed mid-write) finds the
         old content or the new: a local file is written beside and renamed over; an object
         store replaces an object in one request, and has no folders to create."""
         if not self.local:
             with self.fs.open_output_stream(self.path) as f:
-                f.write(text.encode())
+                f.write(data)
             return
         self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
         tmp = self.path + ".tmp"
         with self.fs.open_output_stream(tmp) as f:
-            f.write(text.encode())
+            f.write(data)
         self.fs.move(tmp, self.path)
 
     def folders(self) -> list[Place]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,12 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     from rnn_core.tuning._ray import connect, preload_modules
     from rnn_core.tuning._scheduling import trial_callbacks, trial_fn
     from rnn_core.tuning._search import make_searcher, optuna_storage_url
+    from rnn_core.tuning._state_copies import COPIES, StateCopies, mend
 
     if resume is not None:
         folder = root
+        for line in mend(folder, sidecar(folder) / COPIES, "--resume"):
+            print(f"resume: {line}", file=sys.stderr, flush=True)
         if not tune.Tuner.can_restore(folder.uri):
             raise ConfigError(f"--resume {resume}: not a resumable sweep folder (no Ray "
                               "experiment state in it)")
@@ -129,7 +133,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
     budget = budget_epochs(spec.scheduler, spec.n_trials, spec.grace_period, spec.max_epochs,
                            spec.reduction_factor)
     watch = InterruptWatch()
-    callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials), watch]
+    callbacks = [*trial_callbacks(runs), ProgressCallback(runs, budget, spec.n_trials), watch,
+                 *([StateCopies(folder, sidecar(folder) / COPIES)] if folder.local else [])]
     stop_noise_filters()
     if not spec.verbose:
         quiet_ray_logs()

@@ -1,4 +1,5 @@
-"""When Ray Tune asks the searcher for a trial under ASHA by promotion: as a slot frees.
+"""When Ray Tune asks the searcher for a trial under ASHA by promotion: as a slot frees; and,
+under any scheduler, what a resumed sweep asks again of the trials Ray's saved state lost.
 
 Ray asks a searcher for new trials while fewer than its pending limit are PENDING (one, for a
 searcher on its own). Trials that ASHA holds PAUSED do not count there, so a sweep whose new
@@ -18,9 +19,47 @@ from __future__ import annotations
 
 import copy
 
+from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 
-__all__ = ["AskWhenFree", "SettledGenerator"]
+__all__ = ["AskWhenFree", "RestoredFIFO", "SettledGenerator", "settle_lost_asks"]
+
+
+def settle_lost_asks(searcher: Searcher, generator, restored: set[str],
+                     stopped: set[str]) -> set[str]:
+    """On --resume, once Ray has added the trials it restored: the asks Ray's saved state
+    lost go to new trials. Ray saves its trial list, its trial counter and the searcher's
+    state as separate files (on object storage, uploaded in the background), so a driver
+    killed mid-save can leave the counter or the searcher ahead of the trial list; and a
+    trial started and ended between two of Ray's saves is in none of them.
+
+    The counter is set to the trials there are: those Ray restored, and the lost ones ASHA
+    had stopped at a rung (``stopped``) when the study holds exactly as many ended trials
+    that no restored trial owns (their ends were recorded, so they count). Those are
+    returned: the scheduler keeps them, ended; no new trial takes their place. Otherwise
+    every lost trial's configuration goes to a new trial (``StudySearch``). A concurrency
+    limit in ``searcher``'s chain of wrappers stops counting the lost trials as live: they
+    never end, and would hold their slots for good."""
+    kept: set[str] = set()
+    inner = searcher
+    while True:
+        if isinstance(inner, ConcurrencyLimiter):
+            inner.live_trials &= restored
+        if not isinstance(getattr(inner, "searcher", None), Searcher):
+            break
+        inner = inner.searcher
+    if hasattr(inner, "forget_unrestored"):
+        inner.forget_unrestored(restored)
+        if stopped and inner.ended_unrestored(restored) == len(stopped):
+            kept = set(stopped)
+    if generator is None:  # a test's loop
+        return set()
+    state = generator.get_state()
+    target = len(restored) + len(kept)
+    if kept or state.get("counter", 0) > target:
+        state["counter"] = target
+        generator.set_state(state)
+    return kept
 
 
 class AskWhenFree(ConcurrencyLimiter):
@@ -36,30 +75,7 @@ class AskWhenFree(ConcurrencyLimiter):
         scheduler.restored_hooks.append(self._restored)
 
     def _restored(self, generator, restored: set[str], stopped: set[str]) -> set[str]:
-        """On --resume, once Ray has added the trials it restored: the asks Ray's saved
-        state lost go to new trials. Ray uploads its trial list, its trial counter and the
-        searcher's state as separate objects (on object storage, in the background), so a
-        driver killed mid-upload can leave the counter or the searcher ahead of the trial
-        list; and a trial started and ended between two of Ray's saves is in none of them.
-        The counter is set to the trials there are: those Ray restored, and the lost ones
-        the scheduler had stopped at a rung (``stopped``) when the study holds exactly as
-        many ended trials that no restored trial owns (their ends were recorded, so they
-        count). Those are returned: the scheduler keeps them, ended; no new trial takes their
-        place. Otherwise every lost trial's configuration goes to a new trial
-        (``StudySearch``)."""
-        kept: set[str] = set()
-        if hasattr(self.searcher, "forget_unrestored"):
-            self.searcher.forget_unrestored(restored)
-            if stopped and self.searcher.ended_unrestored(restored) == len(stopped):
-                kept = set(stopped)
-        if generator is None:  # a test's loop
-            return set()
-        state = generator.get_state()
-        target = len(restored) + len(kept)
-        if kept or state.get("counter", 0) > target:
-            state["counter"] = target
-            generator.set_state(state)
-        return kept
+        return settle_lost_asks(self, generator, restored, stopped)
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self._scheduler.takes_new_trial():
@@ -81,10 +97,11 @@ class AskWhenFree(ConcurrencyLimiter):
 class SettledGenerator(SearchGenerator):
     """Ray's ``SearchGenerator`` over ``searcher`` that, before it answers whether the search
     has finished, lets ``scheduler`` settle the trials Ray's saved state lost
-    (``PromotionASHA.settle_restored``, once, as soon as Ray has added the trials it
-    restored). Ray asks that before its first step: a resumed sweep whose restored trials had
-    all ended, with a saved trial counter that still counted a lost one, would end there,
-    before any result or choice, and the lost trial's Optuna trial would stay RUNNING."""
+    (``PromotionASHA.settle_restored`` or ``RestoredFIFO.settle_restored``, once, as soon
+    as Ray has added the trials it restored). Ray asks that before its first step: a resumed
+    sweep whose restored trials had all ended, with a saved trial counter that still counted
+    a lost one, would end there, before any result or choice, and the lost trial's Optuna
+    trial would stay RUNNING."""
 
     def __init__(self, searcher: Searcher, scheduler) -> None:
         super().__init__(searcher)
@@ -93,3 +110,26 @@ class SettledGenerator(SearchGenerator):
     def is_finished(self) -> bool:
         self._scheduler.settle_restored(self)
         return super().is_finished()
+
+
+class RestoredFIFO(FIFOScheduler):
+    """Ray's FIFO scheduler that, on --resume (``resumed``), settles the asks Ray's saved
+    state lost as ASHA by promotion does: it notes the trials Ray adds, and once the first is
+    in, ``settle_restored`` (called by ``SettledGenerator``) hands them to
+    ``settle_lost_asks``. Without it a FIFO sweep under TPE resumed from a stale trial list
+    ended with the lost trial's Optuna trial and MLflow run left RUNNING, one configuration
+    short."""
+
+    def __init__(self, resumed: bool) -> None:
+        super().__init__()
+        self._pending = resumed
+        self.trials: set[str] = set()
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        self.trials.add(trial.trial_id)
+        super().on_trial_add(tune_controller, trial)
+
+    def settle_restored(self, generator) -> None:
+        if self._pending and self.trials:
+            self._pending = False
+            settle_lost_asks(generator.searcher, generator, set(self.trials), set())

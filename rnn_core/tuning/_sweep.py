@@ -142,18 +142,20 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         connect(spec.address, preload_modules(task), spec.local_cpus)
         # after connect: the scheduler fills free slots, which it counts from the cluster
         slots = _slots(spec)
-        scheduler = _scheduler(spec, folder, slots)
-        search_alg = _asked_as_slots_free(searcher, scheduler, slots)
+        scheduler = _scheduler(spec, folder, slots, resumed=resume is not None)
+        search_alg = _asked_as_slots_free(searcher, scheduler, slots,
+                                          spec.max_concurrent_trials)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),
                                         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
         if resume is not None:
             tuner = tune.Tuner.restore(folder.uri, trainable, resume_unfinished=True,
                                        resume_errored=False)
             # Ray pickled the first driver's scheduler and callbacks into tuner.pkl: replace
-            # them with live ones (the callback's MLflow state, ASHA's reloaded rungs); the
-            # searcher too, where there is one: Ray restores its saved state into it
+            # them with live ones (the callback's MLflow state, ASHA's reloaded rungs, FIFO's
+            # count of the trials Ray restored); the searcher too, where there is one: Ray
+            # restores its saved state into it
             give_restored_tuner(tuner, callbacks, spec.verbose,
-                                scheduler=scheduler if spec.scheduler == "asha" else None,
+                                scheduler=scheduler if spec.scheduler != "sha" else None,
                                 search_alg=search_alg)
         else:
             tuner = tune.Tuner(
@@ -169,9 +171,11 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
                     num_samples=(spec.n_trials if _given_points(spec.param_space)
                                  else 1 if spec.search == "grid" else _samples(spec)),
                     reuse_actors=True,
-                    # ASHA caps the trials training itself: Ray's cap counts paused trials
+                    # ASHA caps the trials training itself: Ray's cap counts paused trials;
+                    # a searcher's generator has FIFO's cap already (_asked_as_slots_free)
                     max_concurrent_trials=(spec.max_concurrent_trials
-                                           if spec.scheduler == "fifo" else None),
+                                           if spec.scheduler == "fifo"
+                                           and search_alg is searcher else None),
                     time_budget_s=spec.time_budget_s),
                 run_config=tune.RunConfig(
                     name=folder.name, storage_path=folder.parent.uri, callbacks=callbacks,

@@ -113,10 +113,9 @@ def _samples(spec: SweepSpec) -> int:
     return -1 if math.isinf(points) else int(points)
 
 
-def _scheduler(spec: SweepSpec, folder: Place, slots: int):
-    from ray.tune.schedulers import FIFOScheduler
-
+def _scheduler(spec: SweepSpec, folder: Place, slots: int, resumed: bool = False):
     from rnn_core.tuning._asha import PromotionASHA
+    from rnn_core.tuning._asks import RestoredFIFO
     from rnn_core.tuning._scheduling import SuccessiveHalving
 
     n = spec.n_trials
@@ -129,22 +128,26 @@ def _scheduler(spec: SweepSpec, folder: Place, slots: int):
                                                        spec.max_concurrent_trials))
     if spec.scheduler == "sha":
         return SuccessiveHalving(n, spec.grace_period, spec.max_epochs, spec.reduction_factor)
-    return FIFOScheduler()
+    return RestoredFIFO(resumed)
 
 
-def _asked_as_slots_free(searcher, scheduler, slots: int):
-    """Under ASHA by promotion, a searcher is asked for a trial only when one would start
-    (``_asks.AskWhenFree``), through a generator that settles a resumed sweep's lost trials
-    before Ray first asks whether the search has finished (``_asks.SettledGenerator``); a
-    grid's trials (Ray's variant generator) are all known up front, and under FIFO or SHA
-    Ray's own limit holds."""
-    from ray.tune.search import Searcher
+def _asked_as_slots_free(searcher, scheduler, slots: int, cap: int | None = None):
+    """A searcher goes through a generator that settles a resumed sweep's lost trials before
+    Ray first asks whether the search has finished (``_asks.SettledGenerator``). Under ASHA
+    by promotion it is asked for a trial only when one would start (``_asks.AskWhenFree``);
+    under FIFO Ray's own limit (``cap``, ``max_concurrent_trials``) holds, set here because
+    Ray ignores it for a generator it is given. A grid's trials (Ray's variant generator) are
+    all known up front; SHA's sweeps are not resumed."""
+    from ray.tune.search import ConcurrencyLimiter, Searcher
 
     from rnn_core.tuning._asha import PromotionASHA
-    from rnn_core.tuning._asks import AskWhenFree, SettledGenerator
+    from rnn_core.tuning._asks import AskWhenFree, RestoredFIFO, SettledGenerator
 
     if isinstance(searcher, Searcher) and isinstance(scheduler, PromotionASHA):
         return SettledGenerator(AskWhenFree(searcher, scheduler, slots), scheduler)
+    if isinstance(searcher, Searcher) and isinstance(scheduler, RestoredFIFO):
+        return SettledGenerator(ConcurrencyLimiter(searcher, max_concurrent=cap) if cap
+                                else searcher, scheduler)
     return searcher
 
 

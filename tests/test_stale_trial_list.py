@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -45,6 +46,27 @@ def _drop_newest_of(ray_folder, which: set[str]) -> str:
     trials.pop(newest)
     state_file.write_text(json.dumps(state))
     return ids[newest]
+
+
+def _revive_an_ended(ray_folder, uri: str, dropped: str):
+    """Make the saved trial list predate a trial's end as well: the newest trial whose MLflow
+    run had ended, its finished one if any, RUNNING in the list (as Ray restores a trial that
+    ended after its last save). Its child run as it ended (None: none had ended)."""
+    _, _, children = sweep_runs(uri)
+    ended = {c.data.tags["ray_trial_id"]: c for c in children
+             if c.data.tags.get("trial_status") in ("finished", "stopped_early")}
+    state_file, = ray_folder.glob("compound_scaling-*/experiment_state-*.json")
+    state = json.loads(state_file.read_text())
+    listed = [json.loads(t[0]) for t in state["trial_data"]]
+    mine = [k for k, t in enumerate(listed) if t["trial_id"] in ended and t["trial_id"] != dropped]
+    if not mine:
+        return None
+    k = max(mine, key=lambda k: (ended[listed[k]["trial_id"]].data.tags["trial_status"]
+                                 == "finished", k))
+    listed[k]["status"] = "RUNNING"
+    state["trial_data"][k][0] = json.dumps(listed[k])
+    state_file.write_text(json.dumps(state))
+    return ended[listed[k]["trial_id"]]
 
 
 def _in_state(uri: str, storage: str, name: str, state: str) -> set[str]:
@@ -82,11 +104,20 @@ def test_a_stale_trial_list_loses_no_ask(tmp_path, scheduler, dropped_state):
     storage = f"sqlite:///{tmp_path}/optuna.db"
     name, = optuna.get_all_study_names(storage)
     dropped = _drop_newest_of(tmp_path / "ray", _in_state(uri, storage, name, dropped_state))
+    revived = _revive_an_ended(tmp_path / "ray", uri, dropped)
+    if revived is not None:  # the results Ray's driver wrote for it (one line an epoch)
+        results, = (tmp_path / "ray").glob(
+            f"compound_scaling-*/*_{revived.data.tags['ray_trial_id']}_*/result.json")
+        reported = results.read_text()
     asked = len(optuna.load_study(study_name=name, storage=storage).trials)
 
     done = run_study("compound_scaling", "--resume", *args[-4:], cwd=tmp_path, timeout=400,
                      own=OWN)
     assert done.returncode == 0, done.stderr[-3000:]
+    # the lost trial's epochs went with its deleted run: counted once, as the new trial's
+    trained, budget = map(int, re.findall(r"progress: (\d+)/(\d+) trial-epochs",
+                                          done.stdout)[-1])
+    assert trained <= budget, done.stdout[-2000:]
     trials = optuna.load_study(study_name=name, storage=storage).trials
     assert asked <= 4 and [t.number for t in trials] == [0, 1, 2, 3]  # none asked twice
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials), (dropped, trials)
@@ -95,6 +126,11 @@ def test_a_stale_trial_list_loses_no_ask(tmp_path, scheduler, dropped_state):
     ended = [c for c in children if c.data.tags.get("trial_status") in ("finished",
                                                                          "stopped_early")]
     assert sorted(int(c.data.tags["optuna_trial"]) for c in ended) == [0, 1, 2, 3]
+    if revived is not None:  # ended, as it was: not trained again, its run unchanged
+        assert results.read_text() == reported
+        again, = [c for c in children if c.info.run_id == revived.info.run_id]
+        assert (again.info.end_time, again.data.tags, again.data.metrics) == (
+            revived.info.end_time, revived.data.tags, revived.data.metrics)
     mine = [c for c in children if c.data.tags["ray_trial_id"] == dropped]
     if dropped_state == "PRUNED":  # it stays what it was: stopped at its rung
         assert [c.data.tags["trial_status"] for c in mine] == ["stopped_early"]

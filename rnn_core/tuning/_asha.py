@@ -17,12 +17,13 @@ from rnn_core.tuning._asha_rules import RungRules, rung_epochs
 from rnn_core.tuning._asha_slots import SLOTS_EVERY_S, FreeSlots
 from rnn_core.tuning._asha_state import RungState
 from rnn_core.tuning._compat_ray import set_trial_status
+from rnn_core.tuning._restored_ends import EndsRecorded
 from rnn_core.tuning._storage import Place, place
 
 __all__ = ["PromotionASHA", "rung_epochs"]
 
 
-class PromotionASHA(RungRules, FreeSlots, RestoredTrials, FIFOScheduler):
+class PromotionASHA(RungRules, FreeSlots, RestoredTrials, EndsRecorded, FIFOScheduler):
     """Asynchronous successive halving by promotion (Li et al. 2020, "A System for Massively
     Parallel Hyperparameter Tuning", Algorithm 2), with each rung's promotions capped.
 
@@ -224,6 +225,8 @@ class PromotionASHA(RungRules, FreeSlots, RestoredTrials, FIFOScheduler):
         elif tid in self.stopped:  # Ray's saved state predates the stop
             trial.set_status(Trial.PAUSED)
             self.to_stop.add(tid)
+        elif self._hold_if_closed(trial):  # or predates its end
+            pass
         elif self._parked(tid):
             trial.set_status(Trial.PAUSED)  # restored while paused here: stays there
         elif trial.status == Trial.PAUSED:
@@ -279,7 +282,8 @@ class PromotionASHA(RungRules, FreeSlots, RestoredTrials, FIFOScheduler):
         self._check_restored(tune_controller)
         self._follow_cluster()
         self._confirm()
-        self._stop_one(tune_controller)
+        if not self._end_one_closed(tune_controller):
+            self._stop_one(tune_controller)
         running, pending, new_pending = self._live_counts()
         live = running + pending
         if self.max_running is not None and live >= self.max_running:

@@ -22,6 +22,8 @@ import copy
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 
+from rnn_core.tuning._restored_ends import EndsRecorded
+
 __all__ = ["AskWhenFree", "RestoredFIFO", "SettledGenerator", "settle_lost_asks"]
 
 
@@ -112,13 +114,14 @@ class SettledGenerator(SearchGenerator):
         return super().is_finished()
 
 
-class RestoredFIFO(FIFOScheduler):
+class RestoredFIFO(EndsRecorded, FIFOScheduler):
     """Ray's FIFO scheduler that, on --resume (``resumed``), settles the asks Ray's saved
     state lost as ASHA by promotion does: it notes the trials Ray adds, and once the first is
     in, ``settle_restored`` (called by ``SettledGenerator``) hands them to
     ``settle_lost_asks``. Without it a FIFO sweep under TPE resumed from a stale trial list
     ended with the lost trial's Optuna trial and MLflow run left RUNNING, one configuration
-    short."""
+    short. A restored trial whose run had ended is ended without training
+    (``EndsRecorded``)."""
 
     def __init__(self, resumed: bool) -> None:
         super().__init__()
@@ -127,7 +130,13 @@ class RestoredFIFO(FIFOScheduler):
 
     def on_trial_add(self, tune_controller, trial) -> None:
         self.trials.add(trial.trial_id)
+        self._hold_if_closed(trial)
         super().on_trial_add(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller):
+        if self._end_one_closed(tune_controller):
+            return None  # FIFO would hand out a paused trial: the held ones are ended first
+        return super().choose_trial_to_run(tune_controller)
 
     def settle_restored(self, generator) -> None:
         if self._pending and self.trials:

@@ -66,8 +66,7 @@ class ProgressCallback(tune.Callback):
         self.runs, self.budget, self.n_trials = runs, budget, n_trials
         self.out = out
         self.t0 = time.monotonic()
-        self.done_before = sum(runs.last_epoch.values())  # adopted on --resume
-        self.done = self.done_before
+        self.done_before = runs.epochs_logged  # adopted on --resume
         self.started: set[str] = set()  # trials seen to start
         self.running: dict[str, Trial] = {}  # seen to start, not seen to pause or end since
         self.paused: set[str] = set()  # seen paused, not seen to start or end since
@@ -86,11 +85,14 @@ class ProgressCallback(tune.Callback):
         count = {Trial.RUNNING: sum(t.status == Trial.RUNNING for t in self.running.values()),
                  Trial.PAUSED: len(self.paused)}
         ended = len(self.runs.status)  # MLflow's callback closes the run before this one runs
-        share = self.done / self.budget if self.budget else 1.0
-        new = self.done - self.done_before
+        # each epoch once: one a trial trained again after a restart is logged once, and a
+        # lost trial's adopted epochs went with its deleted run, trained again by a new trial
+        done = self.runs.epochs_logged
+        share = done / self.budget if self.budget else 1.0
+        new = done - (self.done_before - self.runs.lost_epochs)
         elapsed = time.monotonic() - self.t0
         if self.n_trials is None:  # an open stream: the time budget ends it
-            self._say(f"progress: {self.done} trial-epochs, {count[Trial.RUNNING]} running, "
+            self._say(f"progress: {done} trial-epochs, {count[Trial.RUNNING]} running, "
                       f"{count[Trial.PAUSED]} paused, {ended} trials ended; new trials until "
                       "the time budget is spent")
             return
@@ -98,10 +100,10 @@ class ProgressCallback(tune.Callback):
             left = "done"
         elif new > 0:
             # the budget is an upper bound under ASHA (a failure or an empty rung ends early)
-            left = f"about {_clock(elapsed / new * max(0, self.budget - self.done))} left"
+            left = f"about {_clock(elapsed / new * max(0, self.budget - done))} left"
         else:
             left = "time left known after the first epoch"
-        self._say(f"progress: {self.done}/{self.budget} trial-epochs ({share:.0%}), "
+        self._say(f"progress: {done}/{self.budget} trial-epochs ({share:.0%}), "
                   f"{count[Trial.RUNNING]} running, {count[Trial.PAUSED]} paused, "
                   f"{ended}/{self.n_trials} trials ended; {left}")
 
@@ -131,7 +133,6 @@ class ProgressCallback(tune.Callback):
                 best = value
             self.best[trial.trial_id] = best = float(best)
             text += f", {objective} {value:.4f} (best {best:.4f})"
-        self.done += 1
         self._say(text)
         self._progress(trials)
 

@@ -26,6 +26,7 @@ class StudySearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._orphans: list[int] = []
         self._max_step = max_step  # the epochs a trial trains to (``on_trial_complete``)
+        self._ended_before: set[str] = set()  # Ray trials whose Optuna trial had ended
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
@@ -34,9 +35,17 @@ class StudySearch(OptunaSearch):
         from rnn_core.tuning._compat_optuna import trial_id
 
         study = optuna_search_study(self)
-        known = {trial_id(t) for t in optuna_search_trials(self).values()}
-        self._orphans = [trial_id(t) for t in study.get_trials(
-            deepcopy=False, states=(TrialState.RUNNING,)) if trial_id(t) not in known]
+        trials = optuna_search_trials(self)
+        running = [trial_id(t) for t in study.get_trials(deepcopy=False,
+                                                          states=(TrialState.RUNNING,))]
+        # Ray saves the searcher every 10 s or more, so a trial that ended after its last
+        # save, before the driver was killed, is in the saved state with its Optuna trial
+        # ended (the study is written at once); Ray's saved trial list, as old, restores it
+        # unfinished, and Optuna refuses a result for an ended trial: the study keeps its end
+        self._ended_before = {rid for rid, t in trials.items()
+                              if trial_id(t) not in set(running)}
+        known = {trial_id(t) for t in trials.values()}
+        self._orphans = [tid for tid in running if tid not in known]
         if self._orphans:
             log.info("Optuna study %s: %d trial(s) asked before the interruption and not "
                      "started are given to the next trials", study.study_name,
@@ -87,6 +96,8 @@ class StudySearch(OptunaSearch):
         value: TPE would rank it among the trials that trained to the end, and the report's
         Optuna figures would show it as completed. One objective only (Optuna's trials of
         several report no steps)."""
+        if trial_id in self._ended_before:
+            return  # its end is in the study already (``restore``)
         step = (result or {}).get(TRAINING_ITERATION)
         trial = optuna_search_trials(self).get(trial_id)
         if (result and not error and trial is not None and self._max_step is not None
@@ -97,6 +108,10 @@ class StudySearch(OptunaSearch):
             super().on_trial_result(trial_id, result)
             result = None  # no value: Optuna prunes it at its last reported step
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self._ended_before:  # its end is in the study already (``restore``)
+            super().on_trial_result(trial_id, result)
 
     def suggest(self, trial_id: str) -> dict | None:
         trials = optuna_search_trials(self)

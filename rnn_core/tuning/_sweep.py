@@ -142,7 +142,8 @@ def run_sweep(spec: SweepSpec, data: Any, resume: str | Path | Place | None = No
         connect(spec.address, preload_modules(task), spec.local_cpus)
         # after connect: the scheduler fills free slots, which it counts from the cluster
         slots = _slots(spec)
-        scheduler = _scheduler(spec, folder, slots, resumed=resume is not None)
+        scheduler = _scheduler(spec, folder, slots, resumed=resume is not None,
+                               closed=frozenset(runs.status))
         search_alg = _asked_as_slots_free(searcher, scheduler, slots,
                                           spec.max_concurrent_trials)
         trainable = tune.with_resources(tune.with_parameters(trial_fn, data=data),

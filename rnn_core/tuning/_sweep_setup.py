@@ -113,7 +113,17 @@ def _samples(spec: SweepSpec) -> int:
     return -1 if math.isinf(points) else int(points)
 
 
-def _scheduler(spec: SweepSpec, folder: Place, slots: int, resumed: bool = False):
+def _scheduler(spec: SweepSpec, folder: Place, slots: int, resumed: bool = False,
+               closed: frozenset[str] = frozenset()):
+    """The sweep's scheduler; on --resume (``resumed``) ``closed`` names the trials whose
+    MLflow runs had ended, which Ray's saved trial list may restore unfinished
+    (``_restored_ends``)."""
+    scheduler = _new_scheduler(spec, folder, slots, resumed)
+    scheduler.closed = closed
+    return scheduler
+
+
+def _new_scheduler(spec: SweepSpec, folder: Place, slots: int, resumed: bool):
     from rnn_core.tuning._asha import PromotionASHA
     from rnn_core.tuning._asks import RestoredFIFO
     from rnn_core.tuning._scheduling import SuccessiveHalving

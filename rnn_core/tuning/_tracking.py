@@ -189,6 +189,9 @@ class TrialRuns:
         self.base, self.max_epochs, self.task = base, max_epochs, task
         self.runs: set[str] = set()  # trials with a child run (made, or on its way)
         self.last_epoch: dict[str, int] = {}
+        # epochs logged, one per trial and epoch (``adopt``, ``result``), and of those, the
+        # adopted ones of lost trials whose runs were deleted (``start``)
+        self.epochs_logged, self.lost_epochs = 0, 0
         self.status: dict[str, str] = {}
         self.retries: dict[str, int] = {}
         self.live: set[str] = set()  # trials whose run this driver has created or reopened
@@ -222,6 +225,7 @@ class TrialRuns:
                 self.status[tid] = r.data.tags["trial_status"]
             elif "optuna_trial" in r.data.tags:
                 self.asked[r.data.tags["optuna_trial"]] = tid
+        self.epochs_logged = sum(self.last_epoch.values())
 
     def start(self, trial_id: str, config: dict) -> None:
         if trial_id in self.runs:
@@ -240,7 +244,8 @@ class TrialRuns:
             # knows it no more, and the Optuna trial goes to this new trial, from its start
             self.outbox.put(["delete", lost])
             self.runs.discard(lost)
-            self.last_epoch.pop(lost, None)
+            self.lost_epochs += (gone := self.last_epoch.pop(lost, 0))
+            self.epochs_logged -= gone
         self.outbox.put(["create", trial_id, trial_name(cfg, self.name_extra), tags,
                          {k: str(v)[:6000] for k, v in cfg.items()}, now_ms()])
         self.runs.add(trial_id)
@@ -252,6 +257,7 @@ class TrialRuns:
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         if epoch <= self.last_epoch.get(trial_id, 0):
             return  # already logged before an interruption
+        self.epochs_logged += epoch - self.last_epoch.get(trial_id, 0)
         now = now_ms()
         metrics = [[k, float(v), now, epoch] for k, v in result.items()
                    if k not in _ray_result_keys() and isinstance(v, (int, float))
@@ -288,6 +294,8 @@ class TrialRuns:
         ``status`` for a trial that did not reach the end (``stopped_by_budget``).
         ``checkpoint``: the trial's last Ray checkpoint, whose ``CHECKPOINT_FILES`` the run
         keeps (None: it has none)."""
+        if trial_id in self.status and trial_id not in self.live:
+            return  # its run had ended before this driver (``_restored_ends``): it stays so
         self.start(trial_id, config)
         epochs = self.last_epoch.get(trial_id, 0)
         if error is not None:

@@ -81,15 +81,15 @@ def mend(folder: Place, copies: Place, what: str) -> list[str]:
     one of an earlier driver. A line for each file mended. ConfigError, with nothing changed,
     where a file is incomplete and neither remedy is there."""
     files = state_files(folder)
-    torn = [f for f in files if not complete(f.read_bytes())]
+    torn = {f.name: data for f in files if not complete(data := f.read_bytes())}
     plan = []
-    for f in torn:
+    for f in (f for f in files if f.name in torn):
         copy = copies / f.name
         if copy.exists() and complete(data := copy.read_bytes()):
             plan.append((f, data))
             continue
         kind = f.name.split("-", 1)[0]
-        if not any(g.name.split("-", 1)[0] == kind and g not in torn for g in files):
+        if not any(g.name.split("-", 1)[0] == kind and g.name not in torn for g in files):
             raise ConfigError(f"{what} {folder.uri}: Ray's {f.name} there is incomplete (its "
                               "driver was killed while writing it) and no complete copy of "
                               "it was kept, so the sweep cannot resume from that folder")
@@ -101,7 +101,7 @@ def mend(folder: Place, copies: Place, what: str) -> list[str]:
             said.append(f"{f.name} was cut short by the kill: resumed from its last complete "
                         "copy")
         else:
-            (copies / (f.name + TORN)).write_bytes(f.read_bytes())
+            (copies / (f.name + TORN)).write_bytes(torn[f.name])
             f.delete()
             said.append(f"{f.name} was cut short by the kill and had no copy: set aside, so "
                         "the sweep resumes from the previous driver's state")

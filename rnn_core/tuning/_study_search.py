@@ -42,8 +42,8 @@ class StudySearch(OptunaSearch):
         # save, before the driver was killed, is in the saved state with its Optuna trial
         # ended (the study is written at once); Ray's saved trial list, as old, restores it
         # unfinished, and Optuna refuses a result for an ended trial: the study keeps its end
-        self._ended_before = {rid for rid, t in trials.items()
-                              if trial_id(t) not in set(running)}
+        still = set(running)
+        self._ended_before = {rid for rid, t in trials.items() if trial_id(t) not in still}
         known = {trial_id(t) for t in trials.values()}
         self._orphans = [tid for tid in running if tid not in known]
         if self._orphans:

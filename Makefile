@@ -8,8 +8,15 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	# torch first, pinned, so a CPU machine takes the local CPU build (not a multi-GB CUDA one)
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev]'
+	# pip compiles what it installs to bytecode one file at a time; compileall writes the same
+	# .pyc files on every core. A file that does not compile is left out, as pip leaves it out
+	# (torch ships one in Python 3.12's syntax). This checkout's own modules too, which pip does
+	# not compile: where PYTHONDONTWRITEBYTECODE is set, as on the project's machines, every
+	# process (each sweep's driver and trial workers) would compile them again.
+	$(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+		rnn_core sweeps reports search_spaces bench >/dev/null || true
 	# numba compiles librosa's MFCC kernels on first use (~20 s) and caches them in the venv:
 	# once here, not in the first spoken-words sweep or test
 	$(PY) -c "import numpy as np; from rnn_core.data.clips import SAMPLE_RATE, mfcc, mfcc_batch; \
@@ -59,9 +66,11 @@ run: $(STAMP) system-deps
 smoke: $(STAMP) system-deps
 	$(PY) sweeps/compound_scaling.py --smoke-test
 
+# Two pytest workers, a file to each at a time (tests/conftest.py): most tests run real sweeps,
+# servers and clusters whose waits leave a core idle in a serial run.
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -rs --durations=25
+	$(PY) -m pytest -q -rs --durations=25 -n 2
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

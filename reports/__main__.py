@@ -14,7 +14,7 @@ from rnn_core.errors import ConfigError
 
 
 def build_any(tracking_uri: str, parent_run_id: str | None, out: str | Path | None,
-              experiment_name: str | None = None) -> tuple[str, str, Path]:
+              experiment_name: str | None = None, pngs: bool = True) -> tuple[str, str, Path]:
     """Write the report of the sweep's own study; returns (summary, parent run id, folder)."""
     from reports.build import read_sweep
     from reports.studies import report_builder
@@ -23,7 +23,7 @@ def build_any(tracking_uri: str, parent_run_id: str | None, out: str | Path | No
     folder = Path(out) if out else Path("reports") / f"{record.study or 'sweep'}-" \
         f"{record.parent_run_id[:8]}"
     summary = report_builder(record.study)(tracking_uri, record.parent_run_id, folder,
-                                           record=record)
+                                           record=record, pngs=pngs)
     return summary, record.parent_run_id, folder
 
 
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for report.html and the tables "
                         "(default: ./reports/<study>-<parent run id prefix>)")
     p.add_argument("--log", action="store_true", help="also attach it to the parent run")
+    p.add_argument("--no-png", action="store_true",
+                   help="no PNG copies of the figures (no browser is started for them)")
     p.add_argument("--models", action="store_true",
                    help="print how to load and serve the sweep's registered model instead")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(build_fronts_report(args.tracking_uri, args.experiment_name,
                                       args.out or Path("reports") /
-                                      f"fronts-{args.experiment_name}"))
+                                      f"fronts-{args.experiment_name}",
+                                      pngs=not args.no_png))
             return 0
         if args.models:
             from rnn_core.tuning import model_usage
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(model_usage(args.tracking_uri, args.parent_run_id, args.experiment_name))
             return 0
         summary, parent, folder = build_any(args.tracking_uri, args.parent_run_id, args.out,
-                                            args.experiment_name)
+                                            args.experiment_name, pngs=not args.no_png)
         print(summary)
         if args.log:
             from rnn_core.tuning import log_report

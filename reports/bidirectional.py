@@ -113,7 +113,7 @@ def _plot(pairs: pd.DataFrame, task: Task) -> go.Figure:
 
 def build_bidirectional_report(tracking_uri: str, parent_run_id: str | None,
                                out: str | Path, experiment_name: str | None = None,
-                               record=None) -> str:
+                               record=None, pngs: bool = True) -> str:
     """Read the direction study from MLflow and write its report into ``out``."""
     record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
     task, out = record.task, Path(out)
@@ -150,4 +150,5 @@ def build_bidirectional_report(tracking_uri: str, parent_run_id: str | None,
               f"<h2>Every trial (ranked by validation {task.measure})</h2>",
               table_html(study_table(trials, task, names=True))]
     return finish_report(out, title, parts, subtitle(record.params, record.started,
-                                                     record.parent_run_id), figures, sentences)
+                                                     record.parent_run_id),
+                         figures, sentences, pngs)

@@ -161,14 +161,14 @@ def read_sweep(tracking_uri: str, parent_run_id: str | None,
 
 
 def build_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                 experiment_name: str | None = None, record=None) -> str:
+                 experiment_name: str | None = None, record=None, pngs: bool = True) -> str:
     """Read a finished sweep from MLflow and write its report into ``out``."""
     record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
     title, reference = study_meta(record.study)
     return write_report(record.runs, record.history, out, title=title, task=record.task,
                         subtitle=subtitle(record.params, record.started, record.parent_run_id),
                         reference=reference, preset=record.params.get("preset"),
-                        search=record.params.get("search"),
+                        search=record.params.get("search"), pngs=pngs,
                         optuna_study=record.params.get("optuna_study"),
                         optuna_storage=record.params.get("optuna_storage"),
                         started=record.started, outputs=run_outputs(tracking_uri),

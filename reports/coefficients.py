@@ -90,7 +90,8 @@ def _plot(trials: pd.DataFrame, path: pd.DataFrame, grid, task: Task) -> go.Figu
 
 
 def build_coefficient_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                             experiment_name: str | None = None, record=None) -> str:
+                             experiment_name: str | None = None, record=None,
+                             pngs: bool = True) -> str:
     """Read the coefficient study from MLflow and write its report into ``out``."""
     record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
     task, out = record.task, Path(out)
@@ -127,4 +128,5 @@ def build_coefficient_report(tracking_uri: str, parent_run_id: str | None, out: 
              f"<h2>Study table (ranked by validation {task.measure})</h2>",
              table_html(study_table(trials, task, names=True))]
     return finish_report(out, TITLE, parts, subtitle(record.params, record.started,
-                                                     record.parent_run_id), figures, sentences)
+                                                     record.parent_run_id),
+                         figures, sentences, pngs)

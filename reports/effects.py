@@ -91,7 +91,8 @@ def effect_sentences(effects: pd.DataFrame, task: Task) -> list[str]:
 
 
 def build_effects_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                         experiment_name: str | None = None, record=None) -> str:
+                         experiment_name: str | None = None, record=None,
+                             pngs: bool = True) -> str:
     """Read the study from MLflow and write its report into ``out``."""
     record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
     task = record.task
@@ -113,4 +114,5 @@ def build_effects_report(tracking_uri: str, parent_run_id: str | None, out: str 
               f"<h2>Every trial (ranked by validation {task.measure})</h2>",
               table_html(study_table(trials, task, names=True))]
     return finish_report(out, title, parts, subtitle(record.params, record.started,
-                                                     record.parent_run_id), figures, sentences)
+                                                     record.parent_run_id),
+                         figures, sentences, pngs)

@@ -293,11 +293,11 @@ def write_speech_report(runs: pd.DataFrame, out: str | Path, title: str = "spoke
 
 
 def build_speech_report(tracking_uri: str, parent_run_id: str | None, out: str | Path,
-                        experiment_name: str | None = None, record=None) -> str:
+                        experiment_name: str | None = None, record=None, pngs: bool = True) -> str:
     """Read a finished spoken-words sweep from MLflow and write its report into ``out``."""
     record = record or read_sweep(tracking_uri, parent_run_id, experiment_name)
     title, reference = study_meta(record.study or "speech_commands")
     return write_speech_report(record.runs, out, title=title, reference=reference,
                                subtitle=subtitle(record.params, record.started,
                                                  record.parent_run_id),
-                               outputs=run_outputs(tracking_uri))
+                               outputs=run_outputs(tracking_uri), pngs=pngs)

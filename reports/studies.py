@@ -11,7 +11,8 @@ import importlib
 from collections.abc import Callable
 
 # study name (its script's, the MLflow parent run's ``study`` tag) -> its report builder,
-# ``builder(tracking_uri, parent_run_id, folder, experiment_name=None, record=None)`` -> summary
+# ``builder(tracking_uri, parent_run_id, folder, experiment_name=None, record=None,
+# pngs=True)`` -> summary
 STUDIES: dict[str, str] = {
     "compound_scaling": "reports.build:build_report",
     "compound_coefficients": "reports.coefficients:build_coefficient_report",

@@ -211,6 +211,9 @@ def build_parser(doc: str | None, space: ModuleType,
     p.add_argument("--report-dir",
                    help="where the report goes (default: ./reports/<study>-<parent run id "
                         "prefix>); it is also attached to the parent run in MLflow")
+    p.add_argument("--no-png", action="store_true",
+                   help="write the report without PNG copies of its figures, and start no "
+                        "browser for them (the page's figures are interactive either way)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep Ray's epoch checkpoints after the sweep (default: removed once "
                         "it ends; each trial's best state stays in MLflow)")
@@ -413,9 +416,10 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
               f"register (MLflow parent run {outcome.parent_run_id}): give a larger "
               "--time-budget", file=sys.stderr)
         return 1
-    from reports import _pngs
+    if not args.no_png:
+        from reports import _pngs
 
-    _pngs.warm()  # the report's browser starts while the models are logged
+        _pngs.warm()  # the report's browser starts while the models are logged
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
           f"MLflow parent run {outcome.parent_run_id}\nRay results {outcome.path}")
@@ -426,7 +430,8 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
         study, outcome.parent_run_id)
     tracking_uri = spec.tracking_uri
     usage = _keep_models(study, tracking_uri, outcome.parent_run_id, data)
-    summary = report_builder(study)(tracking_uri, outcome.parent_run_id, out)
+    summary = report_builder(study)(tracking_uri, outcome.parent_run_id, out,
+                                    pngs=not args.no_png)
     tuning.log_report(tracking_uri, outcome.parent_run_id, out)
     print(summary)
     if usage:

@@ -10,6 +10,8 @@ Every test that runs a study goes through this module (tests/test_sweep_runner.p
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -22,18 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# A test's own sweep writes its report without the PNG copies unless it checks them: their
+# browser costs ~3 CPU-s a sweep, and the shared sweeps, the cell comparison's and
+# tests/test_report_page.py check the export
+NO_PNG = ("--no-png",)
 
 
 def run_study(study: str, *args: str, own: str, timeout: int = 600, cwd: Path = ROOT,
               python: tuple[str, ...] = (), env: dict | None = None,
-              base_env: dict | None = None) -> subprocess.CompletedProcess:
+              base_env: dict | None = None, png: bool = False) -> subprocess.CompletedProcess:
     """``python [PYTHON] sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the
     default report folder goes) with ``env`` added to ``base_env`` (this process's
     environment by default); output captured. ``own``: why this test cannot read a shared
-    sweep (``shared_sweep``)."""
+    sweep (``shared_sweep``). With ``--no-png`` unless ``png``: ``NO_PNG``."""
     assert own.strip(), "say why the test needs a sweep of its own"
     base = os.environ if base_env is None else base_env
-    return subprocess.run([sys.executable, *python, str(ROOT / "sweeps" / f"{study}.py"), *args],
+    return subprocess.run([sys.executable, *python, str(ROOT / "sweeps" / f"{study}.py"), *args,
+                           *(() if png else NO_PNG)],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
 
@@ -83,14 +90,40 @@ SHARED: dict[str, dict] = {
         "experiment": "searches"},
 }
 _done: dict[str, Sweep] = {}
+# Under pytest-xdist the controller names a folder for the whole run (conftest.py), so a shared
+# sweep runs once however many workers read it: the first to need it runs it under a lock,
+# the others wait and read what it left
+SHARED_DIR = "RNN_SWEEPS_TEST_SHARED"
 
 
 def shared_sweep(name: str) -> Sweep:
     """The shared sweep ``name`` (``SHARED``), run on first use in this test session."""
     if name in _done:
         return _done[name]
+    run_wide = os.environ.get(SHARED_DIR)
+    if run_wide is None:
+        _done[name] = _run_shared(name, Path(tempfile.mkdtemp(prefix=f"shared-{name}-")))
+        return _done[name]
+    folder = Path(run_wide) / name
+    with open(Path(run_wide) / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        record = folder / "sweep.json"
+        if not record.exists():
+            folder.mkdir()
+            sweep = _run_shared(name, folder)
+            record.write_text(json.dumps({
+                "ray_tmp": None if sweep.ray_tmp is None else str(sweep.ray_tmp),
+                "procs": [[p.args, p.returncode, p.stdout, p.stderr] for p in sweep.procs]}))
+        saved = json.loads(record.read_text())
     spec = SHARED[name]
-    folder = Path(tempfile.mkdtemp(prefix=f"shared-{name}-"))
+    _done[name] = Sweep(folder, f"sqlite:///{folder}/m.db", spec["experiment"],
+                        tuple(subprocess.CompletedProcess(*p) for p in saved["procs"]),
+                        None if saved["ray_tmp"] is None else Path(saved["ray_tmp"]))
+    return _done[name]
+
+
+def _run_shared(name: str, folder: Path) -> Sweep:
+    spec = SHARED[name]
     uri = f"sqlite:///{folder}/m.db"
     ray_tmp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp")) if spec.get("ray_tmp") else None
     procs = []
@@ -104,17 +137,27 @@ def shared_sweep(name: str) -> Sweep:
                  **({"RAY_TMPDIR": str(ray_tmp)} if ray_tmp else {})})
         assert proc.returncode == 0, f"shared sweep {name}: {proc.stderr[-3000:]}"
         procs.append(proc)
-    _done[name] = Sweep(folder, uri, spec["experiment"], tuple(procs), ray_tmp)
-    return _done[name]
+    return Sweep(folder, uri, spec["experiment"], tuple(procs), ray_tmp)
 
 
 def remove_shared() -> None:
-    """Delete the shared sweeps' folders (the end of the test session)."""
-    for sweep in _done.values():
-        shutil.rmtree(sweep.folder, ignore_errors=True)
-        if sweep.ray_tmp is not None:
-            shutil.rmtree(sweep.ray_tmp, ignore_errors=True)
+    """Delete the shared sweeps' folders (the end of the test session; under pytest-xdist the
+    controller does, once every worker has ended: ``remove_run_wide``)."""
+    if os.environ.get(SHARED_DIR) is None:
+        for sweep in _done.values():
+            shutil.rmtree(sweep.folder, ignore_errors=True)
+            if sweep.ray_tmp is not None:
+                shutil.rmtree(sweep.ray_tmp, ignore_errors=True)
     _done.clear()
+
+
+def remove_run_wide(run_wide: Path) -> None:
+    """Delete the run's shared sweeps under pytest-xdist, each one's Ray folder included."""
+    for record in run_wide.glob("*/sweep.json"):
+        ray_tmp = json.loads(record.read_text())["ray_tmp"]
+        if ray_tmp is not None:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+    shutil.rmtree(run_wide, ignore_errors=True)
 
 
 def sweep_runs(uri: str, experiment: str = "rnn-sweeps", search: str | None = None):
@@ -181,10 +224,11 @@ def printed_report(stdout: str) -> Path:
 def start_study(study: str, *args: str, own: str, cwd: Path, env: dict | None = None,
                 base_env: dict | None = None, **popen) -> subprocess.Popen:
     """``python sweeps/<study>.py ARGS`` started in the background (for a test that signals or
-    kills it); ``own``, ``env`` and ``base_env`` as for ``run_study``."""
+    kills it); ``own``, ``env`` and ``base_env`` as for ``run_study``, without PNGs."""
     assert own.strip(), "say why the test needs a sweep of its own"
     base = os.environ if base_env is None else base_env
-    return subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args],
+    return subprocess.Popen([sys.executable, str(ROOT / "sweeps" / f"{study}.py"), *args,
+                             *NO_PNG],
                             cwd=cwd, env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
                             **popen)
 

@@ -6,6 +6,8 @@ Ray cluster of the session (``tests/_cluster.py``)."""
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -134,3 +136,38 @@ def two_nodes(unshared):
     if len(unshared.nodes()) < 2:
         unshared.rejoin("worker")
     return unshared
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, the folder of the run's shared sweeps (tests/_sweeps.py), named
+    before the workers start so that they inherit it."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests._sweeps import SHARED_DIR
+
+        os.environ[SHARED_DIR] = tempfile.mkdtemp(prefix="shared-sweeps-")
+
+
+def pytest_unconfigure(config):
+    from tests._sweeps import SHARED_DIR, remove_run_wide
+
+    if os.environ.get(SHARED_DIR) and not hasattr(config, "workerinput"):
+        remove_run_wide(Path(os.environ.pop(SHARED_DIR)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``-n 2``) each file's tests run in one worker, in order, and the
+    files of the session's cluster (``unshared``) in one, in file order: test_nodes.py loses
+    the worker node and stops what test_cluster.py starts.
+    (``--dist loadgroup`` cannot say this with pytest 9: xdist 3.8 renames a test's id through
+    an attribute pytest 9 no longer reads, and spreads a group over the workers.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "cluster" if file.rsplit("/", 1)[-1] in CLUSTER_FILES else file
+
+    return ByFile(config, log)
+
+
+CLUSTER_FILES = ("test_cluster.py", "test_cluster_resume.py", "test_nodes.py")

@@ -115,7 +115,7 @@ def test_smoke_sweep_has_a_child_run_for_every_cell(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     proc = run_study("cell_comparison", "--smoke-test", "--tracking-uri", uri,
                      "--storage-path", str(tmp_path / "ray"), timeout=300, cwd=tmp_path,
-                     own="the one cell-comparison sweep")
+                     own="the one cell-comparison sweep", png=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, parent, children = sweep_runs(uri)
     # the default report folder, named by the study and the parent run, outlives the command

@@ -81,3 +81,8 @@ def test_smoke_sweep_draws_each_optimizer_in_its_range_and_ranks_them(tmp_path):
     assert client.list_artifacts(parent.info.run_id, "report")
     page = printed_report(done.stdout).read_text()
     assert "By optimizer" in page
+    # run with --no-png (tests/_sweeps.py): the page and its figures, no PNG and no browser
+    assert "--no-png" in done.args
+    assert not list(printed_report(done.stdout).parent.glob("*.png"))
+    assert "Figures as PNG" not in page and "not exported as PNG" not in page + done.stdout
+    assert "kaleido" not in done.stderr

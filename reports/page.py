@@ -83,12 +83,21 @@ def export_pngs(figures: dict, out: Path, width: int = 1100, height: int = 600) 
 
     _pngs.quiet_browser_logs()
     names = list(figures)
+    paths = [out / f"{n}.png" for n in names]
+    for path in paths:  # a PNG of an earlier report in this folder is not this one's
+        path.unlink(missing_ok=True)
     _pngs.ready()  # a browser started ahead (reports._pngs), else plotly starts its own
     try:
         with warnings.catch_warnings():  # plotly's own options are the server's already
             warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-            pio.write_images([figures[n] for n in names], [out / f"{n}.png" for n in names],
-                             width=width, height=height)
+            pio.write_images([figures[n] for n in names], paths, width=width, height=height)
+            # kaleido returns the error of a figure it failed to render in a batch (seen on a
+            # loaded machine) instead of raising it, and plotly drops it: a figure left without
+            # its file is exported again on its own, where kaleido raises what went wrong
+            for name, path in zip(names, paths, strict=True):
+                if not path.exists():
+                    log.info("report figure %s was not exported with the others; again", name)
+                    pio.write_image(figures[name], path, width=width, height=height)
     except Exception as exc:  # kaleido raises its own types for a missing or failing browser
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.warning("report figures not exported as PNG (%s)", reason)

@@ -19,11 +19,15 @@ def test_report_page_renders_findings_and_heatmap(tmp_path):
     history = pd.DataFrame({"run_id": ["id-a", "id-a", "id-d"], "run_name": ["a", "a", "d"],
                             "epoch": [1, 2, 1], "val_acc": [0.7, 0.8, 0.86]})
     out = tmp_path / "report"
-    write_report(_runs(), history, out, title="Compound scaling (study S3)", task=SENTIMENT,
-                 subtitle="quick preset · 2026-12-03 10:00 UTC · sweep 1a2b3c4d",
-                 reference={"metric": "test_acc", "value": 0.8806, "source": "study S3"},
-                 preset="quick")
+    out.mkdir()
+    (out / "pareto.png").write_bytes(b"an earlier report's figure")  # replaced, not kept
+    summary = write_report(_runs(), history, out, title="Compound scaling (study S3)",
+                           task=SENTIMENT,
+                           subtitle="quick preset · 2026-12-03 10:00 UTC · sweep 1a2b3c4d",
+                           reference={"metric": "test_acc", "value": 0.8806,
+                                      "source": "study S3"}, preset="quick")
     # plotly's static export through kaleido and the same Chromium
+    assert "not exported as PNG" not in summary, summary
     for name in ("pareto", "heatmap", "curves"):
         png = (out / f"{name}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name

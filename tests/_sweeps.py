@@ -109,6 +109,8 @@ def shared_sweep(name: str) -> Sweep:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         record = folder / "sweep.json"
         if not record.exists():
+            # what a worker whose run of it failed left (its error is that worker's to show)
+            shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             sweep = _run_shared(name, folder)
             record.write_text(json.dumps({

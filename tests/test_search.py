@@ -232,8 +232,8 @@ def test_a_trial_stopped_short_on_a_result_ends_pruned_at_that_epoch(tmp_path):
     (what TPE ranks, and what the report's Optuna figures show as completed)."""
     url = f"sqlite:///{tmp_path}/optuna.db"
     searcher = make_searcher("tpe", {"lr": LogUniform(1e-4, 1e-1)}, "best_val_acc", "max",
-                             4, 0, url, "stops", rungs=True, max_step=3)
-    for tid in ("stopped", "waited", "trained", "failed"):
+                             5, 0, url, "stops", rungs=True, max_step=3)
+    for tid in ("stopped", "waited", "trained", "failed", "stopped_last"):
         searcher.suggest(tid)
     searcher.on_trial_complete("stopped", {"training_iteration": 1, "best_val_acc": 0.4})
     searcher.on_trial_result("waited", {"training_iteration": 1, "best_val_acc": 0.5})
@@ -242,8 +242,14 @@ def test_a_trial_stopped_short_on_a_result_ends_pruned_at_that_epoch(tmp_path):
         searcher.on_trial_result("trained", {"training_iteration": epoch, "best_val_acc": acc})
     searcher.on_trial_complete("trained", {"training_iteration": 3, "best_val_acc": 0.7})
     searcher.on_trial_complete("failed", error=True)
+    # stopped on its last epoch's result (a speculative trial no promotion could reach)
+    for epoch, acc in ((1, 0.3), (2, 0.35)):
+        searcher.on_trial_result("stopped_last", {"training_iteration": epoch,
+                                                  "best_val_acc": acc})
+    searcher.on_trial_complete("stopped_last", {"training_iteration": 3, "best_val_acc": 0.45})
 
     trials = optuna.load_study(study_name="stops", storage=url).get_trials(deepcopy=False)
-    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED", "COMPLETE", "FAIL"]
-    assert [t.value for t in trials] == [0.4, 0.5, 0.7, None]
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED", "COMPLETE", "FAIL", "COMPLETE"]
+    assert [t.value for t in trials] == [0.4, 0.5, 0.7, None, 0.45]
     assert trials[0].intermediate_values == {1: 0.4}
+    assert [t.last_step for t in trials] == [1, 1, 3, None, 3]

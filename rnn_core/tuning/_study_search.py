@@ -89,24 +89,26 @@ class StudySearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """A trial a scheduler stopped short of ``max_step`` on a result ends PRUNED at that
-        result's epoch, as one stopped while it waited at its rung does. Ray hands the
-        searcher no result that the scheduler answers with a stop, then ends the trial with
-        that result, which Ray's ``OptunaSearch`` records as COMPLETE at an early epoch's
-        value: TPE would rank it among the trials that trained to the end, and the report's
-        Optuna figures would show it as completed. One objective only (Optuna's trials of
+        """Ray hands the searcher no result that the scheduler answers with a stop, then ends
+        the trial with that result: its epoch is reported here first, so the study holds
+        every epoch the trial trained. One stopped short of ``max_step`` then ends PRUNED at
+        that epoch, as one stopped while it waited at its rung does (Ray's ``OptunaSearch``
+        would record it COMPLETE at an early epoch's value: TPE would rank it among the
+        trials that trained to the end, and the report's Optuna figures would show it as
+        completed); one stopped on its last epoch's result (a speculative trial no promotion
+        could reach) is COMPLETE at that epoch. One objective only (Optuna's trials of
         several report no steps)."""
         if trial_id in self._ended_before:
             return  # its end is in the study already (``restore``)
         step = (result or {}).get(TRAINING_ITERATION)
         trial = optuna_search_trials(self).get(trial_id)
-        if (result and not error and trial is not None and self._max_step is not None
-                and isinstance(step, int) and step < self._max_step
+        if (result and not error and trial is not None and isinstance(step, int)
                 and not isinstance(self.metric, list)
                 and step not in optuna_search_study(self).get_trials(
                     deepcopy=False)[trial.number].intermediate_values):
             super().on_trial_result(trial_id, result)
-            result = None  # no value: Optuna prunes it at its last reported step
+            if self._max_step is not None and step < self._max_step:
+                result = None  # no value: Optuna prunes it at its last reported step
         super().on_trial_complete(trial_id, result=result, error=error)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:

@@ -68,7 +68,7 @@ def from_args(args: argparse.Namespace, space: ModuleType, axes: Sequence, task,
     if search in ("grid", "coefficient"):
         num_samples = args.num_samples or samples or 1  # a grid's seeds
     else:
-        # 0: an open stream, new trials until the time budget (checked by _common._check)
+        # 0: an open stream, new trials until the time budget (checked by _checks.check_args)
         num_samples = (0 if args.num_samples == 0
                        else args.num_samples or samples or _quarter(grid))
         if num_samples is None:

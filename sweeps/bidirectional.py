@@ -21,13 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from rnn_core.errors import ConfigError  # noqa: E402
 from search_spaces import bidirectional as space  # noqa: E402
-from sweeps._common import (  # noqa: E402
-    DEFAULT_TRACKING,
-    build_parser,
-    exit_now,
-    main_guard,
-    run_study,
-)
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import DEFAULT_TRACKING, build_parser  # noqa: E402
 
 STUDY = "bidirectional"
 

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from rnn_core.errors import ConfigError  # noqa: E402
 from search_spaces import compound_scaling as space  # noqa: E402
-from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa: E402
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import build_parser  # noqa: E402
 
 COEFFICIENT_STUDY = "compound_coefficients"
 

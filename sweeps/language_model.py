@@ -15,14 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from search_spaces import language_model as space  # noqa: E402
-from sweeps._common import (  # noqa: E402
-    SCALING_AXES,
-    Axis,
-    build_parser,
-    exit_now,
-    main_guard,
-    run_study,
-)
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import SCALING_AXES, Axis, build_parser  # noqa: E402
 
 CELL_NAMES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "mgu")
 

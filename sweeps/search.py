@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from rnn_core.errors import ConfigError  # noqa: E402
 from search_spaces import search as spaces  # noqa: E402
-from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa: E402
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import build_parser  # noqa: E402
 
 
 def _space(argv: list[str] | None):

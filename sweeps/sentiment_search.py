@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from search_spaces import sentiment_search as space  # noqa: E402
-from sweeps._common import build_parser, exit_now, main_guard, run_study  # noqa: E402
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import build_parser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

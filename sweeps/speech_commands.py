@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from search_spaces import speech_commands as space  # noqa: E402
-from sweeps._common import Axis, build_parser, exit_now, main_guard, run_study  # noqa: E402
+from sweeps._common import exit_now, main_guard, run_study  # noqa: E402
+from sweeps._options import Axis, build_parser  # noqa: E402
 
 DIRECTIONS = {"uni": False, "bi": True}
 

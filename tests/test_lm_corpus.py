@@ -400,7 +400,7 @@ def test_the_search_space_and_its_options_become_the_sweeps_spec():
     the fixed config and the data options (no sweep run)."""
     from rnn_core.tuning._search import optuna_space
     from search_spaces import search as spaces
-    from sweeps._common import build_parser
+    from sweeps._options import build_parser
     from sweeps._resume import from_args
 
     space = spaces.space_for("language_model")

@@ -28,7 +28,7 @@ from search_spaces.distributions import (
     n_points,
     to_json,
 )
-from sweeps._common import _check_search
+from sweeps._checks import check_search
 from sweeps._resume import from_saved
 
 SPACE = {"cell": ["lstm", "gru"], "optimizer": Choice(["sgd", "adam"]),
@@ -135,13 +135,13 @@ def _opts(search: str, grid: dict, num_samples: int = 2, scheduler: str = "asha"
 ])
 def test_a_search_that_does_not_fit_its_space_is_refused(opts, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        _check_search(opts)
+        check_search(opts)
 
 
 def test_fitting_searches_pass():
-    _check_search(_opts("grid", {"num_layers": [1, 2]}))
-    _check_search(_opts("tpe", SPACE, num_samples=50))
-    _check_search(_opts("nsga2", {"num_layers": [1, 2, 3]}, num_samples=3, scheduler="fifo"))
+    check_search(_opts("grid", {"num_layers": [1, 2]}))
+    check_search(_opts("tpe", SPACE, num_samples=50))
+    check_search(_opts("nsga2", {"num_layers": [1, 2, 3]}, num_samples=3, scheduler="fifo"))
 
 
 def test_resume_keeps_the_search_and_its_distributions():

@@ -12,7 +12,7 @@ import pytest
 
 from bench.sim import check_log
 from rnn_core.tuning import PromotionASHA
-from sweeps._common import _duration_arg
+from sweeps._options import _duration_arg
 from tests._sweeps import printed_report, run_study, sweep_runs
 
 

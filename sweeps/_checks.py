@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_args", "check_search", "check_spec"]
 
+
 def check_spec(spec: SweepSpec) -> None:
     """The checks that need the preset's values (its epochs) or the saved sweep's."""
     check_search(spec)

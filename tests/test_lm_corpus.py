@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_core.data import lm_text
+from rnn_core.data import lm_files, lm_text
+from rnn_core.data._lm_corpus import FORMAT
 from rnn_core.data.lm_text import EOS, UNK, LMTextOptions, lm_source_id, load_lm_corpus
 from rnn_core.errors import ConfigError, DataError
 from rnn_core.language_model import LanguageModel, LMConfig
@@ -225,7 +226,7 @@ def test_defaults_keep_browns_cache_key_and_options():
     source = lm_text.lm_source_id(None)
     old = json.dumps({"source": source, "opts": {"lowercase": True, "min_count": 4,
                                                  "split_words": [800_000, 200_000]},
-                      "format": lm_text._FORMAT}, sort_keys=True)
+                      "format": FORMAT}, sort_keys=True)
     assert lm_text._cache_key(source, LMTextOptions()) == hashlib.sha1(
         old.encode()).hexdigest()[:16]
     assert LMTextOptions(lowercase=True, min_count=4) == LMTextOptions()
@@ -236,7 +237,7 @@ def test_defaults_keep_browns_cache_key_and_options():
 def test_cache_key_holds_the_new_options(cache, tmp_path, monkeypatch):
     path = _lines(tmp_path / "b.txt", 20, "w{i} x")
     first = load_lm_corpus(path, CHAR)
-    monkeypatch.setattr(lm_text.lm_files, "read_lines", lambda *a: pytest.fail("re-read"))
+    monkeypatch.setattr(lm_files, "read_lines", lambda *a: pytest.fail("re-read"))
     assert load_lm_corpus(path, CHAR).itos == first.itos  # from the cache
     for opts in (LMTextOptions(), LMTextOptions(token_unit="char", split_fractions=(0.5, 0.25,
                                                                                    0.25))):

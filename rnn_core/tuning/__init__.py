@@ -8,7 +8,8 @@ cap in ``_asha_slots``, its saved state in ``_asha_state``; ``_asks``: the searc
 slots free),
 ``_sweep`` (a sweep from start to end, and its resumption; ``_spec``: what a sweep is and its
 state file; ``_sweep_setup``: what it builds before Ray runs), ``_outbox`` (the sweep's MLflow
-writes, kept through a tracking server's outage), ``_stores`` (the Optuna study's database,
+writes, kept through a tracking server's outage; ``_run_writes``: each write applied;
+``_mlflow_errors``: which errors another try may pass), ``_stores`` (the Optuna study's database,
 and the stores a resumed sweep is given), ``_search`` (the grid, and
 Optuna's random, TPE and NSGA-II samplers behind Ray's ``OptunaSearch``), ``_models`` (the
 winners as MLflow models that take raw input, the validation pick registered), ``_ray``

@@ -19,72 +19,27 @@ when the outage ends.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
-from rnn_core.tuning._storage import Place, checkpoint_folder, checkpoint_uri, place
+from rnn_core.tuning._mlflow_errors import first_line, transient, unreachable
+from rnn_core.tuning._run_writes import PARENT, RunWrites
+from rnn_core.tuning._storage import Place, checkpoint_uri, place
+
+__all__ = ["OUTBOX_FILE", "PARENT", "Outbox", "now_ms"]
 
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "mlflow_outbox.json"  # beside the sweep's state: the entries not yet written
-PARENT = None  # the key of the sweep's parent run (a child run's key is its Ray trial id)
-
-
-def transient(exc: BaseException) -> bool:
-    """An error that another try may not meet: MLflow unreachable or timing out, or a server
-    error (HTTP 5xx: its database down). A refusal of the request itself (HTTP 4xx: a bad
-    value, a missing run) would meet it again."""
-    import requests
-    from mlflow.exceptions import MlflowException
-
-    for e in _chain(exc):
-        if isinstance(e, (requests.ConnectionError, requests.Timeout, ConnectionError,
-                          TimeoutError)):
-            return True
-        if isinstance(e, requests.HTTPError) and e.response is not None:
-            return e.response.status_code >= 500
-    return isinstance(exc, MlflowException) and exc.get_http_status_code() >= 500
 
 
 def now_ms() -> int:
     """What MLflow keeps as a time: milliseconds since the epoch."""
     return int(time.time() * 1000)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen, out, e = set(), [], exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        out.append(e)
-        e = e.__cause__ or e.__context__
-    return out
-
-
-def unreachable(exc: BaseException) -> str:
-    """Why a request got no answer, in a few words (MLflow's own message names a URL and
-    three nested exceptions)."""
-    text = " ".join(str(e) for e in _chain(exc)).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "timed out" in text or "timeout" in text:
-        return "no answer in time"
-    if "name or service not known" in text or "failed to resolve" in text:
-        return "the host name is not known"
-    status = next((e.response.status_code for e in _chain(exc)
-                   if getattr(e, "response", None) is not None), None)
-    return f"HTTP {status}" if status else first_line(exc)
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message in one short line (its type where it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class Outbox:
@@ -115,7 +70,7 @@ class Outbox:
         self.uri, self.root = str(client.tracking_uri), root
         self.journal = None if journal is None else place(journal)
         self.limit_s, self.wait_s, self.retry_s = limit_s, wait_s, retry_s
-        self.ids: dict[str, str] = {}  # trial id -> its child run id
+        self.writes = RunWrites(client, experiment_id, parent_run_id)
         self.error: BaseException | None = None  # the first write MLflow refused
         self.down_since: float | None = None  # the first failed try since the last success
         self._outage_at: float | None = None  # the first failed try since nothing waited
@@ -123,7 +78,6 @@ class Outbox:
         self._cv = threading.Condition()
         self._put = self._sent = 0  # entries put, entries written (in order)
         self._sent_at_outage = 0
-        self._unsure: set[str] = set()  # trials whose run may have been made twice
         # what an earlier driver left in the journal, sent ahead of the rest by ``replay``
         self._kept: list[list] = (json.loads(journal.read_text())
                                   if journal is not None and journal.exists() else [])
@@ -143,6 +97,11 @@ class Outbox:
                              _thread=None, _closed=True)
 
     # -- the driver's side
+
+    @property
+    def ids(self) -> dict[str, str]:
+        """Trial id -> its child run id, as far as this driver knows."""
+        return self.writes.ids
 
     @property
     def expired(self) -> bool:
@@ -192,7 +151,7 @@ class Outbox:
             entries, self._kept = self._kept, []
             self._queue.extendleft(reversed(entries))
             self._put += len(entries)  # what is written counts them: ``put`` waits its turn
-            self._unsure.update(e[1] for e in entries if e[0] == "create")
+            self.writes.unsure.update(e[1] for e in entries if e[0] == "create")
             self._cv.notify_all()
         return len(entries)
 
@@ -263,7 +222,7 @@ class Outbox:
                     return
                 entry = self._queue[0]
             try:
-                self._send(entry)
+                self.writes.send(entry)
             except Exception as exc:  # MLflow raises many types; ``transient`` sorts them
                 if transient(exc):
                     self._failed(exc, entry)
@@ -278,7 +237,7 @@ class Outbox:
 
     def _failed(self, exc: BaseException, entry: list) -> None:
         if entry[0] == "create":
-            self._unsure.add(entry[1])  # it may have been made without the answer arriving
+            self.writes.unsure.add(entry[1])  # it may have been made without the answer arriving
         with self._cv:
             if self.down_since is None:
                 self.down_since = time.monotonic()
@@ -330,81 +289,6 @@ class Outbox:
                 self.journal.delete()
             self._cv.notify_all()
         if back:
-            self._drop_spares()
+            self.writes.drop_spares()
             with self._cv:
                 self._outage_at = None
-
-    def _drop_spares(self) -> None:
-        """Delete the child runs made twice during the outage (a creation that timed out, then
-        reached the server after all), keeping the one the sweep writes to."""
-        for tid in sorted(self._unsure):
-            with contextlib.suppress(Exception):  # a spare left is only an empty run
-                for run in self._runs_of(tid):
-                    if run.info.run_id != self.ids.get(tid):
-                        self.client.delete_run(run.info.run_id)
-        self._unsure.clear()
-
-    def _runs_of(self, tid: str) -> list:
-        return self.client.search_runs(
-            [self.exp_id], f"tags.mlflow.parentRunId = '{self.parent}' and "
-            f"tags.ray_trial_id = '{tid}'", order_by=["attributes.start_time ASC"])
-
-    def _run_id(self, key: str | None) -> str:
-        if key is PARENT:
-            return self.parent
-        if key not in self.ids:  # made by an earlier driver
-            found = self._runs_of(key)
-            if not found:
-                raise KeyError(f"no child run for trial {key}")
-            self.ids[key] = found[0].info.run_id
-        return self.ids[key]
-
-    def _send(self, entry: list) -> None:
-        kind, key, *rest = entry
-        if kind == "create":
-            self._create(key, *rest)
-        elif kind == "batch":
-            self._batch(self._run_id(key), *rest)
-        elif kind == "status":
-            status, end_ms = rest
-            if status == "RUNNING":
-                self.client.update_run(self._run_id(key), status=status)
-            else:
-                self.client.set_terminated(self._run_id(key), status, end_time=end_ms)
-        elif kind == "delete":
-            with contextlib.suppress(KeyError):  # deleted already (a replayed entry)
-                self.client.delete_run(self._run_id(key))
-        elif kind == "files":
-            where, names, artifact_path = rest
-            with checkpoint_folder(place(where), tuple(names)) as folder:
-                if folder is None or not Path(folder, names[0]).exists():
-                    return  # none kept (or gone since: a checkpoint removed by hand)
-                for name in names:
-                    if Path(folder, name).exists():
-                        self.client.log_artifact(self._run_id(key), str(Path(folder, name)),
-                                                 artifact_path)
-        else:
-            raise ValueError(f"unknown MLflow write {kind!r}")
-
-    def _create(self, tid: str, run_name: str, tags: dict, params: dict,
-                start_ms: int) -> None:
-        if tid not in self.ids and tid in self._unsure:
-            found = self._runs_of(tid)
-            if found:
-                self.ids[tid] = found[0].info.run_id
-        if tid not in self.ids:
-            run = self.client.create_run(self.exp_id, start_time=start_ms, tags=tags,
-                                         run_name=run_name)
-            self.ids[tid] = run.info.run_id
-        self._batch(self.ids[tid], [], params, {})
-
-    def _batch(self, run_id: str, metrics: list, params: dict, tags: dict[str, Any]) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        ms = [Metric(k, float(v), int(t), int(s)) for k, v, t, s in metrics]
-        ps = [Param(k, str(v)) for k, v in sorted(params.items())]
-        ts = [RunTag(k, str(v)) for k, v in tags.items()]
-        # MLflow takes at most 100 params and 1000 metrics a batch
-        for i in range(0, max(len(ps), 1), 100):
-            self.client.log_batch(run_id, metrics=ms if i == 0 else [], params=ps[i:i + 100],
-                                  tags=ts if i == 0 else [])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_core.errors import ConfigError
-from rnn_core.tuning._outbox import first_line
+from rnn_core.tuning._mlflow_errors import first_line
 
 
 def public_url(url: str) -> str:

@@ -133,7 +133,7 @@ def _check_server(tracking_uri: str) -> None:
     nothing does (MLflow's own error names a URL and three nested exceptions)."""
     import requests
 
-    from rnn_core.tuning._outbox import unreachable
+    from rnn_core.tuning._mlflow_errors import unreachable
 
     try:
         requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=10)

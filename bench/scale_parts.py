@@ -60,9 +60,7 @@ def ask_ms(n: int, cached: bool) -> float:
     from optuna.trial import TrialState, create_trial
 
     from bench.replay import SPACE
-    from rnn_core.tuning._search import make_sampler, optuna_space
-    from rnn_core.tuning._sqlite import write_ahead
-    from rnn_core.tuning._study_cache import StudyCache
+    from rnn_core.tuning import StudyCache, make_sampler, optuna_space, write_ahead
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampled, conditional, _ = optuna_space(SPACE)

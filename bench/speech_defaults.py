@@ -32,8 +32,7 @@ from rnn_core.data.features import FeatureSet  # noqa: E402
 from rnn_core.data.speech_commands import WORD_SETS, load_speech_commands  # noqa: E402
 from rnn_core.data.spoken_digits import BUILD, RECIPE, Recipe, build_digits  # noqa: E402
 from rnn_core.stats import paired_accuracy, wilson  # noqa: E402
-from rnn_core.tasks import train  # noqa: E402
-from rnn_core.tasks._audio_train import build_model, predict  # noqa: E402
+from rnn_core.tasks import AUDIO, train  # noqa: E402
 from search_spaces.speech_commands import RECIPE as STUDY  # noqa: E402
 
 # the recipe of digits-v1: no resampling factor, noise 15-40 dB (the v2 change: both)
@@ -78,13 +77,14 @@ def _scores(data: FeatureSet, evals: dict[str, FeatureSet], norm: str, seed: int
     history: list[dict] = []
 
     def report(metrics: dict, state: dict) -> None:
-        model = build_model(state["config"], prepared.num_features, len(prepared.classes))
+        trainer = AUDIO.load_trainer()(state["config"], prepared)
+        model = trainer.build_model()
         model.load_state_dict(state["model"])
         row = {}
         for name in [*evals, "human"]:
             split = prepared.splits[name]
             split = split.centered() if norm == "utterance" else split
-            loss, pred, true = predict(model, split, 256, torch.device("cpu"))
+            loss, pred, true = trainer.predict(model, split)
             row[name] = (loss / len(true), pred == true)
         history.append(row)
 

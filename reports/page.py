@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports import _pngs
+from reports import png_browser
 
 __all__ = ["fmt", "table_html", "write_page", "export_pngs", "finish_report"]
 
@@ -81,12 +81,12 @@ def export_pngs(figures: dict, out: Path, width: int = 1100, height: int = 600) 
         return None
     import plotly.io as pio
 
-    _pngs.quiet_browser_logs()
+    png_browser.quiet_browser_logs()
     names = list(figures)
     paths = [out / f"{n}.png" for n in names]
     for path in paths:  # a PNG of an earlier report in this folder is not this one's
         path.unlink(missing_ok=True)
-    _pngs.ready()  # a browser started ahead (reports._pngs), else plotly starts its own
+    png_browser.ready()  # a browser started ahead (reports.png_browser), else plotly starts its own
     try:
         with warnings.catch_warnings():  # plotly's own options are the server's already
             warnings.filterwarnings("ignore", message="The kopts argument is ignored")

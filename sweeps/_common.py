@@ -93,9 +93,9 @@ def run_study(study: str, args: argparse.Namespace, space: ModuleType,
               "--time-budget", file=sys.stderr)
         return 1
     if not args.no_png:
-        from reports import _pngs
+        from reports import png_browser
 
-        _pngs.warm()  # the report's browser starts while the models are logged
+        png_browser.warm()  # the report's browser starts while the models are logged
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcome.trials.items()))
     print(f"\nsweep finished in {_duration(outcome.seconds)}: {counts}\n"
           f"MLflow parent run {outcome.parent_run_id}\nRay results {outcome.path}")
@@ -210,10 +210,10 @@ def exit_now(code: int) -> NoReturn:
 
             tuning.flush_stores()
             tuning.leave_ray()
-        if "reports._pngs" in sys.modules:  # the report's browser, a process of its own
-            from reports import _pngs
+        if "reports.png_browser" in sys.modules:  # the report's browser, a process of its own
+            from reports import png_browser
 
-            _pngs.stop()
+            png_browser.stop()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -73,3 +73,45 @@ def test_the_check_sees_an_import_up_the_layers(tmp_path):
     assert _layer("rnn_core.tasks") == "rnn_core.tasks"
     assert LAYERS.index(_layer("rnn_core.tasks")) < LAYERS.index(_layer("rnn_core.training"))
     assert _layer("rnn_core.models") == _layer("rnn_core.data") == "parts"
+
+
+def _private_reach(importer: str, target: str) -> bool:
+    """Whether ``importer`` reaches into a private module of a package it is not part of
+    (``bench.x`` -> ``rnn_core.tuning._search``); a package's own modules may share them."""
+    parts = target.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            owner = ".".join(parts[:i])
+            return not (importer == owner or importer.startswith(owner + "."))
+    return False
+
+
+def test_no_module_reaches_into_another_packages_private_modules():
+    """Optuna's habit: a package's ``_private`` modules sit behind its ``__all__`` facade and
+    no sibling package imports them; the benchmarks are users of the packages like any other.
+    Tests may (they test the private parts themselves)."""
+    modules = _modules()
+    for path in (ROOT / "bench").rglob("*.py"):
+        modules[".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")] \
+            = path
+    reach = []
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            reach += [f"{module} -> {t}" for t in targets
+                      if t.split(".")[0] in (*PACKAGES, "bench") and _private_reach(module, t)]
+    assert not reach, "private modules imported from outside their package:\n" + "\n".join(
+        sorted(reach))
+
+
+def test_the_check_sees_a_reach_into_a_private_module():
+    assert _private_reach("bench.scale_parts", "rnn_core.tuning._search.make_sampler")
+    assert _private_reach("rnn_core.tasks.audio", "rnn_core.tuning._sweep")
+    assert not _private_reach("rnn_core.tuning._sweep", "rnn_core.tuning._outbox.Outbox")
+    assert not _private_reach("rnn_core.cells", "rnn_core._cell_autograd.ElmanFn")
+    assert not _private_reach("bench.scale", "rnn_core.tuning.PromotionASHA")

@@ -78,23 +78,23 @@ def _chromium_descendants() -> list[int]:
 
 @pytest.mark.slow
 def test_a_browser_started_ahead_exports_the_pngs_and_stops(tmp_path):
-    """A sweep starts kaleido's browser as its trials end (reports._pngs.warm); the report's
+    """A sweep starts kaleido's browser as its trials end (reports.png_browser.warm); the report's
     export uses it, and stop() leaves no browser behind."""
     browser.require()
     import plotly.graph_objects as go
 
-    from reports import _pngs
+    from reports import png_browser
     from reports.page import export_pngs
 
-    assert not _pngs.ready(0)  # not started: the export starts its own browser
-    _pngs.warm()
+    assert not png_browser.ready(0)  # not started: the export starts its own browser
+    png_browser.warm()
     try:
-        assert _pngs.ready()
+        assert png_browser.ready()
         assert _chromium_descendants()
         figures = {f"f{i}": go.Figure(go.Scatter(x=[1, 2, 3], y=[i, 2, 1])) for i in range(2)}
         assert export_pngs(figures, tmp_path) is None
         for name in figures:
             assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     finally:
-        _pngs.stop()
+        png_browser.stop()
     assert not _chromium_descendants()

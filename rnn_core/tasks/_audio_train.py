@@ -130,6 +130,13 @@ class AudioTrainer(KeepsTestOutputs):
         return classifier_epoch(model, batches, self.amp, opt,
                                 float(self.config["grad_clip"] or 0), self.device, epoch)
 
+    def predict(self, model: nn.Module, split: FeatureSplit) -> tuple[float, np.ndarray,
+                                                                       np.ndarray]:
+        """(summed cross entropy, predicted classes, true classes) of ``model`` over any
+        split (a benchmark's own validation sets too), as ``evaluate`` scores its splits."""
+        return predict(model, split, int(self.config["eval_batch_size"]), self.device,
+                       self.amp.precision)
+
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """Loss and accuracy; on ``test``, also the count and per-class recall, and the same
         for every extra test split (``human_acc``, ...) with its confusion counts."""
@@ -137,9 +144,7 @@ class AudioTrainer(KeepsTestOutputs):
                            if split == "test" else [])
         out: dict[str, float] = {}
         for name in names:
-            loss, pred, true = predict(model, self.splits[name],
-                                       int(self.config["eval_batch_size"]), self.device,
-                                       self.amp.precision)
+            loss, pred, true = self.predict(model, self.splits[name])
             metrics = split_metrics(loss, pred, true, self.data.classes, recall=split == "test",
                                     confusion=name in EXTRA_TEST_SPLITS)
             prefix = "" if name == split else f"{name}_"

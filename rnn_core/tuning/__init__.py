@@ -42,17 +42,20 @@ from rnn_core.tuning._stores import check_optuna_storage, check_resumed_stores
 from rnn_core.tuning._sweep import run_sweep
 from rnn_core.tuning._tracking import check_tracking, trial_name
 
-__all__ = ["PromotionASHA", "SweepRecord", "SweepSpec", "SweepOutcome", "check_optuna_storage",
-           "check_resumed_stores", "check_tracking", "fetch_sweep", "fetch_test_outputs",
-           "find_resumable", "find_sweeps", "flush_stores", "is_uri", "leave_ray", "local_folder",
-           "log_models", "log_report", "make_searcher", "model_usage", "open_storage",
-           "run_name", "run_sweep", "rung_epochs", "sweep_meta", "trial_name"]
+__all__ = ["PromotionASHA", "StudyCache", "SweepOutcome", "SweepRecord", "SweepSpec",
+           "check_optuna_storage", "check_resumed_stores", "check_tracking", "fetch_sweep",
+           "fetch_test_outputs", "find_resumable", "find_sweeps", "flush_stores", "is_uri",
+           "leave_ray", "local_folder", "log_models", "log_report", "make_sampler",
+           "make_searcher", "model_usage", "open_storage", "optuna_space", "run_name", "run_sweep",
+           "rung_epochs", "sweep_meta", "trial_name", "write_ahead"]
 
 # Public pieces that load Ray Tune or Optuna, imported on first use so that importing the
 # package stays light (the command line and the reports never need them): the scheduler, its
-# rungs and the searcher a sweep builds, which the simulators in bench/ drive.
+# rungs, the searcher a sweep builds, and the sampler and study store under that searcher,
+# which the simulators and benchmarks in bench/ drive.
 _LAZY = {"PromotionASHA": "_asha", "rung_epochs": "_asha",
-         "make_searcher": "_search"}
+         "make_searcher": "_search", "make_sampler": "_search", "optuna_space": "_search",
+         "StudyCache": "_study_cache", "write_ahead": "_sqlite"}
 
 
 def __getattr__(name: str):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 
+__all__ = ["quiet_browser_logs", "ready", "stop", "warm"]
+
 log = logging.getLogger(__name__)
 
 _ANSWER_S = 60.0  # how long a starting browser may take to render a first, empty figure

@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NO_PNG = ("--no-png",)
 
 
-def run_study(study: str, *args: str, own: str, timeout: int = 600, cwd: Path = ROOT,
+def run_study(study: str, *args: str, own: str, cwd: Path, timeout: int = 600,
               python: tuple[str, ...] = (), env: dict | None = None,
               base_env: dict | None = None, png: bool = False) -> subprocess.CompletedProcess:
     """``python [PYTHON] sweeps/<study>.py ARGS`` from the checkout, run in ``cwd`` (where the
-    default report folder goes) with ``env`` added to ``base_env`` (this process's
+    default report folder goes: the test's own folder, so that no report is left in the
+    checkout) with ``env`` added to ``base_env`` (this process's
     environment by default); output captured. ``own``: why this test cannot read a shared
     sweep (``shared_sweep``). With ``--no-png`` unless ``png``: ``NO_PNG``."""
     assert own.strip(), "say why the test needs a sweep of its own"

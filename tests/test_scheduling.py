@@ -33,7 +33,7 @@ GRID = ["--smoke-test", "--layers", "1,2", "--hidden", "16,24,32", "--embedding"
 def _sweep(tmp: Path, tag: str, *extra: str) -> tuple[subprocess.CompletedProcess, str]:
     uri = f"sqlite:///{tmp}/{tag}.db"
     proc = run_study("compound_scaling", *GRID, *extra, "--tracking-uri", uri,
-                     "--storage-path", str(tmp / f"ray-{tag}"),
+                     "--storage-path", str(tmp / f"ray-{tag}"), cwd=tmp,
                      own="a grid of its own, each scheduler against FIFO")
     return proc, uri
 

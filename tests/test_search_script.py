@@ -11,7 +11,7 @@ from tests._sweeps import ROOT, run_study
 
 def _run(*args: str, path: str = "") -> subprocess.CompletedProcess:
     return run_study("search", *args, own="--help and refusals: no sweep starts", timeout=120,
-                     env={"PYTHONPATH": f"{ROOT}:{path}"})
+                     cwd=ROOT, env={"PYTHONPATH": f"{ROOT}:{path}"})
 
 
 def test_it_offers_every_task_with_a_space_and_each_task_its_own_options():

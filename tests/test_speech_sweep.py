@@ -23,7 +23,7 @@ def digits_smoke(tmp_path_factory):
     uri = f"sqlite:///{tmp}/m.db"
     proc = run_study("speech_commands", "--smoke-test", "--tracking-uri", uri,
                      "--storage-path", str(tmp / "ray"), "--report-dir", str(tmp / "report"),
-                     timeout=1800, own="the one sweep of this dataset")
+                     timeout=1800, cwd=tmp, own="the one sweep of this dataset")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp, uri, proc, *sweep_runs(uri)
 
@@ -73,7 +73,7 @@ def test_bad_dataset_refused_before_any_work(value, fragment, tmp_path):
     proc = run_study("speech_commands", "--smoke-test", "--dataset",
                      value.format(tmp=tmp_path), "--tracking-uri",
                      f"sqlite:///{tmp_path}/m.db", "--storage-path", str(tmp_path / "ray"),
-                     timeout=120, own="the one sweep of this dataset")
+                     timeout=120, cwd=tmp_path, own="the one sweep of this dataset")
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert "error:" in last and fragment in last, proc.stderr

@@ -20,8 +20,8 @@ from tests.browser import check_pngs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(*args: str, own: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return run_study("compound_scaling", *args, own=own, timeout=timeout)
+def _run(*args: str, own: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    return run_study("compound_scaling", *args, own=own, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_bad_input_one_sentence_exit_2_before_ray(tmp_path, args, message):
     try:
         proc = run_study("compound_scaling", "--smoke-test", "--tracking-uri",
                          f"sqlite:///{tmp_path}/m.db", "--storage-path", str(tmp_path / "ray"),
-                         *args, timeout=120, env={"RAY_TMPDIR": str(ray_tmp)},
+                         *args, timeout=120, cwd=tmp_path, env={"RAY_TMPDIR": str(ray_tmp)},
                          own="bad input, refused before any sweep")
         started = list(ray_tmp.iterdir())
     finally:
@@ -271,7 +271,7 @@ def test_corrupt_csv_is_refused_and_mlflow_keeps_its_runs(tmp_path):
     bad = tmp_path / "reviews.csv"
     bad.write_bytes(b'review,sentiment\n"never closed,positive\nok,negative\n')
     proc = _run("--smoke-test", "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray"),
-                "--data-path", str(bad), timeout=120,
+                "--data-path", str(bad), timeout=120, cwd=tmp_path,
                 own="bad input, refused before any sweep")
     assert proc.returncode == 2
     assert f"{bad} is not a readable CSV" in proc.stderr.strip().splitlines()[-1]
@@ -279,7 +279,7 @@ def test_corrupt_csv_is_refused_and_mlflow_keeps_its_runs(tmp_path):
 
 
 def test_help_lists_the_options():
-    proc = _run("--help", timeout=60, own="no sweep: the help")
+    proc = _run("--help", timeout=60, cwd=ROOT, own="no sweep: the help")
     assert proc.returncode == 0
     for opt in ("--preset", "--scheduler", "--max-epochs", "--num-samples", "--cpus-per-trial",
                 "--gpus-per-trial", "--address", "--storage-path", "--seed", "--data-path",

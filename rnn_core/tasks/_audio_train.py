@@ -11,14 +11,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_core.amp import Amp, autocast
+from rnn_core.amp import Amp
 from rnn_core.data.batching import iterate_frame_batches
 from rnn_core.data.features import FeatureSet, FeatureSplit
 from rnn_core.models import FrameClassifier, FrameConfig
-from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
+from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch, classify
 from rnn_core.tasks.audio import metric_key
 
-__all__ = ["DEFAULTS", "AudioTrainer", "build_model", "feature_norm", "predict", "split_metrics"]
+__all__ = ["DEFAULTS", "AudioTrainer", "FeatureTrainer", "build_model", "feature_norm", "predict",
+           "split_metrics"]
 
 # Study S5's recipe: hand-written cells, 3 layers of 32, Adam lr 0.003, cross entropy; every
 # key can be overridden by the config.
@@ -57,21 +58,12 @@ def build_model(cfg: dict, num_features: int, num_classes: int) -> FrameClassifi
         dropout=float(cfg["dropout"]), backend=str(cfg["backend"])))
 
 
-@torch.inference_mode()
 def predict(model: nn.Module, split: FeatureSplit, batch_size: int, device: torch.device,
             precision: str = "fp32") -> tuple[float, np.ndarray, np.ndarray]:
     """(summed cross entropy, predicted classes, true classes) over a split, in length-sorted
-    batches; the forward pass in ``precision``, the loss in float32."""
-    model.eval()
-    loss_sum, preds, trues = 0.0, [], []
-    for frames, lengths, labels in iterate_frame_batches(split, batch_size, shuffle=False):
-        with autocast(device, precision):
-            logits = model(frames.to(device), lengths)
-        logits, labels = logits.float(), labels.to(device)
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        preds.append(logits.argmax(1).cpu().numpy())
-        trues.append(labels.cpu().numpy())
-    return loss_sum, np.concatenate(preds), np.concatenate(trues)
+    batches (``classify``)."""
+    return classify(model, iterate_frame_batches(split, batch_size, shuffle=False), device,
+                    precision)
 
 
 def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: list[str],
@@ -96,11 +88,10 @@ def split_metrics(loss_sum: float, pred: np.ndarray, true: np.ndarray, classes: 
     return out
 
 
-class AudioTrainer(KeepsTestOutputs):
-    """Feature frames -> classifier; reports loss and accuracy, and per-class recall on the
-    test splits (``rnn_core.training.TaskTrainer``)."""
-
-    DEFAULTS = DEFAULTS
+class FeatureTrainer:
+    """What every trainer of feature frames keeps (audio, time series): its resolved config,
+    the data, the splits a trial uses (seeded subsets, picked by ``setup`` once the loop has
+    seeded), its device and precision."""
 
     def __init__(self, config: dict, data: FeatureSet) -> None:
         self.config, self.data, self.extra_metrics = config, data, {}
@@ -114,6 +105,17 @@ class AudioTrainer(KeepsTestOutputs):
         self.amp = Amp(device, str(cfg.get("precision", "fp32")))
         self.splits = {name: self.data.splits[name].subset(cfg.get(f"{name}_subset"), seed)
                        for name in ("train", "val", "test")}
+
+
+class AudioTrainer(FeatureTrainer, KeepsTestOutputs):
+    """Feature frames -> classifier; reports loss and accuracy, and per-class recall on the
+    test splits (``rnn_core.training.TaskTrainer``)."""
+
+    DEFAULTS = DEFAULTS
+
+    def setup(self, device: torch.device) -> None:
+        cfg = self.config
+        super().setup(device)
         for name in EXTRA_TEST_SPLITS:
             if name in self.data.splits:
                 self.splits[name] = self.data.splits[name]

@@ -1,5 +1,6 @@
-"""One training epoch of a sequence classifier, shared by the tasks that classify whole
-sequences (sentiment of token ids, audio of feature frames)."""
+"""One training epoch of a sequence classifier and its predictions over a split, shared by the
+tasks that classify whole sequences (sentiment of token ids, audio and series of feature
+frames)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_core.amp import Amp
+from rnn_core.amp import Amp, autocast
 from rnn_core.errors import TrainingDiverged
 
-__all__ = ["KeepsTestOutputs", "classifier_epoch"]
+__all__ = ["KeepsTestOutputs", "classifier_epoch", "classify"]
+
+
+@torch.inference_mode()
+def classify(model: nn.Module, batches: Iterable, device: torch.device,
+             precision: str = "fp32") -> tuple[float, np.ndarray, np.ndarray]:
+    """(summed cross entropy, predicted classes, true classes) over ``batches`` of (inputs,
+    lengths, labels) in the order given; the forward pass in ``precision``, the loss in
+    float32."""
+    model.eval()
+    loss_sum, preds, trues = 0.0, [], []
+    for inputs, lengths, labels in batches:
+        with autocast(device, precision):
+            logits = model(inputs.to(device), lengths)
+        logits, labels = logits.float(), labels.to(device)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        preds.append(logits.argmax(1).cpu().numpy())
+        trues.append(labels.cpu().numpy())
+    empty = np.zeros(0, np.int64)
+    return (loss_sum, np.concatenate(preds) if preds else empty,
+            np.concatenate(trues) if trues else empty)
 
 
 class KeepsTestOutputs:

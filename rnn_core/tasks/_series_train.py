@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_core.amp import Amp, autocast
+from rnn_core.amp import autocast
 from rnn_core.data.batching import bucket_batches, iterate_frame_batches, padded_frames
 from rnn_core.data.features import FeatureSplit
 from rnn_core.data.series_sets import SeriesSet
 from rnn_core.errors import TrainingDiverged
 from rnn_core.metrics import macro_f1
 from rnn_core.models import FrameConfig, FrameRegressor
-from rnn_core.tasks._audio_train import build_model, predict, split_metrics
+from rnn_core.tasks._audio_train import FeatureTrainer, build_model, predict, split_metrics
 from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
 
 __all__ = ["DEFAULTS", "SeriesClassifierTrainer", "SeriesRegressorTrainer", "regression_metrics"]
@@ -36,21 +36,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class _SeriesTrainer:
+class _SeriesTrainer(FeatureTrainer):
+    """A series task's trainer: its ``data`` a ``SeriesSet`` (targets and their scale)."""
+
     DEFAULTS = DEFAULTS
-
-    def __init__(self, config: dict, data: SeriesSet) -> None:
-        self.config, self.data, self.extra_metrics = config, data, {}
-        self.splits: dict[str, FeatureSplit] = {}
-        self.device = torch.device("cpu")
-        self.amp = Amp(self.device)
-
-    def setup(self, device: torch.device) -> None:
-        seed, cfg = int(self.config["seed"]), self.config
-        self.device = device
-        self.amp = Amp(device, str(cfg.get("precision", "fp32")))
-        self.splits = {name: self.data.splits[name].subset(cfg.get(f"{name}_subset"), seed)
-                       for name in ("train", "val", "test")}
+    data: SeriesSet
 
 
 class SeriesClassifierTrainer(_SeriesTrainer, KeepsTestOutputs):

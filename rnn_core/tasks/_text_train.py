@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_core.amp import Amp, autocast
+from rnn_core.amp import Amp
 from rnn_core.data.batching import iterate_batches
 from rnn_core.data.text import EncodedCorpus, Split
 from rnn_core.errors import ConfigError
 from rnn_core.metrics import macro_f1
 from rnn_core.models import ModelConfig, SequenceClassifier
-from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch
+from rnn_core.tasks._classify import KeepsTestOutputs, classifier_epoch, classify
 
 __all__ = ["DEFAULTS", "TextClassifierTrainer", "build_model", "evaluate", "resolve_config"]
 
@@ -87,24 +87,11 @@ def build_model(cfg: dict, vocab_size: int, pad_index: int = 0,
         freeze_embedding=bool(cfg.get("freeze_embedding", False))), weights)
 
 
-@torch.inference_mode()
-@torch.inference_mode()
 def predict(model: nn.Module, split: Split, batch_size: int, device: torch.device,
             precision: str = "fp32") -> tuple[float, np.ndarray, np.ndarray]:
     """(summed cross entropy, predicted classes, true classes) over a split, in length-sorted
-    batches; the forward pass in ``precision``, the loss in float32."""
-    model.eval()
-    loss_sum, truth, predicted = 0.0, [], []
-    for tokens, lengths, labels in iterate_batches(split, batch_size, shuffle=False):
-        with autocast(device, precision):
-            logits = model(tokens.to(device), lengths)
-        logits, labels = logits.float(), labels.to(device)
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-        truth.append(labels.cpu().numpy())
-        predicted.append(logits.argmax(1).cpu().numpy())
-    empty = np.zeros(0, np.int64)
-    return (loss_sum, np.concatenate(predicted) if predicted else empty,
-            np.concatenate(truth) if truth else empty)
+    batches (``classify``)."""
+    return classify(model, iterate_batches(split, batch_size, shuffle=False), device, precision)
 
 
 def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,

@@ -114,12 +114,11 @@ class AudioTrainer(FeatureTrainer, KeepsTestOutputs):
     DEFAULTS = DEFAULTS
 
     def setup(self, device: torch.device) -> None:
-        cfg = self.config
         super().setup(device)
         for name in EXTRA_TEST_SPLITS:
             if name in self.data.splits:
                 self.splits[name] = self.data.splits[name]
-        if feature_norm(cfg) == "utterance":
+        if feature_norm(self.config) == "utterance":
             self.splits = {name: s.centered() for name, s in self.splits.items()}
 
     def build_model(self) -> FrameClassifier:
